@@ -1,0 +1,212 @@
+"""The one filter grammar (SPEC.md, "Filters"): querystring -> typed keyword arguments.
+
+Page, htmx fragment, every export, the chart, the API and the CLI parse filters with
+DecisionFilterForm and pass `form.filters()` to selectors.decision_list().
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from django import forms
+from django.http import QueryDict
+
+ACTION = "action"
+Q = "q"
+RPM, KPA, CYLINDER, RPM_INDEX, KPA_INDEX, ROUND, AGENT = "rpm", "kpa", "cylinder", "rpm_index", "kpa_index", "round", "agent"
+RPM_MIN, RPM_MAX, KPA_MIN, KPA_MAX, ROUND_MIN, ROUND_MAX = "rpm_min", "rpm_max", "kpa_min", "kpa_max", "round_min", "round_max"
+T_FROM, T_TO, SINCE, UNTIL = "t_from", "t_to", "since", "until"
+VALUE = "v"
+AFTER, LIMIT = "after", "limit"
+
+# Everything that narrows the set; AFTER and LIMIT page through it.
+FILTER_PARAMS = (
+    ACTION, Q, RPM, KPA, CYLINDER, RPM_INDEX, KPA_INDEX, ROUND, AGENT, RPM_MIN, RPM_MAX, KPA_MIN, KPA_MAX,
+    ROUND_MIN, ROUND_MAX, T_FROM, T_TO, SINCE, UNTIL, VALUE,
+)
+ALL_PARAMS = FILTER_PARAMS + (AFTER, LIMIT)
+MAX_LIMIT = 10_000_000
+OPERATORS = ("<=", ">=", "!=", "<", ">", "=")
+_CONDITION = re.compile(r"^\s*(?P<key>[^<>=!]+?)\s*(?P<op><=|>=|!=|<|>|=)\s*(?P<value>.*?)\s*$", re.S)
+
+
+@dataclass(frozen=True)
+class ValueCondition:
+    """`v=KEY OP VALUE`. KEY may be a dotted path into nested values (`roll.margin`)."""
+
+    path: tuple[str, ...]
+    op: str
+    value: float | int | str
+
+    @property
+    def is_number(self) -> bool:
+        return not isinstance(self.value, str)
+
+    def __str__(self):
+        return f"{'.'.join(self.path)}{self.op}{self.value}"
+
+
+def parse_condition(text: str) -> ValueCondition:
+    m = _CONDITION.match(text)
+    if not m or not m["key"].strip():
+        raise forms.ValidationError(
+            "%(text)r is not KEY OP VALUE with OP one of < <= > >= = !=", params={"text": text[:100]}
+        )
+    path = tuple(part for part in m["key"].strip().split("."))
+    if any(not part for part in path):
+        raise forms.ValidationError("%(text)r has an empty key", params={"text": text[:100]})
+    raw = m["value"]
+    value: float | int | str
+    try:
+        value = int(raw)
+    except ValueError:
+        try:
+            value = float(raw)
+            if value != value or value in (float("inf"), float("-inf")):
+                value = raw
+        except ValueError:
+            value = raw
+    if isinstance(value, str) and m["op"] in ("<", "<=", ">", ">=") and not raw:
+        raise forms.ValidationError("%(text)r compares with nothing", params={"text": text[:100]})
+    return ValueCondition(path, m["op"], value)
+
+
+class _ListWidget(forms.MultipleHiddenInput):
+    def value_from_datadict(self, data, files, name):
+        getlist = getattr(data, "getlist", None)
+        values = getlist(name) if getlist else data.get(name, [])
+        if isinstance(values, str):
+            values = [values]
+        return [v for v in values if v != ""]
+
+
+class ListField(forms.Field):
+    """A repeatable parameter (`action=a&action=b`)."""
+
+    widget = _ListWidget
+
+    def __init__(self, item=None, **kwargs):
+        self.item = item
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = value or []
+        if len(value) > 50:
+            raise forms.ValidationError("at most 50 values")
+        return [self.item(v) if self.item else v for v in value]
+
+
+def _instant(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace(" ", "T", 1))
+    except ValueError:
+        raise forms.ValidationError("%(text)r is not an ISO-8601 time", params={"text": text[:60]}) from None
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+
+
+class InstantField(forms.CharField):
+    def to_python(self, value):
+        value = super().to_python(value)
+        return _instant(value) if value else None
+
+
+def _int(**kw):
+    return forms.IntegerField(required=False, min_value=-(2**31), max_value=2**31 - 1, **kw)
+
+
+class DecisionFilterForm(forms.Form):
+    action = ListField(label="Action contains")
+    q = forms.CharField(required=False, max_length=500, label="Text")
+    rpm = _int()
+    kpa = _int()
+    cylinder = forms.CharField(required=False, max_length=500)
+    rpm_index = _int()
+    kpa_index = _int()
+    round = _int()
+    agent = forms.CharField(required=False, max_length=500)
+    rpm_min = _int()
+    rpm_max = _int()
+    kpa_min = _int()
+    kpa_max = _int()
+    round_min = _int()
+    round_max = _int()
+    t_from = forms.FloatField(required=False, label="From (ms)")
+    t_to = forms.FloatField(required=False, label="To (ms)")
+    since = InstantField(required=False)
+    until = InstantField(required=False)
+    v = ListField(item=parse_condition, label="Value conditions")
+    after = forms.IntegerField(required=False, min_value=-1)
+    limit = forms.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT)
+
+    def __init__(self, data=None, *args, **kwargs):
+        super().__init__(data if data is not None else QueryDict(), *args, **kwargs)
+
+    def clean(self):
+        data = super().clean()
+        for low, high in ((RPM_MIN, RPM_MAX), (KPA_MIN, KPA_MAX), (ROUND_MIN, ROUND_MAX), (T_FROM, T_TO), (SINCE, UNTIL)):
+            if data.get(low) is not None and data.get(high) is not None and data[low] > data[high]:
+                self.add_error(high, f"{high} is before {low}")
+        for name in (T_FROM, T_TO):
+            value = data.get(name)
+            if value is not None and (value != value or abs(value) == float("inf")):
+                self.add_error(name, "not a finite number")
+        return data
+
+    def filters(self) -> dict:
+        """The narrowing filters as keyword arguments for decision_list (no paging)."""
+        data = self.cleaned_data
+        out = {}
+        for name in FILTER_PARAMS:
+            value = data.get(name)
+            if value in (None, "", []):
+                continue
+            out[name] = tuple(value) if isinstance(value, list) else value
+        return out
+
+    def paging(self) -> dict:
+        return {name: self.cleaned_data[name] for name in (AFTER, LIMIT) if self.cleaned_data.get(name) is not None}
+
+    def error_text(self) -> str:
+        """`name: message` for each bad parameter, for 400 answers."""
+        parts = []
+        for name, errors in self.errors.items():
+            for e in errors:
+                parts.append(f"{name}: {e}")
+        return "; ".join(parts)
+
+    def describe(self) -> str:
+        """The filters as a sentence, for audit trails and headings."""
+        f = self.filters() if self.is_valid() else {}
+        return describe_filters(f)
+
+
+def describe_filters(f: dict) -> str:
+    if not f:
+        return "All decisions."
+    parts = []
+    if ACTION in f:
+        parts.append("action contains " + " or ".join(f"“{a}”" for a in f[ACTION]))
+    if Q in f:
+        parts.append(f"text contains “{f[Q]}”")
+    for name in (RPM, KPA, CYLINDER, RPM_INDEX, KPA_INDEX, ROUND, AGENT):
+        if name in f:
+            parts.append(f"{name} = {f[name]}")
+    for low, high, what in ((RPM_MIN, RPM_MAX, "rpm"), (KPA_MIN, KPA_MAX, "kpa"), (ROUND_MIN, ROUND_MAX, "round")):
+        if low in f:
+            parts.append(f"{what} ≥ {f[low]}")
+        if high in f:
+            parts.append(f"{what} ≤ {f[high]}")
+    if T_FROM in f:
+        parts.append(f"at or after {f[T_FROM]:g} ms")
+    if T_TO in f:
+        parts.append(f"at or before {f[T_TO]:g} ms")
+    if SINCE in f:
+        parts.append(f"since {f[SINCE].isoformat()}")
+    if UNTIL in f:
+        parts.append(f"until {f[UNTIL].isoformat()}")
+    for cond in f.get(VALUE, ()):
+        parts.append(f"value {cond}")
+    text = "; ".join(parts)
+    return "Decisions where " + text + "."

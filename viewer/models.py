@@ -1,0 +1,115 @@
+"""Runs and their decisions.
+
+A Run is one imported log file; a Decision is one normalized record of it (SPEC.md,
+"Normalized decision"). Decisions are written only by ingest.run_ingest and read only
+through selectors.
+"""
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+class Run(models.Model):
+    class Kind(models.TextChoices):
+        DYNOAI = "dynoai", "DynoAI session replay"
+        SESSION = "session", "Multi-agent session"
+        STUDY = "study", "Learning Observer study log"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs")
+    name = models.CharField(max_length=500)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    source_name = models.CharField(max_length=500)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+
+    # Header fields; each format fills the ones it has.
+    run_id = models.CharField(max_length=500, blank=True)
+    schema_version = models.CharField(max_length=100, blank=True)
+    generated_at = models.CharField(max_length=100, blank=True)
+    session_id = models.CharField(max_length=500, blank=True)
+    random_seed = models.BigIntegerField(null=True, blank=True)
+    settings = models.JSONField(default=dict, blank=True)
+    version = models.CharField(max_length=100, blank=True)
+    git_commit = models.CharField(max_length=100, blank=True)
+    source = models.CharField(max_length=500, blank=True)
+    user_label = models.CharField(max_length=500, blank=True)
+    declared_total = models.IntegerField(null=True, blank=True)
+    decision_count = models.IntegerField(default=0)
+    first_ts = models.DateTimeField(null=True, blank=True)
+    last_ts = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+
+    # DynoAI manifest: its status block and the size/sha256 check against this file.
+    manifest = models.JSONField(null=True, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    keep_user_ids = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "sha256"], name="run_owner_sha256")]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class Decision(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="decisions")
+    seq = models.IntegerField()
+    line = models.IntegerField(null=True)
+    ts = models.DateTimeField(null=True)
+    t_ms = models.FloatField(null=True)
+    action = models.CharField(max_length=500)
+    reason = models.TextField(blank=True)
+    values = models.JSONField(default=dict)
+    cell = models.JSONField(null=True)
+    rpm = models.IntegerField(null=True)
+    kpa = models.IntegerField(null=True)
+    cylinder = models.CharField(max_length=500, null=True)
+    rpm_index = models.IntegerField(null=True)
+    kpa_index = models.IntegerField(null=True)
+    round = models.IntegerField(null=True)
+    agent = models.CharField(max_length=500, null=True)
+    # The decision's headline number (AFR error, gradient result, anomaly score, LLM tokens,
+    # roll margin), kept in a column so heatmaps aggregate it without parsing JSON.
+    metric = models.FloatField(null=True)
+    # Extra searchable text (an LLM call's prompt and response), for the `q` filter.
+    text = models.TextField(blank=True)
+    # Exactly what was read: the decision's JSON text, or the line's text.
+    raw = models.TextField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="decision_run_seq")]
+        indexes = [
+            models.Index(fields=["run", "action"], name="decision_run_action"),
+            models.Index(fields=["run", "ts"], name="decision_run_ts"),
+            models.Index(fields=["run", "rpm", "kpa"], name="decision_run_cell"),
+            models.Index(fields=["run", "round", "agent"], name="decision_run_round_agent"),
+        ]
+        ordering = ["run", "seq"]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A bearer token for the API. Only its hash is stored; the token is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=200, blank=True)
+    prefix = models.CharField(max_length=12)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    @classmethod
+    def issue(cls, user, name=""):
+        token = "rw_" + secrets.token_urlsafe(32)
+        obj = cls.objects.create(user=user, name=name, prefix=token[:10], token_hash=hash_token(token))
+        return obj, token

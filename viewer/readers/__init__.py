@@ -1,0 +1,1 @@
+from .base import Decision, Limits, ReadError, RunInfo  # noqa: F401

@@ -1,0 +1,124 @@
+"""The normalized decision every reader yields, and the one error every reader raises.
+
+Readers are plain Python: no Django import. Each reader module has
+`read(stream, info, *, limits, keep_user_ids=False) -> Iterator[Decision]`, where `stream`
+is a binary file object (already decompressed), `info` a RunInfo it fills in while reading
+(header fields may appear before or after the decisions), and `limits` a Limits.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_LABEL_CHARS = 500  # action, agent and cylinder are indexed columns
+
+
+class ReadError(Exception):
+    """The file cannot be imported. `line` is 1-based where the problem has a line."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+    def describe(self, name: str) -> str:
+        where = f"{name}: line {self.line}: " if self.line else f"{name}: "
+        return where + self.message
+
+
+@dataclass(slots=True)
+class Limits:
+    max_line_bytes: int = 16 * 1024**2
+    max_decompressed_bytes: int = 1024**3
+
+
+@dataclass(slots=True)
+class Decision:
+    seq: int
+    action: str
+    reason: str = ""
+    ts: dt.datetime | None = None  # aware UTC
+    values: dict = field(default_factory=dict)
+    cell: dict | None = None
+    rpm: int | None = None
+    kpa: int | None = None
+    cylinder: str | None = None
+    rpm_index: int | None = None
+    kpa_index: int | None = None
+    round: int | None = None
+    agent: str | None = None
+    metric: float | None = None
+    text: str = ""
+    raw: str = ""
+    line: int | None = None
+
+
+@dataclass
+class RunInfo:
+    kind: str
+    run_id: str = ""
+    schema_version: str = ""
+    generated_at: str = ""
+    session_id: str = ""
+    random_seed: int | None = None
+    settings: dict = field(default_factory=dict)
+    version: str = ""
+    git_commit: str = ""
+    source: str = ""
+    user_label: str = ""
+    declared_total: int | None = None
+    # Real ids that were replaced by pseudonyms: ingest scrubs them from the file name too.
+    pseudonyms: dict[str, str] = field(default_factory=dict)
+
+
+def label(value: Any, what: str, line: int | None) -> str:
+    """A short string column (action, agent, cylinder); too long is an error, not a truncation."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_LABEL_CHARS:
+        raise ReadError(f"{what} is {len(text):,} characters long (at most {MAX_LABEL_CHARS})", line)
+    return text
+
+
+def as_int(value: Any) -> int | None:
+    """An integer cell coordinate, or None when the value is not a finite whole number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if -(2**31) <= value < 2**31 else None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
+
+
+def as_float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def parse_instant(text: Any, line: int | None, what: str = "timestamp") -> dt.datetime:
+    """ISO-8601 to an aware UTC datetime; a naive time is taken as UTC."""
+    if not isinstance(text, str):
+        raise ReadError(f"{what} {text!r} is not a string", line)
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ReadError(f"{what} {text[:80]!r} is not an ISO-8601 time", line) from None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def json_safe(value: Any) -> Any:
+    """Values for a JSON column: NaN and infinities become None (PostgreSQL's jsonb rejects
+    them); `raw` keeps what was written."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value

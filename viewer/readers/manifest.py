@@ -1,0 +1,92 @@
+"""DynoAI `manifest.json`: the settings of a run and the size/sha256 of its session replay."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from .base import ReadError
+
+MAX_MANIFEST_BYTES = 16 * 1024**2
+
+
+@dataclass
+class Manifest:
+    name: str
+    run_id: str = ""
+    status: dict = field(default_factory=dict)
+    args: dict = field(default_factory=dict)
+    replay_path: str = ""
+    replay_size: int | None = None
+    replay_sha256: str = ""
+
+
+def parse(data: bytes, name: str) -> Manifest:
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ReadError(f"manifest is larger than {MAX_MANIFEST_BYTES:,} bytes")
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ReadError("manifest is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ReadError(f"invalid JSON in manifest: {exc.msg}", exc.lineno) from None
+    if not isinstance(doc, dict):
+        raise ReadError("manifest is not a JSON object")
+    m = Manifest(name=name, run_id=str(doc.get("run_id") or ""))
+    status = doc.get("status")
+    m.status = status if isinstance(status, dict) else {}
+    config = doc.get("config")
+    args = config.get("args") if isinstance(config, dict) else None
+    m.args = args if isinstance(args, dict) else {}
+    for out in doc.get("outputs") or []:
+        if isinstance(out, dict) and out.get("schema") == "session_replay":
+            m.replay_path = str(out.get("path") or "")
+            size = out.get("size_bytes")
+            m.replay_size = size if isinstance(size, int) else None
+            m.replay_sha256 = str(out.get("sha256") or "").lower()
+            break
+    return m
+
+
+@dataclass
+class FileFacts:
+    """What ingest measured of the replay file in its hashing pass."""
+
+    size: int
+    sha256: str
+    newlines: int
+    crlf_sha256: str  # sha256 of the bytes with every bare LF written as CRLF
+
+
+def check(m: Manifest, facts: FileFacts) -> dict:
+    """The manifest check shown on the run: {"ok": bool, "message": str, ...}."""
+    result = {
+        "manifest": m.name,
+        "status": m.status,
+        "expected_size": m.replay_size,
+        "expected_sha256": m.replay_sha256,
+        "size": facts.size,
+        "sha256": facts.sha256,
+    }
+    if not m.replay_path and m.replay_size is None and not m.replay_sha256:
+        return result | {"ok": False, "message": f"{m.name} lists no session_replay output to check against."}
+    size_ok = m.replay_size is None or m.replay_size == facts.size
+    sha_ok = not m.replay_sha256 or m.replay_sha256 == facts.sha256
+    if size_ok and sha_ok:
+        what = "size and sha256" if m.replay_sha256 else "size (it records no sha256)"
+        return result | {"ok": True, "message": f"Matches {m.name}: {what} agree."}
+    message = (
+        f"{m.name} records {m.replay_size:,} bytes and sha256 {m.replay_sha256[:12]}…; "
+        f"this file is {facts.size:,} bytes with sha256 {facts.sha256[:12]}…."
+    ) if m.replay_size is not None else f"{m.name} records sha256 {m.replay_sha256[:12]}…; this file has {facts.sha256[:12]}…."
+    if m.replay_size == facts.size + facts.newlines and (
+        not m.replay_sha256 or m.replay_sha256 == facts.crlf_sha256
+    ):
+        proof = " and its sha256 matches once they are restored" if m.replay_sha256 else ""
+        message += (
+            f" The difference is exactly its {facts.newlines:,} line endings{proof}: the manifest "
+            "describes the file as written with CRLF (Windows) line endings, and it has since been "
+            "converted to LF (git does this). The content is the same."
+        )
+    else:
+        message += " The file differs from the one the toolkit wrote: it may have been edited or belong to another run."
+    return result | {"ok": False, "message": message}
