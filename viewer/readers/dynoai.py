@@ -111,6 +111,12 @@ class _Scanner:
             if end == len(self.buf) and not self.eof:
                 self.fill()  # a number may continue in the next chunk
                 continue
+            if end - start > self.limits.max_line_bytes:
+                raise ReadError(
+                    f"one JSON value is {end - start:,} characters, longer than the "
+                    f"{self.limits.max_line_bytes:,} limit (REPLAYWEB_MAX_LINE_BYTES)",
+                    self.line_at(start),
+                )
             self.pos = end
             return obj, start, end
 
