@@ -20,7 +20,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from .models import Run
 from .readers import manifest as manifest_mod
 from .readers.base import Decision, Limits, ReadError, RunInfo
-from .readers.detect import kind_of
+from .readers.detect import GZIP_MAGIC, kind_of
 from .readers.streams import open_decompressed
 
 READERS = {
@@ -198,6 +198,19 @@ def _hash(f: BinaryIO, want_crlf: bool) -> manifest_mod.FileFacts:
     return manifest_mod.FileFacts(size, sha.hexdigest(), newlines, crlf.hexdigest())
 
 
+def _check_decompressed(f: BinaryIO, name: str) -> None:
+    """For gzip, inflate once without parsing: a bomb or a truncated stream is refused in
+    seconds, before millions of lines are parsed and inserted only to be rolled back."""
+    f.seek(0)
+    if f.read(2) != GZIP_MAGIC:
+        f.seek(0)
+        return
+    stream = open_decompressed(f, name, settings.REPLAYWEB_MAX_DECOMPRESSED_BYTES)
+    while stream.read(HASH_CHUNK):
+        pass
+    f.seek(0)
+
+
 STUDY_NAME = re.compile(r"^(?P<head>.*?-\d{10}-)(?P<user>.+)(?P<tail>-\d+\.study\.log(?:\.gz)?)$", re.I)
 
 
@@ -239,6 +252,10 @@ def ingest_file(
         if existing:
             return IngestResult(name, "duplicate", f"{name}: already imported as “{existing.name}”", run=existing,
                                 count=existing.decision_count)
+        try:
+            _check_decompressed(f, name)
+        except ReadError as exc:
+            return IngestResult(name, "error", exc.describe(name))
         reader = importlib.import_module(READERS[kind])
         info = RunInfo(kind=kind)
         last_line = [0]

@@ -1,0 +1,74 @@
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from viewer.models import Run
+
+pytestmark = pytest.mark.django_db
+
+
+def upload(client, samples_dir, *relpaths, htmx=True, **extra):
+    files = [SimpleUploadedFile(p.rsplit("/", 1)[-1], (samples_dir / p).read_bytes()) for p in relpaths]
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client.post("/upload/", {"files": files, **extra}, headers=headers)
+
+
+def test_the_runs_list_requires_login(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_several_files_upload_at_once_with_a_result_line_each(client_in, samples_dir):
+    response = upload(client_in, samples_dir, "dynoai/real_sample/session_replay.json", "dynoai/real_sample/manifest.json",
+                      "session/combat_session_sample.jsonl", "bad/broken_line_3_session.jsonl")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.count('class="result imported"') == 2
+    assert "broken_line_3_session.jsonl: line 3" in body
+    assert "CRLF" in body  # the manifest warning, shown with the result
+    assert Run.objects.count() == 2
+    assert 'id="run-table" hx-swap-oob="true"' in body  # the list refreshes too
+
+
+def test_an_upload_without_javascript_renders_the_whole_page(client_in, samples_dir):
+    response = upload(client_in, samples_dir, "session/combat_session_sample.jsonl", htmx=False)
+    assert response.status_code == 200 and "<html" in response.content.decode()
+    assert Run.objects.get().decision_count == 44
+
+
+@pytest.mark.parametrize("name", ["bomb_2GiB.study.log.gz", "random_binary.jsonl", "latin1_session_replay.json"])
+def test_a_refused_upload_is_a_clear_400_and_stores_nothing(client_in, samples_dir, name, settings):
+    settings.REPLAYWEB_MAX_DECOMPRESSED_BYTES = 32 * 1024**2
+    response = upload(client_in, samples_dir, f"bad/{name}")
+    assert response.status_code == 400
+    assert name in response.content.decode()
+    assert Run.objects.count() == 0
+
+
+def test_uploading_requires_the_csrf_token(samples_dir, user):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    assert upload(client, samples_dir, "session/combat_session_sample.jsonl").status_code == 403
+    assert Run.objects.count() == 0
+
+
+def test_the_study_pseudonym_checkbox_keeps_real_ids(client_in, samples_dir):
+    rel = "study/2024-03-05T18-22-30.004512-0000000007-gc-104523-41233.study.log"
+    upload(client_in, samples_dir, rel, keep_user_ids="on")
+    assert Run.objects.get().decisions.filter(agent="gc-683268451013967869").exists()
+
+
+def test_another_user_cannot_list_open_or_delete_the_run(client, samples_dir, user, other_user, import_sample):
+    run = import_sample("session/combat_session_sample.jsonl")
+    client.force_login(other_user)
+    assert run.name not in client.get("/").content.decode()
+    assert client.get(f"/runs/{run.pk}/").status_code == 404
+    assert client.post(f"/runs/{run.pk}/delete/").status_code == 404
+    assert Run.objects.filter(pk=run.pk).exists()
+
+
+def test_the_owner_can_delete_a_run(client_in, import_sample):
+    run = import_sample("session/combat_session_sample.jsonl")
+    assert client_in.post(f"/runs/{run.pk}/delete/").status_code == 302
+    assert not Run.objects.filter(pk=run.pk).exists()
