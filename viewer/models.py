@@ -113,3 +113,43 @@ class ApiToken(models.Model):
         token = "rw_" + secrets.token_urlsafe(32)
         obj = cls.objects.create(user=user, name=name, prefix=token[:10], token_hash=hash_token(token))
         return obj, token
+
+
+class ReplayIndex(models.Model):
+    """The replay of one run through one set of filters (viewer/replay.py): its length, scrubber
+    markers and checkpoints, built once by one pass so that a jump to any step folds at most
+    `every` decisions. Runs never change after import, so an index never goes stale."""
+
+    class Status(models.TextChoices):
+        BUILDING = "building"
+        READY = "ready"
+        FAILED = "failed"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="replay_indexes")
+    key = models.CharField(max_length=64)  # sha256 of the filters and the reducer version
+    every = models.IntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.BUILDING)
+    built_steps = models.IntegerField(default=0)  # progress while building
+    total = models.IntegerField(null=True)
+    t_first = models.FloatField(null=True)
+    t_last = models.FloatField(null=True)
+    markers = models.JSONField(default=list)  # [[step, category, count], ...]
+    error = models.TextField(blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="replayindex_run_key")]
+
+
+class ReplayCheckpoint(models.Model):
+    """The replay state after `step` decisions; `seq` is the cursor to load the next ones after."""
+
+    index = models.ForeignKey(ReplayIndex, on_delete=models.CASCADE, related_name="checkpoints")
+    step = models.IntegerField()
+    seq = models.IntegerField(null=True)
+    t_ms = models.FloatField(null=True)
+    state = models.JSONField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["index", "step"], name="replaycheckpoint_index_step")]
+        indexes = [models.Index(fields=["index", "t_ms"], name="replaycheckpoint_index_t")]

@@ -1,0 +1,332 @@
+"""viewer/replay.py: reducers, checkpoints and jumps, over the real samples read by the readers."""
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from viewer import replay as R
+from viewer.readers import dynoai, session, study
+from viewer.readers.base import Limits, RunInfo
+
+# DynoAI's bins, written out here rather than taken from viewer.replay (FORMATS.md 1.3).
+RPM = [1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 5500, 6000, 6500]
+KPA = [35, 50, 65, 80, 95]
+SESSION = "session/session_debt_auction_ambush.jsonl"
+DYNO_RUNS = ["dynoai/real_sample/session_replay.json", "dynoai/runs/large200k_s2_c7/session_replay.json",
+             "dynoai/runs/large200k_s4_c10/session_replay.json"]
+
+
+def read(samples_dir, relpath, reader, kind):
+    """The reader's decisions as dicts, with t_ms (ms since the first timestamp) as ingest adds it."""
+    with open(samples_dir / relpath, "rb") as f:
+        decisions = [R.as_dict(d) for d in reader.read(f, RunInfo(kind=kind), limits=Limits())]
+    first = next((d["ts"] for d in decisions if d["ts"] is not None), None)
+    for d in decisions:
+        d["t_ms"] = (d["ts"] - first).total_seconds() * 1000 if d["ts"] is not None else None
+    return decisions
+
+
+@pytest.fixture(scope="module")
+def session_decisions(samples_dir):
+    return read(samples_dir, SESSION, session, "session")
+
+
+@pytest.fixture(scope="module")
+def dyno_decisions(samples_dir):
+    return read(samples_dir, DYNO_RUNS[1], dynoai, "dynoai")
+
+
+@pytest.fixture(scope="module")
+def study_decisions(samples_dir):
+    path = next(p for p in sorted((samples_dir / "study").iterdir()) if p.name.endswith(".study.log"))
+    return read(samples_dir, path.relative_to(samples_dir), study, "study")
+
+
+def test_stepping_the_real_session_to_its_end_gives_its_last_character_states(samples_dir, session_decisions):
+    expected = {}
+    for line in (samples_dir / SESSION).read_text().splitlines():
+        event = json.loads(line)
+        if event["event_type"] == "character_state":
+            expected[event["character_id"]] = {
+                k: event[k] for k in ("character_name", "health", "max_health", "wounds", "void_score",
+                                      "soulcredit", "position", "conditions", "is_defeated")
+            }
+    assert len(expected) == 3
+    player = R.MemoryReplay("session", session_decisions, every=10)
+    assert player.state_at(player.total)["characters"] == expected
+    assert R.step_by_step("session", session_decisions, len(session_decisions))["characters"] == expected
+
+
+def test_the_session_state_follows_rounds_clocks_and_llm_tokens(samples_dir, session_decisions):
+    events = [json.loads(line) for line in (samples_dir / SESSION).read_text().splitlines()]
+    player = R.MemoryReplay("session", session_decisions)
+    # Just after round 3's first action resolution: its clocks, as written.
+    at = 1 + next(i for i, e in enumerate(events)
+                  if e["event_type"] == "action_resolution" and e["round"] == 3)
+    state = player.state_at(at)
+    assert state["round"] == 3
+    written = events[at - 1]["clocks"]
+    assert {name: f"{c['cur']}/{c['max']}" for name, c in state["clocks"].items()} == written
+    calls = [e for e in events[:at] if e["event_type"] == "llm_call"]
+    assert state["agents"]["dm_01"]["calls"] == len(calls)
+    assert state["agents"]["dm_01"]["input"] == sum(e["tokens"]["input"] for e in calls)
+    assert state["agents"]["dm_01"]["output"] == sum(e["tokens"]["output"] for e in calls)
+    declarations = sum(e["event_type"] == "action_declaration" for e in events[:at])
+    assert state["counts"]["action_declaration"] == declarations
+
+
+def test_clock_spawns_add_clocks_with_their_maximum(samples_dir, session_decisions):
+    events = [json.loads(line) for line in (samples_dir / SESSION).read_text().splitlines()]
+    spawn = next(i for i, e in enumerate(events) if e["event_type"] == "clock_spawn")
+    state = R.MemoryReplay("session", session_decisions).state_at(spawn + 1)
+    clock = state["clocks"][events[spawn]["clock_name"]]
+    assert (clock["cur"], clock["max"]) == (0, events[spawn]["max_ticks"])
+
+
+def test_enemies_are_present_from_spawn_until_defeat():
+    decisions = [
+        {"seq": 0, "action": "enemy_spawn", "round": 0, "values": {
+            "enemy_id": "e1", "enemy_name": "Grunt", "template": "grunt", "position": "Far",
+            "stats": {"health": 16, "max_health": 16}}},
+        {"seq": 1, "action": "combat_action", "round": 1, "values": {
+            "defender": {"id": "e1"},
+            "defender_state_after": {"health": 9, "max_health": 16, "status": "hurt"}}},
+        {"seq": 2, "action": "enemy_defeat", "round": 2, "values": {
+            "enemy_id": "e1", "enemy_name": "Grunt", "defeat_reason": "killed"}},
+    ]
+    player = R.MemoryReplay("session", decisions, every=2)
+    assert player.state_at(1)["enemies"]["e1"]["health"] == 16
+    assert player.state_at(2)["enemies"]["e1"]["health"] == 9
+    assert player.state_at(3)["enemies"] == {}
+    assert player.state_at(3)["defeated"][0]["reason"] == "killed"
+    assert player.index.markers == [[3, "defeat", 1]]
+
+
+def _independent_dyno_cells(path):
+    """Per cell (rpm bin, kpa bin): the last value each action wrote, read straight from the JSON."""
+    cells = {}
+    for d in json.loads(path.read_text())["decisions"]:
+        action, values, cell = d["action"], d.get("values", {}), d.get("cell", {})
+        if action == "AFR_CORRECTION":
+            c = cells.setdefault((cell["rpm"], cell["kpa"]), {})
+            c["afr_error_pct"], c["weight"] = values["afr_error_pct"], values["weight"]
+        elif action == "GRADIENT_LIMITING":
+            where = (RPM[cell["rpm_index"]], KPA[cell["kpa_index"]])
+            cells.setdefault(where, {})["result"] = values["result"]
+        elif action == "CLAMPING_APPLIED":
+            for item in values["cells"]:
+                where = (RPM[item["rpm_index"]], KPA[item["kpa_index"]])
+                cells.setdefault(where, {})["clamped"] = item["clamped"]
+        elif action == "ANOMALY_DETECTION_START":  # a new pass: earlier flags no longer hold
+            for c in cells.values():
+                c.pop("anomaly_score", None)
+        elif action == "ANOMALY_DETECTED":
+            cells.setdefault((cell["rpm"], cell["kpa"]), {})["anomaly_score"] = values["score"]
+    return cells
+
+
+@pytest.mark.parametrize("relpath", DYNO_RUNS)
+def test_the_dynoai_grid_at_the_last_step_equals_the_last_value_per_cell(samples_dir, relpath):
+    expected = _independent_dyno_cells(samples_dir / relpath)
+    player = R.MemoryReplay("dynoai", read(samples_dir, relpath, dynoai, "dynoai"), every=50)
+    grid = R.dyno_grid(player.state_at(player.total))
+    assert grid["rows"] == [str(r) for r in RPM] and grid["cols"] == [str(k) for k in KPA]
+    for layer in ("afr_error_pct", "weight", "result", "clamped", "anomaly_score"):
+        drawn = {(RPM[i], KPA[j]): v for i, row in enumerate(grid["z"][layer]) for j, v in enumerate(row)
+                 if v is not None}
+        assert drawn == {cell: c[layer] for cell, c in expected.items() if layer in c}, layer
+    flagged = {(RPM[i], KPA[j]) for i, j in grid["anomalies"]}
+    assert flagged == {cell for cell, c in expected.items() if "anomaly_score" in c}
+
+
+def test_the_dynoai_state_counts_actions_and_tracks_the_stage(samples_dir, dyno_decisions):
+    actions = [d["action"] for d in json.loads((samples_dir / DYNO_RUNS[1]).read_text())["decisions"]]
+    player = R.MemoryReplay("dynoai", dyno_decisions, every=25)
+    first_clamp = actions.index("CLAMPING_START") + 1
+    state = player.state_at(first_clamp)
+    assert state["stage"] == "clamping"
+    assert state["counts"] == {a: actions[:first_clamp].count(a) for a in set(actions[:first_clamp])}
+    assert player.state_at(actions.index("SMOOTHING_START") + 1)["stage"] == "smoothing"
+    assert player.state_at(actions.index("ANOMALY_DETECTION_START") + 1)["stage"] == "anomaly detection"
+    assert player.state_at(0) == R.reducer_for("dynoai").initial()
+
+
+def test_a_new_anomaly_detection_pass_clears_the_flags_of_the_last():
+    decisions = [
+        {"seq": 0, "action": "ANOMALY_DETECTION_START"},
+        {"seq": 1, "action": "ANOMALY_DETECTED", "rpm": 2000, "kpa": 65, "values": {"score": 4.5}},
+        {"seq": 2, "action": "ANOMALY_DETECTION_START"},
+        {"seq": 3, "action": "ANOMALY_DETECTED", "rpm": 3000, "kpa": 80, "values": {"score": 3.1}},
+    ]
+    player = R.MemoryReplay("dynoai", decisions, every=3)
+    flagged = {"rpm": "2000", "kpa": "65", "anomaly": True, "anomaly_score": 4.5}
+    assert player.state_at(2)["cells"]["2000|65"] == flagged
+    state = player.state_at(4)
+    assert "anomaly" not in state["cells"]["2000|65"]
+    assert state["cells"]["3000|80"]["anomaly_score"] == 3.1
+
+
+def test_markers_point_at_anomalies_and_clamps(samples_dir, dyno_decisions):
+    actions = [d["action"] for d in json.loads((samples_dir / DYNO_RUNS[1]).read_text())["decisions"]]
+    player = R.MemoryReplay("dynoai", dyno_decisions)
+    expected = sorted([i + 1, {"ANOMALY_DETECTED": "anomaly", "CLAMPING_APPLIED": "clamp"}[a], 1]
+                      for i, a in enumerate(actions) if a in ("ANOMALY_DETECTED", "CLAMPING_APPLIED"))
+    assert expected and player.index.markers == expected
+
+
+def test_failed_rolls_of_the_real_session_are_markers(samples_dir, session_decisions):
+    events = [json.loads(line) for line in (samples_dir / SESSION).read_text().splitlines()]
+    failed = [i + 1 for i, e in enumerate(events)
+              if e["event_type"] == "action_resolution" and e["roll"]["success"] is False]
+    markers = R.MemoryReplay("session", session_decisions).index.markers
+    assert [s for s, category, _ in markers if category == "failed roll"] == failed
+
+
+def test_markers_are_binned_on_a_long_run():
+    notable = [(s, "anomaly") for s in range(1, 10_001)]
+    markers = R.bin_markers(notable, 10_000, bins=100)
+    assert len(markers) == 100
+    assert markers[0] == [1, "anomaly", 100] and markers[1] == [101, "anomaly", 100]
+
+
+def test_the_study_state_counts_events_keystrokes_and_active_time(study_decisions):
+    n = len(study_decisions) // 2
+    state = R.MemoryReplay("study", study_decisions, every=100).state_at(n)
+    head = study_decisions[:n]
+    assert state["keystrokes"] == sum(d["action"] == "keystroke" for d in head)
+    assert sum(state["counts"].values()) == n
+    times = [d["t_ms"] for d in head if d["t_ms"] is not None]
+    gaps = [b - a for a, b in zip(times, times[1:]) if 0 < b - a <= R.StudyReducer.IDLE_MS]
+    assert state["active_ms"] == pytest.approx(sum(gaps))
+    docs = [d["values"].get("object", {}).get("id") or d["values"].get("doc_id") for d in head]
+    docs = [x for x in docs if x]
+    if docs:
+        assert state["document"]["id"] == docs[-1]
+
+
+@pytest.mark.parametrize("every", [1, 3, 10, 1000])
+def test_frames_with_a_stride_equal_states_stepped_one_by_one(session_decisions, every):
+    player = R.MemoryReplay("session", session_decisions, every=every)
+    frames = player.frames(7, 9, stride=4)
+    assert [f.step for f in frames] == [7, 11, 15, 19, 23, 27, 31, 35, 39]
+    for f in frames:
+        assert f.state == R.step_by_step("session", session_decisions, f.step)
+        assert f.decision["seq"] == session_decisions[f.step - 1]["seq"]
+
+
+def test_frames_stop_at_the_end_of_the_run(session_decisions):
+    player = R.MemoryReplay("session", session_decisions, every=10)
+    assert [f.step for f in player.frames(120, 10)] == [120, 121, 122, 123]
+    assert [f.step for f in player.frames(500, 3)] == [123]
+    assert player.frame(0).decision is None
+
+
+def test_the_window_holds_the_rows_around_the_step_and_the_state_at_it(session_decisions):
+    player = R.MemoryReplay("session", session_decisions, every=10)
+    frame, rows = player.window(40, 5, 7)
+    assert [s for s, _ in rows] == list(range(35, 48))
+    assert [d["seq"] for _, d in rows] == [d["seq"] for d in session_decisions[34:47]]
+    assert frame.state == R.step_by_step("session", session_decisions, 40)
+    assert frame.decision["seq"] == session_decisions[39]["seq"]
+    frame, rows = player.window(0, 5, 3)
+    assert frame.decision is None and [s for s, _ in rows] == [1, 2, 3]
+
+
+def test_a_jump_by_time_lands_on_the_last_step_at_or_before_it(dyno_decisions):
+    player = R.MemoryReplay("dynoai", dyno_decisions, every=20)
+    times = [d["t_ms"] for d in dyno_decisions]
+    for t in (times[0], times[len(times) // 3], times[-1], times[-1] + 1000, -5):
+        expected = sum(1 for i in range(len(times)) if max(times[: i + 1]) <= t)
+        assert player.step_at_time(t) == expected
+
+
+def test_hostile_values_do_not_break_the_reducers():
+    odd = [
+        {"seq": 0, "action": "__init__", "values": {"x": 1}},
+        {"seq": 1, "action": "GRADIENT_LIMITING", "rpm_index": None, "kpa_index": None, "values": None},
+        {"seq": 2, "action": "CLAMPING_APPLIED", "values": {"cells": [
+            {"rpm_index": [1], "kpa_index": {"a": 1}}, "text",
+            {"rpm_index": 99, "kpa_index": 2, "clamped": float("nan")}]}},
+        {"seq": 3, "action": "AFR_CORRECTION", "rpm": 2000, "kpa": 65, "values": {"afr_error_pct": "high"}},
+        {"seq": 4, "action": "character_state", "values": ["not", "a", "dict"]},
+        {"seq": 5, "action": "action_resolution", "values": {"clocks": {"A": "7/6", "B": "soon"}, "roll": 3}},
+        {"seq": 6, "action": "llm_call", "values": {"tokens": {"input": "many", "output": 5}}},
+    ]
+    for kind in ("dynoai", "session", "study", "unknown"):
+        player = R.MemoryReplay(kind, odd, every=2)
+        state = player.state_at(len(odd))
+        assert state == R.step_by_step(kind, odd, len(odd))
+        json.dumps(state, allow_nan=False)
+    dyno = R.MemoryReplay("dynoai", odd).state_at(len(odd))
+    assert dyno["cells"]["[99]|65"]["clamped"] is None
+    assert dyno["cells"]["2000|65"]["afr_error_pct"] is None
+    sessions = R.MemoryReplay("session", odd).state_at(len(odd))
+    assert sessions["clocks"] == {"A": {"cur": 7, "max": 6, "description": ""},
+                                  "B": {"cur": "soon", "max": None, "description": ""}}
+    assert sessions["agents"]["unknown"] == {"type": "", "calls": 1, "input": 0, "output": 5}
+
+
+def test_hover_text_is_html_escaped():
+    decisions = [{"seq": 0, "action": "AFR_CORRECTION", "rpm": 2000, "kpa": 65, "cylinder": "<b>f</b>",
+                  "values": {"afr_error_pct": 1.5, "weight": 3}}]
+    grid = R.dyno_grid(R.MemoryReplay("dynoai", decisions).state_at(1))
+    text = grid["text"][1][2]
+    assert "&lt;b&gt;f&lt;/b&gt;" in text and "<b>" not in text
+
+
+# --- jumping to step N equals stepping N times from the start ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def replays(session_decisions, dyno_decisions, study_decisions):
+    return {
+        kind: (decisions, R.MemoryReplay(kind, decisions, every=every))
+        for kind, decisions, every in (("session", session_decisions, 9), ("dynoai", dyno_decisions, 17),
+                                       ("study", study_decisions, 64))
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_jumping_to_step_n_equals_stepping_n_times(replays, data):
+    kind = data.draw(st.sampled_from(sorted(replays)))
+    decisions, player = replays[kind]
+    n = data.draw(st.integers(min_value=0, max_value=len(decisions)))
+    stepped = R.reducer_for(kind).initial()
+    reducer = R.reducer_for(kind)
+    for d in decisions[:n]:
+        reducer.fold(stepped, R.as_dict(d))
+    assert player.state_at(n) == R.copy_state(stepped)
+
+
+ACTIONS = ["AFR_CORRECTION", "GRADIENT_LIMITING", "CLAMPING_APPLIED", "ANOMALY_DETECTED", "SMOOTHING_START",
+           "ANOMALY_DETECTION_START",
+           "character_state", "action_resolution", "llm_call", "enemy_spawn", "enemy_defeat", "keystroke",
+           "other"]
+decision_st = st.fixed_dictionaries({
+    "action": st.sampled_from(ACTIONS),
+    "t_ms": st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False)),
+    "rpm": st.sampled_from([None, 1500, 2000, 7000]), "kpa": st.sampled_from([None, 35, 95]),
+    "rpm_index": st.sampled_from([None, 0, 3, 12]), "kpa_index": st.sampled_from([None, 1, 4]),
+    "round": st.one_of(st.none(), st.integers(0, 5)),
+    "values": st.fixed_dictionaries({}, optional={
+        "afr_error_pct": st.floats(-20, 20), "result": st.floats(-20, 20), "score": st.floats(0, 10),
+        "character_id": st.sampled_from(["p1", "p2"]), "health": st.integers(0, 30),
+        "enemy_id": st.sampled_from(["e1", "e2"]), "clocks": st.dictionaries(st.sampled_from(["A", "B"]),
+                                                                              st.sampled_from(["1/4", "x"])),
+        "tokens": st.fixed_dictionaries({"input": st.integers(0, 99), "output": st.integers(0, 99)}),
+        "roll": st.fixed_dictionaries({"success": st.booleans()}),
+    }),
+})
+
+
+@settings(max_examples=80, deadline=None)
+@given(kind=st.sampled_from(["dynoai", "session", "study"]), every=st.integers(1, 12),
+       decisions=st.lists(decision_st, max_size=60), data=st.data())
+def test_jumping_equals_stepping_on_generated_runs(kind, every, decisions, data):
+    decisions = [{**d, "seq": 3 * i} for i, d in enumerate(decisions)]
+    player = R.MemoryReplay(kind, decisions, every=every)
+    n = data.draw(st.integers(0, len(decisions)))
+    assert player.state_at(n) == R.step_by_step(kind, decisions, n)
+    assert player.frame(n).decision == (decisions[n - 1] if n else None)

@@ -1,0 +1,340 @@
+"""/runs/<id>/replay/ (page, htmx fragment, frames JSON), its stored checkpoints, the round export
+and GET /api/runs/{id}/replay."""
+import json
+import re
+from urllib.parse import urlencode
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils.html import escape
+
+from viewer import replay as R
+from viewer.models import ReplayCheckpoint, ReplayIndex
+from viewer.selectors import filtered_decisions
+from viewer.views import replay as V
+
+SESSION = "session/session_debt_auction_ambush.jsonl"
+DYNO = "dynoai/real_sample/session_replay.json"
+HX = {"HX-Request": "true"}
+
+
+def page_url(run, **params):
+    return reverse("run-replay", args=[run.pk]) + ("?" + urlencode(params, doseq=True) if params else "")
+
+
+def frames_url(run, **params):
+    return reverse("run-replay-frames", args=[run.pk]) + "?" + urlencode(params, doseq=True)
+
+
+@pytest.fixture
+def session_run(import_sample):
+    return import_sample(SESSION)
+
+
+@pytest.fixture
+def dyno_run(import_sample):
+    return import_sample(DYNO)
+
+
+@pytest.fixture
+def small_checkpoints(settings):
+    settings.REPLAYWEB_REPLAY_EVERY = 10
+
+
+def session_events(samples_dir):
+    return [json.loads(line) for line in (samples_dir / SESSION).read_text().splitlines()]
+
+
+def current_row(content: str) -> str:
+    rows = re.findall(r'<li class="row current[^"]*" data-step="(\d+)"', content)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def test_the_page_opens_at_the_step_in_the_url(client_in, session_run):
+    response = client_in.get(page_url(session_run, step=50))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Step 50 of 123" in content
+    assert current_row(content) == "50"
+    assert f'href="{page_url(session_run, step=49)}" data-step="49"' in content
+    assert f'href="{page_url(session_run, step=51)}" data-step="51"' in content
+    assert f'href="{page_url(session_run, step=0)}" data-step="0"' in content
+    assert f'href="{page_url(session_run, step=123)}" data-step="123"' in content
+    assert response.context["state"]["round"] == 3
+
+
+def test_a_step_beyond_the_end_shows_the_last_step(client_in, session_run):
+    response = client_in.get(page_url(session_run, step=9999))
+    assert response.context["step"] == 123
+    assert "Step 123 of 123" in response.content.decode()
+
+
+def test_the_page_shows_the_party_enemies_clocks_and_llm_use(client_in, session_run, samples_dir):
+    content = client_in.get(page_url(session_run, step=123)).content.decode()
+    last = {}
+    for e in session_events(samples_dir):
+        if e["event_type"] == "character_state":
+            last[e["character_id"]] = e
+    for c in last.values():
+        assert c["character_name"] in content
+        assert f'{c["health"]}/{c["max_health"]}' in content
+    assert "Vault Access" in content and "5/6" in content
+    assert "dm_01" in content
+    assert "Enemies present" in content
+
+
+def test_links_keep_the_filters_and_the_replay_steps_through_matching_decisions_only(client_in, session_run):
+    response = client_in.get(page_url(session_run, action="action_resolution", step=3))
+    assert response.context["total"] == 15
+    content = response.content.decode()
+    assert f'href="{escape(page_url(session_run, action="action_resolution", step=4))}"' in content
+    assert response.context["state"]["counts"] == {"action_resolution": 3}
+
+
+def test_replaying_gradient_limiting_only_steps_through_those(client_in, dyno_run, samples_dir):
+    gradients = [d for d in json.loads((samples_dir / DYNO).read_text())["decisions"]
+                 if d["action"] == "GRADIENT_LIMITING"]
+    response = client_in.get(page_url(dyno_run, action="gradient", step=len(gradients)))
+    assert response.context["total"] == len(gradients)
+    state = response.context["state"]
+    assert state["counts"] == {"GRADIENT_LIMITING": len(gradients)}
+    assert state["stage"] == "smoothing"
+    assert all("afr_error_pct" not in c for c in state["cells"].values())
+
+
+def test_a_dynoai_page_embeds_the_heatmap_data(client_in, dyno_run):
+    response = client_in.get(page_url(dyno_run, step=119))
+    content = response.content.decode()
+    assert 'id="replay-grid"' in content and 'id="replay-heatmap"' in content
+    assert "plotly-2.35.3.min.js" in content
+    grid = response.context["grid"]
+    assert sum(v is not None for row in grid["z"]["afr_error_pct"] for v in row) == 18
+
+
+def test_an_htmx_request_gets_only_the_player_fragment(client_in, session_run):
+    response = client_in.get(page_url(session_run, step=7), headers=HX)
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert content.lstrip().startswith('<div id="replay-main">')
+    assert "<html" not in content
+    assert current_row(content) == "7"
+    assert "HX-Request" in response["Vary"]
+
+
+def test_a_bad_step_is_an_error_on_the_page_and_a_400_naming_it_on_the_fragment(client_in, session_run):
+    response = client_in.get(page_url(session_run, step="x"))
+    assert response.status_code == 400
+    assert "step: Enter a whole number." in response.content.decode()
+    response = client_in.get(page_url(session_run, step=-1), headers=HX)
+    assert response.status_code == 400 and response.content.decode().startswith("step:")
+    response = client_in.get(page_url(session_run, t="soon"), headers=HX)
+    assert response.status_code == 400 and response.content.decode().startswith("t:")
+
+
+def test_a_bad_filter_is_a_400_naming_it_on_the_fragment(client_in, session_run):
+    response = client_in.get(page_url(session_run, round_min="three"), headers=HX)
+    assert response.status_code == 400
+    assert response.content.decode().startswith("round_min:")
+    response = client_in.get(page_url(session_run, round_min="three"))
+    assert response.status_code == 400 and "round_min" in response.content.decode()
+
+
+def test_another_users_run_is_a_404(client_in, import_sample, other_user):
+    theirs = import_sample(SESSION, owner=other_user)
+    assert client_in.get(page_url(theirs)).status_code == 404
+    assert client_in.get(frames_url(theirs, start=0)).status_code == 404
+    assert client_in.get(f"/api/runs/{theirs.pk}/replay?step=3").status_code == 404
+
+
+def test_stepping_the_imported_session_to_its_end_gives_its_last_character_states(session_run, samples_dir):
+    expected = {}
+    for e in session_events(samples_dir):
+        if e["event_type"] == "character_state":
+            expected[e["character_id"]] = {k: e[k] for k in R.CHARACTER_FIELDS}
+    found = V.replay_state(session_run, {}, step=123)
+    assert found["state"]["characters"] == expected
+    assert found["decision"]["action"] == "session_end"
+
+
+def test_every_stored_jump_equals_stepping_from_the_start(session_run, small_checkpoints):
+    decisions = list(V.as_dicts(filtered_decisions(run=session_run)))
+    reducer = R.reducer_for("session")
+    stepped = reducer.initial()
+    for n in range(len(decisions) + 1):
+        if n:
+            reducer.fold(stepped, decisions[n - 1])
+        found = V.replay_state(session_run, {}, step=n)
+        assert found["state"] == R.copy_state(stepped), n
+    index = ReplayIndex.objects.get(run=session_run)
+    steps = ReplayCheckpoint.objects.filter(index=index).values_list("step", flat=True).order_by("step")
+    assert list(steps) == list(range(0, 121, 10))
+
+
+def test_a_jump_reads_one_checkpoint_and_at_most_every_decisions(session_run, small_checkpoints):
+    V.replay_state(session_run, {}, step=0)  # builds the index
+    with CaptureQueriesContext(connection) as queries:
+        found = V.replay_state(session_run, {}, step=57)
+    assert found["step"] == 57
+    decision_reads = [q["sql"] for q in queries if "viewer_decision" in q["sql"]]
+    assert len(decision_reads) == 1
+    limit = int(re.search(r"LIMIT (\d+)", decision_reads[0]).group(1))
+    assert limit <= 10
+    assert sum("viewer_replaycheckpoint" in q["sql"] for q in queries) == 1
+
+
+def test_an_index_is_built_once_per_run_and_filters(session_run):
+    V.replay_state(session_run, {}, step=5)
+    V.replay_state(session_run, {}, step=50)
+    V.replay_state(session_run, {"action": ("llm",)}, step=5)
+    assert ReplayIndex.objects.filter(run=session_run).count() == 2
+
+
+def test_a_run_keeps_the_checkpoints_of_its_newest_filter_sets_only(session_run, monkeypatch):
+    monkeypatch.setattr(V, "MAX_INDEXES_PER_RUN", 3)
+    for agent in ("player_01", "player_02", "player_03", "dm_01", "nobody"):
+        V.replay_state(session_run, {"agent": agent}, step=1)
+    kept = ReplayIndex.objects.filter(run=session_run)
+    assert kept.count() == 3
+    assert kept.filter(key=V.filter_key({"agent": "nobody"}, R.CHECKPOINT_EVERY)).exists()
+
+
+def test_frames_give_the_state_and_row_at_each_stride(client_in, session_run):
+    response = client_in.get(frames_url(session_run, start=10, count=3, stride=5))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["total"] == 123
+    assert [f["step"] for f in body["frames"]] == [10, 15, 20]
+    for f in body["frames"]:
+        assert f["state"].startswith('<div id="replay-state"')
+        assert f'data-step="{f["step"]}"' in f["row"]
+        assert f["href"] == page_url(session_run, step=f["step"])
+    assert body["frames"][0]["round"] == 1
+
+
+def test_frames_by_time_start_before_the_step_at_that_time(client_in, session_run):
+    decisions = list(V.as_dicts(filtered_decisions(run=session_run)))
+    t = decisions[29]["t_ms"]
+    body = client_in.get(frames_url(session_run, t=f"{t}ms", back=4, count=10)).json()
+    expected = max(i + 1 for i in range(len(decisions)) if max(d["t_ms"] for d in decisions[: i + 1]) <= t)
+    assert body["at"] == expected
+    assert body["frames"][0]["step"] == expected - 4
+
+
+def test_dynoai_frames_carry_the_heatmap(client_in, dyno_run):
+    body = client_in.get(frames_url(dyno_run, start=100, count=2)).json()
+    grid = body["frames"][0]["grid"]
+    assert set(grid["z"]) == set(R.LAYERS)
+    assert grid["rows"][0] == "1500"
+
+
+def test_frames_reject_bad_parameters_with_a_400_naming_them(client_in, session_run):
+    for params, name in (({"start": "x"}, "start"), ({"start": 0, "count": 0}, "count"),
+                         ({"start": 0, "stride": -2}, "stride"), ({"start": 0, "rpm": "fast"}, "rpm")):
+        response = client_in.get(frames_url(session_run, **params))
+        assert response.status_code == 400
+        assert response.json()["detail"].startswith(name + ":")
+
+
+def test_a_jump_by_time_opens_at_the_last_step_at_or_before_it(client_in, session_run):
+    decisions = list(V.as_dicts(filtered_decisions(run=session_run)))
+    t = decisions[60]["t_ms"]
+    response = client_in.get(page_url(session_run, t=f"{t / 1000}s"))
+    expected = max(i + 1 for i in range(len(decisions))
+                   if max(d["t_ms"] for d in decisions[: i + 1]) <= t + 1e-6)
+    assert response.context["step"] == expected
+
+
+@pytest.mark.parametrize("text,ms", [("1:02.5", 62500), ("12s", 12000), ("800ms", 800), ("250", 250),
+                                     ("1:00:00", 3_600_000)])
+def test_times_are_read_in_several_spellings(text, ms):
+    assert V.parse_time(text) == pytest.approx(ms)
+
+
+def test_the_replay_page_offers_the_export_to_the_current_round(client_in, session_run):
+    content = client_in.get(page_url(session_run, step=60)).content.decode()
+    export = reverse("run-export", args=[session_run.pk, "jsonl"])
+    assert f'action="{export}"' in content
+    assert re.search(r'name="round_max" min="0" value="3"', content)
+
+
+def test_the_jsonl_export_to_round_3_gives_the_real_sessions_lines_before_round_4(
+        client_in, session_run, samples_dir):
+    raw = (samples_dir / SESSION).read_bytes()
+    lines = raw.splitlines(keepends=True)
+    round_4 = next(i for i, line in enumerate(lines)
+                   if json.loads(line)["event_type"] == "round_start" and json.loads(line)["round"] == 4)
+    response = client_in.get(reverse("run-export", args=[session_run.pk, "jsonl"]) + "?round_max=3")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"".join(lines[:round_4])
+    assert f"session_{session_run.session_id}_replay.jsonl" in response["Content-Disposition"]
+
+
+def test_the_api_gives_the_state_of_the_page(client_in, session_run):
+    response = client_in.get(f"/api/runs/{session_run.pk}/replay?step=40")
+    assert response.status_code == 200
+    body = response.json()
+    page = client_in.get(page_url(session_run, step=40))
+    assert body["step"] == 40 and body["total"] == 123
+    assert body["state"] == page.context["state"]
+    assert body["decision"]["seq"] == 39
+    filtered = client_in.get(f"/api/runs/{session_run.pk}/replay?step=2&action=character_state").json()
+    assert filtered["total"] == 15 and filtered["state"]["counts"] == {"character_state": 2}
+    assert client_in.get(f"/api/runs/{session_run.pk}/replay?step=x").status_code == 400
+    assert client_in.get(f"/api/runs/{session_run.pk}/replay?t=later").status_code == 400
+
+
+def test_hostile_strings_stay_inert_in_the_page_and_the_frames(client_in, import_sample):
+    for relpath in ("hostile/xss_session.jsonl", "hostile/xss_session_replay.json"):
+        run = import_sample(relpath)
+        total = run.decision_count
+        content = client_in.get(page_url(run, step=total)).content.decode()
+        assert "<script>alert" not in content and "<img src=x" not in content
+        body = client_in.get(frames_url(run, start=max(0, total - 5), count=6)).content.decode()
+        assert "<script>alert" not in body and "<img src=x" not in body
+        for frame in json.loads(body)["frames"]:
+            for row in frame.get("grid", {}).get("text", []):
+                assert not any("<script" in cell for cell in row)
+
+
+def test_a_run_with_no_decisions_has_nothing_to_replay(client_in, import_sample, samples_dir):
+    path = next(p for p in sorted((samples_dir / "study").iterdir()) if "GUEST" in p.name)
+    run = import_sample(path.relative_to(samples_dir))
+    assert "nothing to replay" in client_in.get(page_url(run)).content.decode()
+
+
+def test_a_big_run_is_prepared_in_the_background_while_the_page_shows_progress(
+        client_in, session_run, settings, monkeypatch):
+    settings.REPLAYWEB_REPLAY_SYNC_MAX = 10
+    started = []
+
+    class FakeThread:
+        def __init__(self, target, args, daemon):
+            started.append(args)
+
+        def start(self):
+            pass
+
+    monkeypatch.setattr(V.threading, "Thread", FakeThread)
+    content = client_in.get(page_url(session_run, step=5)).content.decode()
+    assert "Preparing the replay" in content
+    assert f'hx-get="{escape(page_url(session_run, step=5))}"' in content
+    assert client_in.get(frames_url(session_run, start=0)).status_code == 202
+    index_id, run_id, filters = started[0]
+    V.build(ReplayIndex.objects.get(pk=index_id), session_run, filters)
+    response = client_in.get(page_url(session_run, step=5), headers=HX)
+    assert current_row(response.content.decode()) == "5"
+    assert len(started) == 1
+
+
+def test_a_failed_build_is_reported_and_tried_again(client_in, session_run, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(V.R, "build_index", broken)
+    content = client_in.get(page_url(session_run)).content.decode()
+    assert "could not be prepared: disk on fire" in content
+    monkeypatch.undo()
+    assert client_in.get(page_url(session_run, step=3)).context["step"] == 3
