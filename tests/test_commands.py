@@ -73,3 +73,11 @@ def test_load_demo_imports_all_three_kinds_once(user):
     assert all(r.manifest["ok"] for r in Run.objects.filter(kind="dynoai"))
     run_command("load_demo", "--once")
     assert Run.objects.count() == count
+
+
+def test_import_logs_pairs_a_manifest_named_beside_its_replay(samples_dir, user):
+    folder = samples_dir / "dynoai/runs/large200k_s2_c7"
+    code, out, _ = run_command("import_logs", str(folder / "session_replay.json"), str(folder / "manifest.json"),
+                               "--user", "alice")
+    run = Run.objects.get()
+    assert code == 0 and run.manifest["ok"] and run.settings["smooth_passes"] == 2

@@ -20,6 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, paths, user, keep_user_ids, **options):
         owner = self._owner(user)
         groups = []  # one group per folder, so a manifest.json meets its session_replay.json
+        named = {}  # files named one by one, grouped by their folder too
         for arg in paths:
             path = Path(arg)
             if path.is_dir():
@@ -30,9 +31,10 @@ class Command(BaseCommand):
                 for folder, members in sorted(by_folder.items()):
                     groups.append(([Source(str(p.relative_to(path.parent)), path=p, group=str(folder)) for p in members], True))
             elif path.is_file():
-                groups.append(([Source(path.name, path=path, group=str(path.parent))], False))
+                named.setdefault(path.parent, []).append(Source(path.name, path=path, group=str(path.parent)))
             else:
                 raise CommandError(f"{arg}: no such file or folder")
+        groups += [(sources, False) for sources in named.values()]
         failed = 0
         progress = self._progress if self.stderr.isatty() else None
         for sources, walked in groups:
