@@ -1,0 +1,146 @@
+"""One querystring, one set of decisions: the run page's htmx table, the CSV and JSON exports and the API.
+
+Each face is walked to its end through its own paging (the table's "load more" link, the API's
+`next` cursor); the exports stream everything at once. A `limit` bounds one answer: the table's
+first page, one API page, the whole export.
+"""
+import csv
+import io
+import json
+from html.parser import HTMLParser
+from urllib.parse import urljoin
+
+import pytest
+from django.test import Client
+
+from viewer.models import ApiToken, Decision
+
+pytestmark = pytest.mark.django_db
+
+REAL = "dynoai/real_sample/session_replay.json"
+SESSION = "session/session_debt_auction_ambush.jsonl"
+
+DYNOAI_QUERIES = [
+    "",
+    "action=afr&cylinder=r",
+    "action=grad&action=clamp&after=100&limit=7",
+    "q=cylinder&rpm_min=2500&kpa_max=80",
+    "v=afr_error_pct<0&rpm=2000",
+    "rpm_index=1",
+    "since=2025-12-15T17:28:01.810Z&until=2025-12-15T17:28:01.820Z",
+    "t_from=5&t_to=14&limit=30",
+    "v=passes=2",
+]
+SESSION_QUERIES = [
+    "",
+    "round_min=2&round_max=3&agent=player_01",
+    "action=llm_call&q=TARGET",
+    "action=action_&after=40&limit=250",
+    "v=roll.margin<0",
+    "round=4&v=tokens.output>=300",
+]
+
+
+class _Rows(HTMLParser):
+    """data-seq of the table rows, and the table's "load more" link."""
+
+    def __init__(self):
+        super().__init__()
+        self.seqs, self.more, self._in_more = [], None, False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr" and "data-seq" in attrs:
+            self.seqs.append(int(attrs["data-seq"]))
+        if tag == "tr" and attrs.get("id") == "load-more":
+            self._in_more = True
+        if tag == "a" and self._in_more and self.more is None:
+            self.more = attrs["href"]
+
+
+def fragment_seqs(client, run, query):
+    path = f"/runs/{run.pk}/"
+    url, target, seqs = f"{path}?{query}", "run-view", []
+    while url:
+        response = client.get(url, headers={"HX-Request": "true", "HX-Target": target})
+        assert response.status_code == 200, response.content[:300]
+        page = response.content.decode()
+        assert "<html" not in page  # a fragment, not the page
+        rows = _Rows()
+        rows.feed(page)
+        seqs += rows.seqs
+        if "limit=" in query:  # `limit` bounds one answer: the table's first page, like one API page
+            break
+        url, target = (urljoin(path, rows.more) if rows.more else None), "load-more"
+    return seqs
+
+
+def csv_seqs(client, run, query):
+    response = client.get(f"/runs/{run.pk}/export.csv?{query}")
+    assert response.status_code == 200
+    text = b"".join(response.streaming_content).decode()
+    return [int(row["seq"]) for row in csv.DictReader(io.StringIO(text, newline=""))]
+
+
+def json_decisions(client, run, query):
+    response = client.get(f"/runs/{run.pk}/export.json?{query}")
+    assert response.status_code == 200
+    return json.loads(b"".join(response.streaming_content))["decisions"]
+
+
+def api_seqs(token, run, query):
+    api = Client(headers={"Authorization": f"Bearer {token}"})
+    url, seqs = f"/api/runs/{run.pk}/decisions?{query}", []
+    while url:
+        response = api.get(url)
+        assert response.status_code == 200, response.content[:300]
+        data = response.json()
+        seqs += [d["seq"] for d in data["items"]]
+        # keep every parameter but after; `limit` bounds one answer, as it bounds an export
+        if data["next"] is None or "limit=" in query:
+            break
+        rest = "&".join(p for p in query.split("&") if p and not p.startswith("after="))
+        url = f"/api/runs/{run.pk}/decisions?{rest}&after={data['next']}"
+    return seqs
+
+
+@pytest.fixture
+def token(user):
+    return ApiToken.issue(user, name="parity")[1]
+
+
+def check_parity(client, token, run, query):
+    seqs = fragment_seqs(client, run, query)
+    assert csv_seqs(client, run, query) == seqs
+    assert api_seqs(token, run, query) == seqs
+    exported = json_decisions(client, run, query)
+    expected = Decision.objects.filter(run=run, seq__in=seqs).order_by("seq").values_list("action", "reason")
+    assert [(d["action"], d.get("reason", "")) for d in exported] == list(expected)
+    return seqs, exported
+
+
+@pytest.mark.parametrize("query", DYNOAI_QUERIES)
+def test_a_dynoai_querystring_gives_the_same_decisions_everywhere(
+    client_in, token, import_sample, samples_dir, query
+):
+    run = import_sample(REAL)
+    seqs, exported = check_parity(client_in, token, run, query)
+    source = json.loads((samples_dir / REAL).read_text())["decisions"]
+    assert exported == [source[i] for i in seqs]  # the JSON export holds those very decisions
+
+
+@pytest.mark.parametrize("query", SESSION_QUERIES)
+def test_a_session_querystring_gives_the_same_decisions_everywhere(client_in, token, import_sample, query):
+    run = import_sample(SESSION)
+    seqs, _ = check_parity(client_in, token, run, query)
+    if not query:
+        assert seqs == list(range(run.decision_count))
+
+
+def test_the_parity_queries_are_not_trivial(client_in, token, import_sample):
+    """Each query narrows the run to something between nothing and everything (else it tests little)."""
+    runs = {REAL: import_sample(REAL), SESSION: import_sample(SESSION)}
+    for sample, queries in ((REAL, DYNOAI_QUERIES), (SESSION, SESSION_QUERIES)):
+        for query in queries[1:]:
+            seqs = csv_seqs(client_in, runs[sample], query)
+            assert 0 < len(seqs) < runs[sample].decision_count, (sample, query)

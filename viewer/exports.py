@@ -1,0 +1,310 @@
+"""The filtered decisions of a run as csv, txt, html, json or jsonl: generators of text chunks.
+
+Every writer reads through selectors.decision_list with the filters DecisionFilterForm parsed,
+over `.values_list(...).iterator(chunk_size=2000)`, and yields one chunk per batch of rows, so
+a run of any size streams in flat memory (PERF.md: batches stream ~235k CSV rows/s on SQLite).
+The page view (views/exports.py) and `manage.py export_run` both call `export_chunks`.
+
+- csv: RFC 4180 (the csv module). Spreadsheet formulas are neutralized as OWASP's CSV-injection
+  guidance says: a text cell starting with = + - @ tab or CR gets a leading single quote. The
+  choice for numbers: cells of the numeric columns (seq, elapsed_ms, rpm, kpa, rpm_index,
+  kpa_index, round) are written from typed database numbers, so `-3.2` stays a number a
+  spreadsheet can sum, and it cannot be a formula. Every text cell, even one that looks like a
+  number, is neutralized.
+- txt: DynoAI's replay_viewer.py `--export` text (viewer.dynoai_text), built from Decision.raw
+  so 10.0 and 10 print differently, as in the original.
+- html: a self-contained audit trail (templates/viewer/audit.html, autoescaped).
+- json: a session_replay.json-shaped document. For a DynoAI run each decision is its raw text as
+  written, so an unfiltered export is the imported file byte for byte (LF line endings). Other
+  kinds are written in the DynoAI decision shape (timestamp, action, reason, values, cell).
+- jsonl: session and study runs give their original lines byte for byte; a DynoAI run gives one
+  compact JSON decision per line.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+from itertools import islice
+
+from django.db.models import Count, Min, QuerySet, TextField
+from django.db.models.functions import Cast
+from django.template.loader import get_template
+from django.utils import timezone
+
+from . import dynoai_text
+from . import filters as F
+from .models import Run
+from .selectors import decision_list, filtered_decisions
+
+FORMATS = ("csv", "txt", "html", "json", "jsonl")
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+    "json": "application/json; charset=utf-8",
+    "jsonl": "application/x-ndjson; charset=utf-8",
+}
+CHUNK = 2000
+CSV_HEADER = (
+    "seq", "timestamp", "elapsed_ms", "action", "reason", "rpm", "kpa", "cylinder", "rpm_index",
+    "kpa_index", "round", "agent", "values",
+)
+CSV_FIELDS = (
+    "seq", "ts_text", "t_ms", "action", "reason", "rpm", "kpa", "cylinder", "rpm_index", "kpa_index", "round",
+    "agent", "values_text",
+)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_CHARS = frozenset(FORMULA_START)
+
+
+def export_chunks(
+    run: Run, fmt: str, form: F.DecisionFilterForm, *, now: dt.datetime | None = None
+) -> Iterator[str]:
+    """The export of `run` in `fmt` for a valid form, as text chunks."""
+    qs = decision_list(run=run, **form.filters(), **form.paging())
+    if fmt == "csv":
+        return csv_chunks(qs)
+    if fmt == "txt":
+        return txt_chunks(run, qs)
+    if fmt == "html":
+        return html_chunks(run, qs, form, now=now or timezone.now())
+    if fmt == "json":
+        return json_chunks(run, qs)
+    if fmt == "jsonl":
+        return jsonl_chunks(run, qs)
+    raise ValueError(f"unknown export format {fmt!r}")
+
+
+def export_filename(run: Run, fmt: str, form: F.DecisionFilterForm) -> str:
+    """`<run name>_decisions.<fmt>`, reduced to safe characters; a session's replay jsonl by its id."""
+    replay = run.kind == Run.Kind.SESSION and run.session_id
+    replay = replay and form.cleaned_data.get(F.ROUND_MAX) is not None
+    if fmt == "jsonl" and replay:
+        return f"session_{_safe(run.session_id)}_replay.jsonl"
+    return f"{_safe(_stem(run.name)) or f'run_{run.pk}'}_decisions.{fmt}"
+
+
+def _stem(name: str) -> str:
+    return re.sub(r"(\.study\.log|\.jsonl|\.json|\.log)?(\.gz)?$", "", name, flags=re.I)
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:120]
+
+
+def _batches(rows: Iterable, size: int = CHUNK) -> Iterator[list]:
+    it = iter(rows)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def _rows(qs: QuerySet, *fields: str) -> Iterator[list[tuple]]:
+    return _batches(qs.values_list(*fields).iterator(chunk_size=CHUNK))
+
+
+def iso(ts: dt.datetime | None) -> str:
+    """UTC with a `Z`: milliseconds, or microseconds where the source had them."""
+    if ts is None:
+        return ""
+    spec = "milliseconds" if ts.microsecond % 1000 == 0 else "microseconds"
+    return ts.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def db_instant(text: str | None) -> str:
+    """iso() of a UTC timestamp as the database gives it as text: SQLite `2025-12-15 17:28:01.803000`,
+    PostgreSQL `2025-12-15 17:28:01.803+00`. Parsing a datetime per row is a third of a CSV export's time."""
+    if not text:
+        return ""
+    date, _, clock = text.replace("T", " ", 1).partition(" ")
+    clock = clock.split("+", 1)[0].removesuffix("Z")
+    whole, _, frac = clock.partition(".")
+    frac = (frac + "000000")[:6]
+    return f"{date}T{whole}.{frac[:3] if frac.endswith('000') else frac}Z"
+
+
+def _number(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(round(value, 3))
+    return str(value)
+
+
+def neutralize(text: str) -> str:
+    """OWASP CSV injection: a cell that a spreadsheet would read as a formula gets a leading quote."""
+    return "'" + text if text and text[0] in _FORMULA_CHARS else text
+
+
+def _text(value) -> str:
+    return "" if value is None else neutralize(value)
+
+
+def _ms(value: float | None):
+    return None if value is None else round(value, 3)
+
+
+def compact_json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# -- csv ----------------------------------------------------------------------------------------
+
+
+def csv_chunks(qs: QuerySet) -> Iterator[str]:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180 line ends
+    writer.writerow(CSV_HEADER)
+    yield buf.getvalue()
+    # Time and values as the database holds them, as text: no datetime or JSON decoding per row.
+    qs = qs.annotate(ts_text=Cast("ts", TextField()), values_text=Cast("values", TextField()))
+    last_ts, last_iso = None, ""
+    for batch in _rows(qs, *CSV_FIELDS):
+        buf.seek(0)
+        buf.truncate()
+        out = []
+        for seq, ts, t_ms, action, reason, rpm, kpa, cyl, rpm_i, kpa_i, rnd, agent, values in batch:
+            if ts != last_ts:
+                last_ts, last_iso = ts, db_instant(ts)
+            # Numbers go out as numbers (None as an empty cell); every text cell is neutralized.
+            out.append((
+                seq, last_iso, _ms(t_ms), neutralize(action), neutralize(reason), rpm, kpa, _text(cyl), rpm_i,
+                kpa_i, rnd, _text(agent), neutralize(values),
+            ))
+        writer.writerows(out)
+        yield buf.getvalue()
+
+
+# -- txt (DynoAI's replay viewer) --------------------------------------------------------------
+
+
+def txt_chunks(run: Run, qs: QuerySet) -> Iterator[str]:
+    """The viewer's --export text: the summary over the whole run, then the matching decisions."""
+    summary = _dynoai_summary(run)
+    decisions = (_viewer_dict(run, row) for batch in _rows(qs, *_VIEWER_FIELDS) for row in batch)
+    return dynoai_text.coalesce(dynoai_text.timeline_chunks(summary, decisions))
+
+
+_VIEWER_FIELDS = ("raw", "ts", "action", "reason", "values", "cell")
+
+
+def _viewer_dict(run: Run, row: tuple) -> dict:
+    raw, ts, action, reason, values, cell = row
+    if run.kind == Run.Kind.DYNOAI:
+        return json.loads(raw)  # keeps 10.0 a float and 10 an int, as the viewer sees them
+    d = {"timestamp": iso(ts), "action": action, "reason": reason}
+    if values:
+        d["values"] = values
+    if cell:
+        d["cell"] = cell
+    return d
+
+
+def _dynoai_summary(run: Run) -> str:
+    every = filtered_decisions(run=run)
+    ends = [every[:1], every.reverse()[:1]]
+    rows = [row for qs in ends for row in qs.values_list(*_VIEWER_FIELDS)]
+    stamps = [_viewer_dict(run, row).get("timestamp", "") for row in rows]
+    return dynoai_text.summary_block(
+        run_id=run.run_id or run.session_id or dynoai_text.NOT_AVAILABLE,
+        generated_at=run.generated_at or dynoai_text.NOT_AVAILABLE,
+        total=run.decision_count,
+        duration_ms=dynoai_text.duration_ms(*stamps) if len(stamps) == 2 else None,
+        counts=dynoai_text.sort_action_counts(action_counts(every)),
+    )
+
+
+def action_counts(qs: QuerySet) -> list[tuple[str, int]]:
+    """(action, count) in first-appearance order."""
+    rows = qs.order_by().values("action").annotate(n=Count("pk"), first=Min("seq")).order_by("first")
+    return [(r["action"], r["n"]) for r in rows]
+
+
+# -- json and jsonl -----------------------------------------------------------------------------
+
+
+def json_chunks(run: Run, qs: QuerySet) -> Iterator[str]:
+    """A session_replay.json (json.dump indent=2 layout), the decisions streamed in between."""
+
+    def field(key, value):
+        return f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n"
+
+    total = qs.count()
+    yield (
+        "{\n"
+        + field("schema_version", run.schema_version or "1.0")
+        + field("run_id", run.run_id or run.session_id or run.name)
+        + field("generated_at", run.generated_at or iso(run.created))
+        + field("total_decisions", total)
+        + '  "decisions": ['
+    )
+    first = True
+    for batch in _rows(qs, *_VIEWER_FIELDS):
+        parts = []
+        for row in batch:
+            text = row[0] if run.kind == Run.Kind.DYNOAI else _indented(_viewer_dict(run, row))
+            parts.append(("\n    " if first else ",\n    ") + text)
+            first = False
+        yield "".join(parts)
+    yield "]\n}" if first else "\n  ]\n}"
+
+
+def _indented(decision: dict) -> str:
+    return json.dumps(decision, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+
+
+def jsonl_chunks(run: Run, qs: QuerySet) -> Iterator[str]:
+    for batch in _rows(qs, "raw"):
+        if run.kind == Run.Kind.DYNOAI:
+            yield "".join(compact_json(json.loads(raw)) + "\n" for (raw,) in batch)
+        else:
+            yield "".join(raw + "\n" for (raw,) in batch)
+
+
+# -- html ---------------------------------------------------------------------------------------
+
+_HTML_FIELDS = ("seq", "ts", "t_ms", "action", "reason", "cell", "round", "agent", "values")
+
+
+def html_chunks(run: Run, qs: QuerySet, form: F.DecisionFilterForm, *, now: dt.datetime) -> Iterator[str]:
+    """The audit trail: the document head and summary, then the decisions a batch at a time."""
+    head = get_template("viewer/audit.html#head")
+    rows = get_template("viewer/audit.html#rows")
+    foot = get_template("viewer/audit.html#foot")
+    # A sliced queryset (after/limit) cannot be grouped directly: count the rows it selects.
+    counted = qs.model.objects.filter(pk__in=qs.values("pk")) if qs.query.is_sliced else qs
+    counts = action_counts(counted)
+    context = {
+        "run": run,
+        "filters": form.describe(),
+        "query": form.data.urlencode() if hasattr(form.data, "urlencode") else "",
+        "count": qs.count(),
+        "counts": dynoai_text.sort_action_counts(counts),
+        "made": now,
+        "manifest": run.manifest or {},
+        # The manifest check's message is shown with the check; other import warnings follow it.
+        "warnings": [w for w in run.warnings or [] if w != (run.manifest or {}).get("message")],
+    }
+    yield head.render(context)
+    for batch in _rows(qs, *_HTML_FIELDS):
+        yield rows.render({"decisions": [_html_row(row) for row in batch]})
+    yield foot.render(context)
+
+
+def _html_row(row: tuple) -> dict:
+    # Strings only: the template then escapes each value without localizing numbers (a third faster).
+    seq, ts, t_ms, action, reason, cell, rnd, agent, values = row
+    return {
+        "seq": str(seq),
+        "ts": iso(ts),
+        "elapsed": _number(t_ms),
+        "action": action,
+        "reason": reason,
+        "cell": dynoai_text.format_cell(cell),
+        "round": "" if rnd is None else str(rnd),
+        "agent": agent or "",
+        "values": json.dumps(values, ensure_ascii=False) if values else "",
+    }

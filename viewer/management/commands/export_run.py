@@ -1,0 +1,53 @@
+"""`manage.py export_run ID --format FMT [--out FILE] [filters]`: the page's exports from the shell.
+
+The filter options carry the querystring's names (`--rpm-min` is `rpm_min`) and go through
+DecisionFilterForm, so they parse and fail exactly as on the page.
+"""
+from django.core.management.base import BaseCommand, CommandError
+from django.http import QueryDict
+
+from viewer import exports
+from viewer import filters as F
+from viewer.models import Run
+
+REPEATABLE = (F.ACTION, F.VALUE)
+
+
+class Command(BaseCommand):
+    help = "Export a run's decisions (filtered as on the run page) as csv, html, txt, json or jsonl."
+
+    def add_arguments(self, parser):
+        parser.add_argument("run_id", type=int, metavar="ID")
+        parser.add_argument("--format", required=True, choices=exports.FORMATS)
+        parser.add_argument("--out", help="write to this file (default: standard output)")
+        for name in F.ALL_PARAMS:
+            flags = ["--" + name.replace("_", "-")]
+            if name == F.VALUE:
+                flags = ["--value", "--v"]
+            elif "_" in name:
+                flags.append("--" + name)
+            if name in REPEATABLE:
+                parser.add_argument(*flags, dest=name, action="append", help="repeatable")
+            else:
+                parser.add_argument(*flags, dest=name)
+
+    def handle(self, *args, run_id, format, out, **options):
+        run = Run.objects.filter(pk=run_id).first() if run_id < 2**63 else None
+        if run is None:
+            raise CommandError(f"no run with id {run_id}")
+        query = QueryDict(mutable=True)
+        for name in F.ALL_PARAMS:
+            value = options.get(name)
+            if value is not None:
+                query.setlist(name, value if isinstance(value, list) else [value])
+        form = F.DecisionFilterForm(query)
+        if not form.is_valid():
+            raise CommandError(form.error_text())
+        chunks = exports.export_chunks(run, format, form)
+        if out:
+            with open(out, "w", encoding="utf-8", newline="") as f:
+                f.writelines(chunks)
+            self.stderr.write(f"{exports.export_filename(run, format, form)} -> {out}")
+        else:
+            for chunk in chunks:
+                self.stdout.write(chunk, ending="")
