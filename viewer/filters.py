@@ -37,14 +37,40 @@ class ValueCondition:
 
     path: tuple[str, ...]
     op: str
-    value: float | int | str
+    value: float | int | str | bool | None
+
+    @property
+    def kind(self) -> str:
+        """What the value must be in the JSON to match: "number", "string", "bool" or "null"."""
+        if self.value is None:
+            return "null"
+        if isinstance(self.value, bool):
+            return "bool"
+        return "string" if isinstance(self.value, str) else "number"
 
     @property
     def is_number(self) -> bool:
-        return not isinstance(self.value, str)
+        return self.kind == "number"
 
     def __str__(self):
-        return f"{'.'.join(self.path)}{self.op}{self.value}"
+        if self.kind in ("bool", "null"):
+            shown = {True: "true", False: "false", None: "null"}[self.value]
+        elif self.kind == "string" and _looks_typed(self.value):
+            shown = f'"{self.value}"'
+        else:
+            shown = self.value
+        return f"{'.'.join(self.path)}{self.op}{shown}"
+
+
+def _looks_typed(text: str) -> bool:
+    """Whether the string would be read back as something else than that string."""
+    if text in ("true", "false", "null") or (len(text) >= 2 and text[0] == text[-1] == '"'):
+        return True
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_condition(text: str) -> ValueCondition:
@@ -57,19 +83,31 @@ def parse_condition(text: str) -> ValueCondition:
     if any(not part for part in path):
         raise forms.ValidationError("%(text)r has an empty key", params={"text": text[:100]})
     raw = m["value"]
-    value: float | int | str
-    try:
-        value = int(raw)
-    except ValueError:
+    value: float | int | str | bool | None
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        value = raw[1:-1]  # a quoted value is a string, even `"10"` or `"true"`
+    elif raw in _CONSTANTS:
+        value = _CONSTANTS[raw]
+        if m["op"] not in ("=", "!="):
+            raise forms.ValidationError(
+                "%(text)r: %(raw)s only compares with = or !=", params={"text": text[:100], "raw": raw}
+            )
+    else:
         try:
-            value = float(raw)
-            if value != value or value in (float("inf"), float("-inf")):
-                value = raw
+            value = int(raw)
         except ValueError:
-            value = raw
+            try:
+                value = float(raw)
+                if value != value or value in (float("inf"), float("-inf")):
+                    value = raw
+            except ValueError:
+                value = raw
     if isinstance(value, str) and m["op"] in ("<", "<=", ">", ">=") and not raw:
         raise forms.ValidationError("%(text)r compares with nothing", params={"text": text[:100]})
     return ValueCondition(path, m["op"], value)
+
+
+_CONSTANTS = {"true": True, "false": False, "null": None}
 
 
 class _ListWidget(forms.MultipleHiddenInput):
@@ -99,11 +137,17 @@ class ListField(forms.Field):
 
 
 def _instant(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text.strip().replace(" ", "T", 1))
-    except ValueError:
-        raise forms.ValidationError("%(text)r is not an ISO-8601 time", params={"text": text[:60]}) from None
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+    text = text.strip()
+    # An unencoded "+00:00" in a URL arrives as " 00:00": read the last space back as a plus.
+    head, space, tail = text.rpartition(" ")
+    candidates = (text, f"{head}+{tail}") if space and ":" in tail and len(tail) <= 5 else (text,)
+    for candidate in candidates:
+        try:
+            value = dt.datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+    raise forms.ValidationError("%(text)r is not an ISO-8601 time", params={"text": text[:60]})
 
 
 class InstantField(forms.CharField):
@@ -210,3 +254,14 @@ def describe_filters(f: dict) -> str:
         parts.append(f"value {cond}")
     text = "; ".join(parts)
     return "Decisions where " + text + "."
+
+
+def filter_querystring(query: QueryDict) -> str:
+    """The filter parameters of `query` (no cursor, no paging, no empty values), urlencoded without
+    a leading "?": what links to the other faces of a run carry to show the same decisions."""
+    params = QueryDict(mutable=True)
+    for name in FILTER_PARAMS:
+        values = [v for v in query.getlist(name) if v != ""]
+        if values:
+            params.setlist(name, values)
+    return params.urlencode()

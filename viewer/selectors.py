@@ -6,10 +6,11 @@ from functools import reduce
 from operator import or_
 
 from django.db import connection
-from django.db.models import CharField, Func, QuerySet
+from django.db.models import BooleanField, Func, Max, Min, QuerySet
+from django.db.models import F as DbField
 from django.db.models import Q as Where
-from django.db.models.fields.json import KeyTransform, compile_json_path
-from django.db.models.lookups import In, IsNull
+from django.db.models.fields.json import compile_json_path
+from django.db.models.functions import Substr
 from django.http import Http404
 
 from . import filters as F
@@ -71,7 +72,8 @@ def filtered_decisions(
         qs = _time_window(qs, run, t_from, t_to)
     for cond in v:
         qs = qs.filter(_value_condition(cond))
-    return qs.order_by("run", "seq")
+    # "run_id", not "run": ordering by the relation would follow Run.Meta.ordering and join viewer_run.
+    return qs.order_by("run_id", "seq")
 
 
 def decision_list(*, run: Run, after: int | None = None, limit: int | None = None, **filters) -> QuerySet[Decision]:
@@ -96,42 +98,154 @@ def _time_window(qs, run: Run, t_from, t_to):
     return qs
 
 
-class _JsonType(Func):
-    """The JSON type of values at a path: 'integer'/'real'/'text'... (SQLite), 'number'/'string'... (PostgreSQL)."""
+class _ValueTest(Func):
+    """The SQL test for one `v` condition on the `values` JSON column, for SQLite and PostgreSQL.
 
-    def __init__(self, path: tuple[str, ...]):
-        self.path = path
-        super().__init__(output_field=CharField())
+    A condition matches only values of its own JSON type (a number condition never matches the
+    string "12"); `!=` matches a present key whose value is of another type or differs. CASE keeps
+    PostgreSQL from casting a non-number to numeric (AND does not fix the evaluation order).
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, cond: F.ValueCondition):
+        self.cond = cond
+        super().__init__(DbField("values"))
 
     def as_sql(self, compiler, connection, **extra):
-        column = connection.ops.quote_name("values")
-        table = connection.ops.quote_name(Decision._meta.db_table)
-        if connection.vendor == "postgresql":
-            return f"jsonb_typeof({table}.{column} #> %s)", [list(self.path)]
-        return f"json_type({table}.{column}, %s)", [compile_json_path(list(self.path))]
+        column, column_params = compiler.compile(self.source_expressions[0])
+        cond, postgres = self.cond, connection.vendor == "postgresql"
+        if postgres:
+            path = list(cond.path)
+            type_sql, text_sql = f"jsonb_typeof({column} #> %s)", f"({column} #>> %s)"
+        else:
+            path = compile_json_path(list(cond.path))
+            type_sql, text_sql = f"json_type({column}, %s)", f"json_extract({column}, %s)"
+        type_params = text_params = [*column_params, path]
+        if cond.kind == "null":
+            same_sql, same_params = f"{type_sql} = 'null'", type_params
+        elif cond.kind == "bool" and not postgres:
+            same_sql, same_params = f"{type_sql} = '{'true' if cond.value else 'false'}'", type_params
+        elif cond.kind == "bool":
+            same_sql = f"({type_sql} = 'boolean' AND {text_sql} = '{'true' if cond.value else 'false'}')"
+            same_params = [*type_params, *text_params]
+        else:
+            types = ", ".join(f"'{t}'" for t in (_PG_TYPES if postgres else _SQLITE_TYPES)[cond.kind])
+            cast = "::numeric" if postgres and cond.kind == "number" else ""
+            op = "=" if cond.op == "!=" else cond.op
+            same_sql = f"CASE WHEN {type_sql} IN ({types}) THEN {text_sql}{cast} END {op} %s"
+            same_params = [*type_params, *text_params, cond.value]
+        if cond.op == "!=":
+            sql = f"({type_sql} IS NOT NULL AND NOT COALESCE({same_sql}, FALSE))"
+            return sql, [*type_params, *same_params]
+        return f"COALESCE({same_sql}, FALSE)", same_params
 
 
-NUMBER_TYPES = {"sqlite": ("integer", "real"), "postgresql": ("number",)}
-STRING_TYPES = {"sqlite": ("text",), "postgresql": ("string",)}
+_SQLITE_TYPES = {
+    "number": ("integer", "real"), "string": ("text",), "bool": ("true", "false"), "null": ("null",),
+}
+_PG_TYPES = {"number": ("number",), "string": ("string",), "bool": ("boolean",), "null": ("null",)}
 
 
-def _value_condition(cond: F.ValueCondition) -> Where:
-    expr = KeyTransform(cond.path[0], "values")
-    for part in cond.path[1:]:
-        expr = KeyTransform(part, expr)
-    lookup = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte", "=": "exact", "!=": "exact"}[cond.op]
-    types = (NUMBER_TYPES if cond.is_number else STRING_TYPES).get(connection.vendor, ("integer", "real"))
-    type_ok = _type_in(cond.path, types)
-    compare = expr.get_lookup(lookup)(expr, cond.value)
-    if cond.op == "!=":
-        return type_ok & ~Where(compare) | _present_with_other_type(cond.path, types)
-    return type_ok & Where(compare)
+def _value_condition(cond: F.ValueCondition) -> _ValueTest:
+    return _ValueTest(cond)
 
 
-def _type_in(path, types) -> Where:
-    return Where(In(_JsonType(path), list(types)))
+
+# -- Reads for the run page (issue 3): neighbours and aggregates over filtered_decisions ------------
+# Each aggregates over the SQL of filtered_decisions(), so the summary, chart and facets count
+# exactly the decisions the table lists.
 
 
-def _present_with_other_type(path, types) -> Where:
-    present = Where(IsNull(_JsonType(path), False))
-    return present & ~Where(In(_JsonType(path), list(types)))
+def get_decision_or_404(*, run: Run, seq: int) -> Decision:
+    decision = Decision.objects.filter(run=run, seq=seq).first()
+    if decision is None:
+        raise Http404("No such decision")
+    return decision
+
+
+def neighbours(*, run: Run, seq: int, **filters) -> tuple[int | None, int | None]:
+    """The seqs of the matching decisions just before and just after `seq` (which need not match)."""
+    qs = filtered_decisions(run=run, **filters).values_list("seq", flat=True)
+    return qs.filter(seq__lt=seq).reverse().first(), qs.filter(seq__gt=seq).first()
+
+
+def previous_t_ms(*, run: Run, seq: int, **filters) -> float | None:
+    """t_ms of the matching decision just before `seq`: the gap of a page's first row."""
+    qs = filtered_decisions(run=run, **filters).filter(seq__lt=seq)
+    return qs.reverse().values_list("t_ms", flat=True).first()
+
+
+def _select_over(qs: QuerySet, columns: tuple[str, ...], sql: str, params=()) -> list[tuple]:
+    """Run `sql`, in which `{f}` stands for the queryset as a derived table of `columns`;
+    `params` fill the `%s` of `sql`, in order, around the queryset's own."""
+    inner, inner_params = qs.order_by().values(*columns).query.sql_with_params()
+    head, tail = sql.split("{f}")
+    before = head.count("%s")
+    with connection.cursor() as cursor:
+        cursor.execute(f"{head}({inner}) AS f{tail}", [*params[:before], *inner_params, *params[before:]])
+        return cursor.fetchall()
+
+
+def action_stats(*, run: Run, **filters) -> list[tuple[str, int, int, float]]:
+    """(action, count, first seq, ms spent) per action of the matching decisions, in first-appearance order.
+
+    A decision spends the time to the next matching decision; steps back in time (out-of-order
+    timestamps) count as 0, and a decision without a time spends none.
+    """
+    rows = _select_over(
+        filtered_decisions(run=run, **filters),
+        ("seq", "action", "t_ms"),
+        "SELECT action, COUNT(*), MIN(seq), SUM(CASE WHEN gap > 0 THEN gap ELSE 0 END) FROM ("
+        "SELECT seq, action, LEAD(t_ms) OVER (ORDER BY seq) - t_ms AS gap FROM {f}"
+        ") AS g GROUP BY action ORDER BY MIN(seq)",
+    )
+    return [(action, n, first, float(spent or 0)) for action, n, first, spent in rows]
+
+
+def largest_gaps(*, run: Run, n: int = 5, **filters) -> list[tuple[float, int, str, int, str]]:
+    """The `n` largest steps in time between consecutive matching decisions, largest first:
+    (gap ms, seq before, action before, seq after, action after); ties in file order."""
+    rows = _select_over(
+        filtered_decisions(run=run, **filters),
+        ("seq", "action", "t_ms"),
+        "SELECT gap, prev_seq, prev_action, seq, action FROM ("
+        "SELECT seq, action, t_ms - LAG(t_ms) OVER w AS gap, LAG(seq) OVER w AS prev_seq, "
+        "LAG(action) OVER w AS prev_action FROM {f} WINDOW w AS (ORDER BY seq)"
+        ") AS g WHERE gap > 0 ORDER BY gap DESC, seq LIMIT %s",
+        [n],
+    )
+    return [(float(gap), before, before_action, seq, action) for gap, before, before_action, seq, action in rows]
+
+
+def time_range(*, run: Run, **filters) -> tuple[float | None, float | None]:
+    """The smallest and largest t_ms of the matching decisions (None, None when none has a time)."""
+    found = filtered_decisions(run=run, **filters).aggregate(low=Min("t_ms"), high=Max("t_ms"))
+    return found["low"], found["high"]
+
+
+def time_bins(*, run: Run, start: float, width: float, **filters) -> list[tuple[str, int, int]]:
+    """(action, bin, count) for the matching decisions that have a time; bin k holds
+    start + k*width <= t_ms < start + (k+1)*width. Computed in SQL: a 1M-decision run stays light."""
+    floor = "FLOOR" if connection.vendor == "postgresql" else ""  # SQLite's CAST truncates; t >= start
+    rows = _select_over(
+        filtered_decisions(run=run, **filters).filter(t_ms__gte=start),
+        ("action", "t_ms"),
+        f"SELECT action, CAST({floor}((t_ms - %s) / %s) AS INTEGER) AS b, COUNT(*) FROM {{f}} "
+        "GROUP BY action, b ORDER BY b, action",
+        [start, width],
+    )
+    return [(action, int(b), n) for action, b, n in rows]
+
+
+def chart_points(*, run: Run, limit: int, **filters) -> list[tuple]:
+    """(seq, t_ms, ts, action, reason cut to 200 characters) of the first `limit` matching decisions."""
+    qs = filtered_decisions(run=run, **filters).annotate(short=Substr("reason", 1, 200))
+    return list(qs.values_list("seq", "t_ms", "ts", "action", "short")[:limit])
+
+
+def run_actions(*, run: Run) -> list[str]:
+    """The run's distinct actions, sorted (a scan of the (run, action) index)."""
+    actions = Decision.objects.filter(run=run).order_by("action").values_list("action", flat=True)
+    return list(actions.distinct())

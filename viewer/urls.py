@@ -1,9 +1,21 @@
 from django.urls import path
 
-from .views import runs
+from .views import cells, exports, replay, runs, timeline, tokens
+from .views import diff as diff_views
 
 urlpatterns = [
     path("", runs.run_list, name="runs"),
+    # The diff's exports first: nothing below may take "diff/export.csv" for a page.
+    path("diff/export.<str:fmt>", diff_views.diff_export, name="diff-export"),
+    path("diff/", diff_views.diff_page, name="diff"),
     path("upload/", runs.upload, name="upload"),
+    path("runs/<int:run_id>/", timeline.run_page, name="run"),
+    path("runs/<int:run_id>/decisions/<int:seq>/", timeline.decision_detail, name="decision"),
     path("runs/<int:run_id>/delete/", runs.delete, name="run-delete"),
+    path("runs/<int:run_id>/export.<str:fmt>", exports.run_export, name="run-export"),
+    path("runs/<int:run_id>/cells/", cells.run_cells, name="run-cells"),
+    path("runs/<int:run_id>/replay/", replay.replay, name="run-replay"),
+    path("runs/<int:run_id>/replay/frames/", replay.frames, name="run-replay-frames"),
+    path("tokens/", tokens.token_list, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", tokens.revoke, name="token-revoke"),
 ]

@@ -1,0 +1,152 @@
+"""The timeline chart (viewer/charts.py) and the reads behind it (selectors.chart_points, time_bins)."""
+import datetime as dt
+import json
+import math
+import re
+
+import pytest
+
+from viewer import charts
+from viewer.display import palette
+from viewer.selectors import chart_points, run_actions, time_bins, time_range
+from viewer.views import timeline
+
+pytestmark = pytest.mark.django_db
+
+REAL = "dynoai/real_sample/session_replay.json"
+XSS_REPLAY = "hostile/xss_session_replay.json"
+
+
+CHART_DATA = re.compile(r'<script id="chart-data" type="application/json">(.*?)</script>', re.S)
+
+
+def file_points(samples_dir, relpath):
+    decisions = json.loads((samples_dir / relpath).read_text())["decisions"]
+    stamps = [dt.datetime.fromisoformat(d["timestamp"].replace("Z", "+00:00")) for d in decisions]
+    return [(i, d["action"], (stamps[i] - stamps[0]).total_seconds() * 1000) for i, d in enumerate(decisions)]
+
+
+def chart_part(client, run, qs) -> tuple[str, dict]:
+    response = client.get(f"/runs/{run.pk}/?{qs}", headers={"HX-Request": "true", "HX-Target": "chart"})
+    html = response.content.decode()
+    return html, json.loads(CHART_DATA.search(html)[1])
+
+
+def test_points_put_each_decision_in_its_actions_lane(samples_dir, import_sample):
+    run = import_sample(REAL)
+    expected = file_points(samples_dir, REAL)
+    figure = charts.points_figure(chart_points(run=run, limit=charts.POINTS_MAX))
+    assert figure["meta"]["mode"] == "points"
+    lanes = {t["name"]: t for t in figure["data"]}
+    assert list(lanes) == list(dict.fromkeys(a for _, a, _ in expected))  # first appearance
+    for name, trace in lanes.items():
+        mine = [(i, t) for i, a, t in expected if a == name]
+        assert trace["customdata"] == [i for i, _ in mine]
+        assert trace["x"] == pytest.approx([t for _, t in mine])
+        assert set(trace["y"]) == {name}
+        assert trace["hovertemplate"] == "%{text}<extra></extra>"
+    assert figure["layout"]["yaxis"]["type"] == "category"
+
+
+def test_hover_text_has_seq_time_action_and_reason(import_sample):
+    run = import_sample(REAL)
+    figure = charts.points_figure(chart_points(run=run, limit=5))
+    text = figure["data"][0]["text"][0]
+    assert text.startswith("#0 · +0.0ms<br>2025-12-15T17:28:01.803Z<br><b>AFR_CORRECTION</b><br>")
+    assert "Accepted AFR error sample for f cylinder" in text
+
+
+def test_every_string_from_the_log_is_escaped_in_the_figure(import_sample):
+    run = import_sample(XSS_REPLAY)
+    figure = charts.points_figure(chart_points(run=run, limit=charts.POINTS_MAX))
+    names = [t["name"] for t in figure["data"]]
+    assert "&lt;b&gt;BOLD_ACTION&lt;/b&gt;" in names
+    for trace in figure["data"]:
+        for text in (*trace["text"], trace["name"], *trace["y"]):
+            bare = re.sub(r"<br>|</?b>", "", text)
+            assert "<" not in bare and ">" not in bare, text
+    escaped = "&lt;script&gt;alert(&quot;xss-reason&quot;)&lt;/script&gt;"
+    assert any(escaped in t for t in figure["data"][0]["text"])
+
+
+def test_the_window_sets_the_x_range(import_sample):
+    run = import_sample(REAL)
+    figure = charts.points_figure(chart_points(run=run, limit=10, t_from=2.0, t_to=9.0), window=(2.0, 9.0))
+    assert figure["layout"]["xaxis"]["range"] == [2.0, 9.0]
+    assert "range" not in charts.points_figure([])["layout"]["xaxis"]
+
+
+def test_decisions_without_a_time_are_counted_not_drawn():
+    figure = charts.points_figure([(0, None, None, "A", ""), (1, 5.0, None, "A", "r")])
+    assert figure["meta"]["undated"] == 1 and figure["data"][0]["x"] == [5.0]
+
+
+def test_time_bins_count_per_action_per_bin_in_sql(samples_dir, import_sample):
+    run = import_sample(REAL)
+    points = file_points(samples_dir, REAL)
+    low, high = time_range(run=run)
+    assert (low, high) == (0.0, pytest.approx(22.0))
+    width = charts.bin_width(low, high, bins=5)
+    expected: dict[tuple[str, int], int] = {}
+    for _, action, t in points:
+        key = (action, math.floor((t - low) / width))
+        expected[key] = expected.get(key, 0) + 1
+    found = {(a, b): n for a, b, n in time_bins(run=run, start=low, width=width)}
+    assert found == expected
+    assert max(b for _, b in found) == 4  # the last decision falls in the last bin, not past it
+
+
+def test_time_bins_follow_the_filters(samples_dir, import_sample):
+    run = import_sample(REAL)
+    found = time_bins(run=run, start=5.0, width=3.0, action=("afr",), t_from=5.0, t_to=11.0)
+    points = [t for _, a, t in file_points(samples_dir, REAL) if "AFR" in a and 5.0 <= t <= 11.0]
+    assert sum(n for _, _, n in found) == len(points)
+    assert {a for a, _, _ in found} == {"AFR_CORRECTION"}
+
+
+def test_the_bins_figure_is_small_whatever_the_run_size():
+    actions = [f"ACTION_{i}" for i in range(30)]
+    bins = [(a, b, 1000 + b) for a in actions for b in range(charts.BINS)]
+    figure = charts.bins_figure(bins, start=0.0, width=3333.4, total=1_000_000, colours=palette(actions))
+    payload = json.dumps(figure)
+    assert len(payload) < 1_000_000
+    assert figure["meta"]["mode"] == "bins" and figure["meta"]["total"] == 1_000_000
+    trace = figure["data"][0]
+    assert len(trace["x"]) == charts.BINS and trace["x"][0] == pytest.approx(3333.4 / 2, abs=1e-3)
+    assert "1,000 decisions" in trace["text"][0]
+    assert max(trace["marker"]["size"]) == pytest.approx(18.0)
+
+
+def test_over_the_point_limit_the_view_sends_bins(client_in, import_sample, monkeypatch, samples_dir):
+    run = import_sample(REAL)
+    monkeypatch.setattr(timeline, "POINTS_MAX", 50)
+    html, figure = chart_part(client_in, run, "action=afr")
+    assert figure["meta"]["mode"] == "bins" and figure["meta"]["total"] == 98
+    texts = [t for trace in figure["data"] for t in trace["text"]]
+    counted = sum(int(re.search(r"<br>([\d,]+) decision", t)[1].replace(",", "")) for t in texts)
+    assert counted == 98
+    assert "each dot counts the decisions" in html
+
+
+def test_zooming_in_re_bins_the_window(client_in, import_sample, monkeypatch):
+    run = import_sample(REAL)
+    monkeypatch.setattr(timeline, "POINTS_MAX", 10)
+    html, figure = chart_part(client_in, run, "t_from=4&t_to=8")
+    assert figure["layout"]["xaxis"]["range"] == [4.0, 8.0]
+    assert all(4.0 <= x <= 8.0 for tr in figure["data"] for x in tr["x"])
+    assert "Reset zoom" in html and 'href="?"' in html
+
+
+def test_an_action_has_one_colour_whatever_the_filter(client_in, import_sample):
+    run = import_sample(REAL)
+    colours = palette(run_actions(run=run))
+    assert len(set(colours.values())) == len(colours)  # the sample's 5 actions are told apart
+    for qs in ("", "action=gradient", "cylinder=f"):
+        html = client_in.get(f"/runs/{run.pk}/?{qs}").content.decode()
+        figure = json.loads(CHART_DATA.search(html)[1])
+        for trace in figure["data"]:
+            assert trace["marker"]["color"] == colours[trace["name"]]
+        # colour and action, from the table, the summary and the facets
+        pairs = re.findall(r'style="--c: (#[0-9a-f]{6})">(?:</span>)?([A-Z_]+)<', html)
+        assert pairs
+        assert all(colours[name] == colour for colour, name in pairs)

@@ -1,0 +1,425 @@
+"""The run page (/runs/<id>/), its htmx fragments, and the decision detail (views/timeline.py)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from viewer.filters import DecisionFilterForm
+from viewer.selectors import decision_list
+from viewer.views import timeline
+
+pytestmark = pytest.mark.django_db
+
+REAL = "dynoai/real_sample/session_replay.json"
+MANIFEST = "dynoai/real_sample/manifest.json"
+LARGE = "dynoai/runs/large200k_s2_c7/session_replay.json"
+COMBAT = "session/combat_session_sample.jsonl"
+STUDY = "study/2024-03-05T18-22-30.004512-0000000007-gc-104523-41233.study.log"
+XSS_REPLAY = "hostile/xss_session_replay.json"
+XSS_SESSION = "hostile/xss_session.jsonl"
+HX = {"HX-Request": "true"}
+SEQ = re.compile(r'<tr class="row" data-seq="(\d+)"')
+
+
+def part(client, run, qs="", target="run-view"):
+    return client.get(f"/runs/{run.pk}/?{qs}", headers={**HX, "HX-Target": target})
+
+
+def fragment_seqs(client, run, qs: str) -> list[int]:
+    """Every matching seq, read from the table's rows fragment, following its load-more cursor."""
+    seqs, after = [], None
+    while True:
+        page_qs = qs + (f"&after={after}" if after is not None else "")
+        response = part(client, run, page_qs, "load-more")
+        assert response.status_code == 200
+        html = response.content.decode()
+        found = [int(s) for s in SEQ.findall(html)]
+        seqs += found
+        if 'id="load-more"' not in html:
+            return seqs
+        assert found, "a load-more link after an empty page"
+        after = found[-1]
+
+
+def csv_seqs(client, run, qs: str) -> list[int]:
+    response = client.get(f"/runs/{run.pk}/export.csv?{qs}")
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8"))))
+    return [int(r[0]) for r in rows[1:]]
+
+
+def api_seqs(client, run, qs: str) -> list[int]:
+    seqs, after = [], None
+    while True:
+        cursor = f"&after={after}" if after is not None else ""
+        response = client.get(f"/api/runs/{run.pk}/decisions?{qs}&limit=7{cursor}")
+        assert response.status_code == 200, response.content
+        body = response.json()
+        seqs += [item["seq"] for item in body["items"]]
+        if body["next"] is None:
+            return seqs
+        after = body["next"]
+
+
+def selector_seqs(run, qs: str) -> list[int]:
+    from django.http import QueryDict
+
+    form = DecisionFilterForm(QueryDict(qs))
+    assert form.is_valid()
+    return list(decision_list(run=run, **form.filters()).values_list("seq", flat=True))
+
+
+# -- the page ----------------------------------------------------------------------------------------
+
+
+def test_the_page_shows_summary_chart_facets_and_table_of_a_dynoai_run(client_in, import_sample):
+    run = import_sample(REAL, MANIFEST)
+    response = client_in.get(f"/runs/{run.pk}/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    for text in ("2025-12-15T17-28-01Z-e46826", "2025-12-15T17:28:01.830Z", "22.0ms", 'id="chart-data"',
+                 'id="facets"', 'id="stats"', 'id="decision-table"', "RPM=2000 KPA=65 Cyl=f"):
+        assert text in html
+    assert len(SEQ.findall(html)) == timeline.PAGE_SIZE
+    assert 'id="load-more"' in html
+
+
+def test_the_manifest_crlf_warning_is_visible_on_the_real_sample(client_in, import_sample):
+    run = import_sample(REAL, MANIFEST)
+    assert run.warnings
+    html = client_in.get(f"/runs/{run.pk}/").content.decode()
+    assert 'class="warning run-warning" role="alert"' in html
+    assert "CRLF" in html and "1,903 line" in html
+    assert "mismatch" in html
+
+
+def test_dynoai_settings_come_from_the_manifest(client_in, import_sample):
+    run = import_sample(REAL, MANIFEST)
+    html = client_in.get(f"/runs/{run.pk}/").content.decode()
+    assert "smooth_passes" in html and "weighting" in html and "torque" in html
+
+
+def test_a_session_run_shows_round_and_agent_columns_seed_and_version(client_in, import_sample):
+    run = import_sample(COMBAT)
+    html = client_in.get(f"/runs/{run.pk}/?round=1").content.decode()
+    assert '<th scope="col" class="num">Round</th><th scope="col">Agent</th>' in html
+    assert "Seed" in html and str(run.random_seed) in html and "1.0.0" in html
+    assert "Session config" in html
+    assert "<h3>Round</h3>" in html and "<h3>Agent</h3>" in html  # facets
+
+
+def test_a_study_log_shows_events_and_the_pseudonymized_user(client_in, import_sample):
+    run = import_sample(STUDY)
+    html = client_in.get(f"/runs/{run.pk}/?action=keystroke").content.decode()
+    assert '<th scope="col">User</th>' in html
+    assert run.user_label in html and "org.mitros.writing_analytics" in html
+    assert "gc-104523" not in html and "683268451013967869" not in html
+    assert "<h3>User</h3>" in html
+
+
+def test_nav_links_to_the_other_faces_keep_the_filters(client_in, import_sample):
+    run = import_sample(REAL)
+    html = client_in.get(f"/runs/{run.pk}/?action=gradient&rpm_index=0&after=3").content.decode()
+    qs = "action=gradient&amp;rpm_index=0"
+    for href in (f"/runs/{run.pk}/cells/?{qs}", f"/runs/{run.pk}/replay/?{qs}", f"/diff/?a={run.pk}&amp;{qs}",
+                 *(f"/runs/{run.pk}/export.{fmt}?{qs}" for fmt in ("csv", "html", "txt", "json", "jsonl"))):
+        assert f'href="{href}"' in html
+
+
+def test_another_users_run_is_a_404_everywhere(client, import_sample, other_user):
+    run = import_sample(REAL)
+    client.force_login(other_user)
+    assert client.get(f"/runs/{run.pk}/").status_code == 404
+    assert part(client, run, "", "load-more").status_code == 404
+    assert client.get(f"/runs/{run.pk}/decisions/0/").status_code == 404
+
+
+def test_the_page_needs_a_login(client, import_sample):
+    run = import_sample(REAL)
+    response = client.get(f"/runs/{run.pk}/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+# -- fragments ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target, root",
+    [
+        ("run-view", '<div id="run-view"'),
+        ("facets", '<section id="facets"'),
+        ("stats", '<section id="stats"'),
+        ("chart", '<section id="chart"'),
+    ],
+)
+def test_an_htmx_request_gets_the_part_its_target_names(client_in, import_sample, target, root):
+    run = import_sample(REAL)
+    response = part(client_in, run, "action=gradient", target)
+    html = response.content.decode().strip()
+    assert response.status_code == 200
+    assert html.startswith(root)
+    assert "<html" not in html
+    assert "HX-Request" in response["Vary"] and "HX-Target" in response["Vary"]
+
+
+def test_the_rows_fragment_is_only_rows(client_in, import_sample):
+    run = import_sample(REAL)
+    html = part(client_in, run, "action=afr&after=10", "load-more").content.decode().strip()
+    assert html.startswith('<tr class="row" data-seq="11"')
+    assert "<table" not in html and "<html" not in html
+
+
+def test_a_history_restore_gets_the_whole_page(client_in, import_sample):
+    run = import_sample(REAL)
+    response = client_in.get(f"/runs/{run.pk}/?action=afr", headers={**HX, "HX-Target": "run-view",
+                                                                    "HX-History-Restore-Request": "true"})
+    assert "<html" in response.content.decode()
+
+
+def test_load_more_is_a_real_link_with_the_last_seq(client_in, import_sample):
+    run = import_sample(REAL)
+    html = client_in.get(f"/runs/{run.pk}/?action=afr").content.decode()
+    seqs = [int(s) for s in SEQ.findall(html)]
+    assert len(seqs) == 98 and 'id="load-more"' not in html  # all of them fit the first page
+    html = client_in.get(f"/runs/{run.pk}/?action=afr&limit=10").content.decode()
+    last = [int(s) for s in SEQ.findall(html)][-1]
+    assert f'href="?action=afr&amp;limit=10&amp;after={last}"' in html
+    assert f'hx-get="?action=afr&amp;limit=10&amp;after={last}"' in html
+
+
+def test_the_page_after_a_cursor_starts_after_it(client_in, import_sample):
+    run = import_sample(REAL)
+    html = client_in.get(f"/runs/{run.pk}/?after=110").content.decode()
+    assert [int(s) for s in SEQ.findall(html)] == list(range(111, 119))
+    assert "After #110" in html
+
+
+def test_a_pages_first_row_has_its_gap_to_the_previous_match(client_in, import_sample, samples_dir):
+    run = import_sample(REAL)
+    html = part(client_in, run, "action=clamp&after=-1", "load-more").content.decode()
+    assert html.count('<tr class="row"') == 1
+    html = part(client_in, run, "action=start&after=100", "load-more").content.decode()
+    # CLAMPING_START (seq 117, +15ms) follows SMOOTHING_START (seq 99... +14ms): a 1ms gap
+    doc = json.loads((samples_dir / REAL).read_text())["decisions"]
+    starts = [i for i, d in enumerate(doc) if "START" in d["action"]]
+    assert starts[0] <= 100 < starts[1]
+    assert '<td class="num nowrap muted">+1.0ms</td>' in html
+
+
+@pytest.mark.parametrize(
+    "relpath, qs",
+    [
+        (REAL, ""),
+        (REAL, "action=gradient"),
+        (REAL, "action=afr&cylinder=r&v=afr_error_pct>=2"),
+        (REAL, "t_from=5&t_to=14&q=cylinder"),
+        (LARGE, "action=afr&action=anomaly&rpm_min=2500"),
+        (COMBAT, "round=1&agent=player_01"),
+        (COMBAT, "v=roll.success=true"),
+        (STUDY, "action=keystroke&t_to=60000"),
+    ],
+)
+def test_parity_one_querystring_gives_the_same_seqs_everywhere(client_in, import_sample, relpath, qs):
+    run = import_sample(relpath)
+    expected = selector_seqs(run, qs)
+    assert fragment_seqs(client_in, run, qs + "&limit=25") == expected
+    assert csv_seqs(client_in, run, qs) == expected
+    assert api_seqs(client_in, run, qs) == expected
+
+
+# -- bad parameters ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["load-more", "facets", "stats", "chart"])
+@pytest.mark.parametrize("qs, name", [("rpm=abc", "rpm"), ("t_from=soon", "t_from"), ("v=oops", "v")])
+def test_a_malformed_parameter_is_a_400_naming_it_on_fragments(client_in, import_sample, target, qs, name):
+    run = import_sample(REAL)
+    response = part(client_in, run, qs, target)
+    assert response.status_code == 400
+    assert response.content.decode().startswith(f"{name}: ")
+
+
+def test_a_malformed_parameter_is_an_error_on_the_form_of_the_page(client_in, import_sample):
+    run = import_sample(REAL)
+    response = client_in.get(f"/runs/{run.pk}/?t_from=soon&action=afr")
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "t_from: Enter a number." in html
+    assert 'name="t_from" id="id_t_from" value="soon" aria-invalid="true"' in html
+    assert 'value="afr"' in html  # the rest of the form is kept
+    assert 'id="decision-table"' not in html
+
+
+def test_a_malformed_parameter_swaps_the_form_with_its_error(client_in, import_sample):
+    run = import_sample(REAL)
+    response = part(client_in, run, "round_min=3&round_max=1", "run-view")
+    assert response.status_code == 400
+    assert "round_max: round_max is before round_min" in response.content.decode()
+
+
+# -- facets ----------------------------------------------------------------------------------------
+
+
+def test_facet_links_add_and_remove_values(client_in, import_sample):
+    run = import_sample(REAL)
+    html = part(client_in, run, "action=gradient", "facets").content.decode()
+    # Other actions stay listed (the facet ignores its own parameter); a click ORs one in.
+    assert 'href="/runs/%d/?action=gradient&amp;action=AFR_CORRECTION"' % run.pk in html
+    html = part(client_in, run, "action=GRADIENT_LIMITING&cylinder=f", "facets").content.decode()
+    assert '<li class="selected">' in html
+    assert 'href="/runs/%d/?cylinder=f"' % run.pk in html  # removes the selected action
+    assert 'href="/runs/%d/?action=GRADIENT_LIMITING"' % run.pk in html  # removes the cylinder
+
+
+# -- the detail ------------------------------------------------------------------------------------
+
+
+def test_the_detail_page_shows_values_as_written_cell_and_raw_json(client_in, import_sample, samples_dir):
+    run = import_sample(REAL)
+    doc = json.loads((samples_dir / REAL).read_text())["decisions"]
+    seq = next(i for i, d in enumerate(doc) if d["action"] == "CLAMPING_START")
+    html = client_in.get(f"/runs/{run.pk}/decisions/{seq}/").content.decode()
+    assert '<span class="k">limit</span><span class="v">10.0</span>' in html  # 10.0, not 10
+    assert "Clamping VE corrections to +/- 10.0%" in html
+    assert f'id="record-{seq}"' in html and "&quot;limit&quot;: 10.0" in html
+    gradient = next(i for i, d in enumerate(doc) if d["action"] == "GRADIENT_LIMITING")
+    html = client_in.get(f"/runs/{run.pk}/decisions/{gradient}/").content.decode()
+    assert '<span class="k">rpm_index</span><span class="v">0</span>' in html
+
+
+def test_the_detail_json_download_is_the_record_as_read(client_in, import_sample, samples_dir):
+    run = import_sample(REAL)
+    doc = json.loads((samples_dir / REAL).read_text())["decisions"]
+    response = client_in.get(f"/runs/{run.pk}/decisions/42/?format=json")
+    assert response["Content-Type"].startswith("application/json")
+    assert "attachment" in response["Content-Disposition"]
+    assert json.loads(response.content) == doc[42]
+    assert client_in.get(f"/runs/{run.pk}/decisions/42/?format=xml").status_code == 400
+
+
+def test_the_study_download_drops_the_server_time_suffix(client_in, import_sample):
+    run = import_sample(STUDY)
+    body = json.loads(client_in.get(f"/runs/{run.pk}/decisions/0/?format=json").content)
+    assert body["client"]["event"] == "keystroke"
+
+
+def test_previous_and_next_stay_within_the_filter(client_in, import_sample):
+    run = import_sample(REAL)
+    seqs = selector_seqs(run, "action=gradient")
+    html = client_in.get(f"/runs/{run.pk}/decisions/{seqs[1]}/?action=gradient").content.decode()
+    assert f'href="/runs/{run.pk}/decisions/{seqs[0]}/?action=gradient"' in html
+    assert f'href="/runs/{run.pk}/decisions/{seqs[2]}/?action=gradient"' in html
+    html = client_in.get(f"/runs/{run.pk}/decisions/{seqs[0]}/?action=gradient").content.decode()
+    assert "← first" in html
+
+
+def test_the_panel_is_the_same_template_as_a_fragment(client_in, import_sample):
+    run = import_sample(REAL)
+    html = client_in.get(f"/runs/{run.pk}/decisions/3/?action=afr", headers=HX).content.decode().strip()
+    assert html.startswith('<article class="decision" data-seq="3"')
+    assert "data-close-panel" in html and 'hx-target="#panel"' in html
+    full = client_in.get(f"/runs/{run.pk}/decisions/3/?action=afr").content.decode()
+    assert "<html" in full and "data-close-panel" not in full
+
+
+def test_an_llm_call_shows_prompt_by_role_response_model_and_tokens_as_text(
+    client_in, import_sample, samples_dir
+):
+    run = import_sample(COMBAT)
+    lines = (samples_dir / COMBAT).read_text().splitlines()
+    seq, event = next((i, json.loads(line)) for i, line in enumerate(lines) if '"llm_call"' in line)
+    html = client_in.get(f"/runs/{run.pk}/decisions/{seq}/").content.decode()
+    assert "<h3>LLM call</h3>" in html
+    assert f'<span class="role">{event["prompt"][0]["role"]}</span>' in html
+    assert event["model"] in html and str(event["tokens"]["input"]) in html
+    assert str(event["temperature"]) in html
+    first_line = event["response"].splitlines()[0]
+    from django.utils.html import escape
+
+    assert escape(first_line) in html
+
+
+def test_a_missing_decision_is_a_404(client_in, import_sample):
+    run = import_sample(REAL)
+    assert client_in.get(f"/runs/{run.pk}/decisions/119/").status_code == 404
+
+
+# -- hostile strings -------------------------------------------------------------------------------
+
+ATTACKS = ("<script>alert(", "<img src=x", "<b>BOLD_ACTION</b>", "<i>key")
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def assert_inert(html: str):
+    """No markup from the data: the attack strings never appear raw, and, parsed as a browser
+    would, the page holds no element the templates do not make (img, b, i), no event-handler
+    attribute, and no script but ours (a src, or JSON data)."""
+    for attack in ATTACKS:
+        assert attack not in html, attack
+    parser = _Tags()
+    parser.feed(html)
+    for tag, attrs in parser.tags:
+        assert tag not in ("img", "b", "i", "iframe", "svg"), (tag, attrs)
+        assert not [name for name in attrs if name.startswith("on")], (tag, attrs)
+        if tag == "script":
+            assert "src" in attrs or attrs.get("type") == "application/json", attrs
+
+
+@pytest.mark.parametrize("relpath", [XSS_REPLAY, XSS_SESSION])
+def test_hostile_strings_stay_inert_in_page_fragments_and_detail(client_in, import_sample, relpath):
+    run = import_sample(relpath)
+    bodies = [client_in.get(f"/runs/{run.pk}/").content.decode()]
+    for target in ("run-view", "load-more", "facets", "stats", "chart"):
+        bodies.append(part(client_in, run, "", target).content.decode())
+    for seq in range(run.decision_count):
+        bodies.append(client_in.get(f"/runs/{run.pk}/decisions/{seq}/").content.decode())
+        bodies.append(client_in.get(f"/runs/{run.pk}/decisions/{seq}/", headers=HX).content.decode())
+    joined = "\n".join(bodies)
+    assert_inert(joined)
+    assert "&lt;script&gt;alert(" in joined  # shown, as text
+
+
+@pytest.mark.parametrize("relpath", [XSS_REPLAY, XSS_SESSION])
+def test_hostile_strings_in_the_chart_hover_are_escaped(client_in, import_sample, relpath):
+    run = import_sample(relpath)
+    html = part(client_in, run, "", "chart").content.decode()
+    data = re.search(r'<script id="chart-data" type="application/json">(.*?)</script>', html, re.S).group(1)
+    figure = json.loads(data)
+    texts = [s for trace in figure["data"] for s in (*trace["text"], trace["name"], *trace["y"])]
+    assert texts
+    for text in texts:  # plotly reads these as HTML: only our own <br> and <b> may be markup
+        assert "<" not in re.sub(r"<br>|</?b>", "", text) and ">" not in re.sub(r"<br>|</?b>", "", text), text
+    assert any("&lt;script&gt;" in t or "&lt;img" in t or "&lt;b&gt;" in t for t in texts)
+
+
+def test_a_hostile_filter_value_is_inert_when_echoed(client_in, import_sample):
+    run = import_sample(REAL)
+    html = client_in.get(f"/runs/{run.pk}/?q=<script>alert(1)</script>&v=<img src=x>=1").content.decode()
+    assert "<script>alert(1)" not in html and "<img src=x>" not in html
+
+
+def test_a_big_runs_page_loads_facets_summary_and_chart_after_it(client_in, import_sample, monkeypatch):
+    run = import_sample(REAL)
+    monkeypatch.setattr(timeline, "INLINE_LIMIT", 50)
+    html = client_in.get(f"/runs/{run.pk}/?action=afr").content.decode()
+    for target in ("facets", "stats", "chart"):
+        assert f'<section id="{target}" class="card {target} loading" hx-get="/runs/{run.pk}/?action=afr" ' \
+               'hx-trigger="load" hx-swap="outerHTML"' in html
+    assert 'id="chart-data"' not in html and 'id="decision-table"' in html
+    for _ in range(2):  # computed, then from the cache
+        assert 'id="chart-data"' in part(client_in, run, "action=afr", "chart").content.decode()
+        assert "AFR_CORRECTION" in part(client_in, run, "action=afr", "facets").content.decode()
+        assert "Largest gaps" in part(client_in, run, "action=afr", "stats").content.decode()

@@ -1,0 +1,213 @@
+"""The run page (/runs/<id>/), its htmx fragments, and one decision (/runs/<id>/decisions/<seq>/).
+
+One URL serves the page and its fragments: an htmx request names the part it wants by its
+target's id (HX-Target), and gets that partial of viewer/run.html. The parts:
+  run-view   everything the filters change (form, facets, summary, chart, table)
+  load-more  the next rows of the table (keyset: after=<last seq>)
+  facets, stats, chart   filled in after the page on runs too big to count while it renders
+"""
+import hashlib
+
+from django.core.cache import cache
+from django.db.models.functions import Substr
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from .. import display
+from ..charts import POINTS_MAX, bin_width, bins_figure, points_figure
+from ..facets import facets_for, link_facets
+from ..filters import T_FROM, T_TO, DecisionFilterForm, filter_querystring
+from ..selectors import (
+    action_stats, chart_points, decision_list, filtered_decisions, get_decision_or_404, get_run_or_404,
+    largest_gaps, neighbours, previous_t_ms, run_actions, time_bins, time_range,
+)
+from ..summary import action_rows, gaps, run_summary
+
+PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+# Up to this many decisions, facets, summary and chart are computed with the page; above, each
+# loads after it (and is cached: a run never changes after import).
+INLINE_LIMIT = 20_000
+CACHE_SECONDS = 3600
+# The form's inputs: those of the run's kind first, the rest under "More filters" (shown there
+# only when set, so a URL's filter is never dropped by the form).
+KIND_FIELDS = {
+    "dynoai": (
+        "rpm", "kpa", "cylinder", "rpm_min", "rpm_max", "kpa_min", "kpa_max", "rpm_index", "kpa_index",
+    ),
+    "session": ("round", "agent", "round_min", "round_max"),
+    "study": ("agent",),
+}
+MORE_FIELDS = ("since", "until")
+LABELS = {
+    "rpm": "RPM", "kpa": "kPa", "cylinder": "Cylinder", "rpm_index": "RPM index", "kpa_index": "kPa index",
+    "rpm_min": "RPM from", "rpm_max": "RPM to", "kpa_min": "kPa from", "kpa_max": "kPa to", "round": "Round",
+    "agent": "Agent", "round_min": "Round from", "round_max": "Round to", "since": "Since (ISO time)",
+    "until": "Until (ISO time)",
+}
+PARTS = {
+    "run-view": "viewer/run.html#run-view",
+    "load-more": "viewer/run.html#rows",
+    "facets": "viewer/run.html#facets",
+    "stats": "viewer/run.html#stats",
+    "chart": "viewer/run.html#chart",
+}
+
+
+@require_GET
+@vary_on_headers("HX-Request", "HX-Target")
+def run_page(request, run_id):
+    run = get_run_or_404(request.user, run_id)
+    form = DecisionFilterForm(request.GET)
+    part = _part(request)
+    if not form.is_valid() and part not in (None, "run-view"):
+        return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
+    context = {
+        "run": run,
+        "form": form,
+        "kind": run.kind,
+        "part": part,
+        "filter_qs": filter_querystring(request.GET),
+        "inline": run.decision_count <= INLINE_LIMIT,
+    }
+    if part in (None, "run-view"):
+        context.update(_form_fields(form, run.kind))
+    if part is None:
+        context["summary"] = run_summary(run)
+    if form.is_valid():
+        context.update(_parts(request, run, form, part, context["inline"]))
+    status = 200 if form.is_valid() else 400
+    return render(request, PARTS.get(part, "viewer/run.html"), context, status=status)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def decision_detail(request, run_id, seq):
+    run = get_run_or_404(request.user, run_id)
+    decision = get_decision_or_404(run=run, seq=seq)
+    fmt = request.GET.get("format", "html")
+    if fmt not in ("html", "json"):
+        return HttpResponseBadRequest("format: use json (a download) or html", content_type="text/plain")
+    if fmt == "json":
+        return _download(run, decision)
+    form = DecisionFilterForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
+    previous, following = neighbours(run=run, seq=seq, **form.filters())
+    panel = bool(request.htmx and not request.htmx.history_restore_request)
+    context = display.decision_detail(run.kind, decision, _colours(run)) | {
+        "run": run,
+        "kind": run.kind,
+        "previous": previous,
+        "following": following,
+        "panel": panel,
+        "filter_qs": filter_querystring(request.GET),
+    }
+    return render(request, "viewer/decision.html#panel" if panel else "viewer/decision.html", context)
+
+
+def _form_fields(form, kind) -> dict:
+    own = KIND_FIELDS.get(kind, ())
+    others = [n for fields in KIND_FIELDS.values() for n in fields if n not in own]
+    more = [*MORE_FIELDS, *(n for n in dict.fromkeys(others) if form[n].value() not in (None, ""))]
+    label = {**LABELS, "agent": "User"} if kind == "study" else LABELS
+    return {
+        "main_fields": [(form[n], label[n]) for n in own],
+        "more_fields": [(form[n], label[n]) for n in more],
+        "more_open": any(form[n].value() not in (None, "") or form[n].errors for n in more),
+    }
+
+
+def _part(request) -> str | None:
+    """The fragment an htmx request asks for, or None for the whole page."""
+    if not request.htmx or request.htmx.history_restore_request:
+        return None
+    return request.htmx.target if request.htmx.target in PARTS else None
+
+
+def _parts(request, run, form, part, inline) -> dict:
+    filters = form.filters()
+    colours = _colours(run)
+    wanted = {part} if part in ("load-more", "facets", "stats", "chart") else {"table"}
+    if part in (None, "run-view") and inline:
+        wanted |= {"facets", "stats", "chart"}
+    context = {}
+    if wanted & {"table", "load-more"}:
+        context.update(_table(run, form, filters, colours, count="table" in wanted))
+    if "facets" in wanted:
+        facets = _cached(run, "facets", filters, lambda: facets_for(run=run, filters=filters))
+        context["facets"] = link_facets(facets, request.GET, colours)
+    if "stats" in wanted:
+        stats, largest = _cached(run, "stats", filters, lambda: (
+            action_stats(run=run, **filters), largest_gaps(run=run, **filters)))
+        context.update(action_rows=action_rows(stats, colours), gaps=gaps(largest))
+    if "chart" in wanted:
+        context["figure"] = _cached(run, "chart", filters, lambda: _figure(run, filters, colours))
+    return context
+
+
+def _table(run, form, filters, colours, *, count: bool) -> dict:
+    paging = form.paging()
+    size = min(paging.get("limit", PAGE_SIZE), MAX_PAGE_SIZE)
+    after = paging.get("after")
+    page = list(
+        decision_list(run=run, after=after, **filters)
+        .defer("raw", "text", "reason")
+        .annotate(short_reason=Substr("reason", 1, 300))[: size + 1]
+    )
+    shown = page[:size]
+    before = previous_t_ms(run=run, seq=shown[0].seq, **filters) if shown and after is not None else None
+    context = {
+        "rows": display.table_rows(shown, before, colours),
+        "more": len(page) > size,
+        "last_seq": shown[-1].seq if shown else after,
+        "after": after,
+    }
+    if count:
+        context["matching"] = _matching(run, filters)
+    return context
+
+
+def _matching(run, filters) -> int:
+    return filtered_decisions(run=run, **filters).count() if filters else run.decision_count
+
+
+def _figure(run, filters, colours) -> dict:
+    matching = _matching(run, filters)
+    window = (filters.get(T_FROM), filters.get(T_TO))
+    if matching <= POINTS_MAX:
+        points = chart_points(run=run, limit=POINTS_MAX, **filters)
+        return points_figure(points, colours=colours, window=window)
+    low, high = window
+    if low is None or high is None:
+        found_low, found_high = time_range(run=run, **filters)
+        low, high = found_low if low is None else low, found_high if high is None else high
+    if low is None or high is None:
+        return bins_figure([], start=0.0, width=1.0, total=matching, undated=matching, colours=colours,
+                           window=window)
+    width = bin_width(low, high)
+    bins = time_bins(run=run, start=low, width=width, **filters)
+    return bins_figure(bins, start=low, width=width, total=matching,
+                       undated=matching - sum(n for _, _, n in bins), colours=colours, window=window)
+
+
+def _colours(run) -> display.Colours:
+    return _cached(run, "colours", {}, lambda: display.palette(run_actions(run=run)))
+
+
+def _cached(run, what: str, filters: dict, compute):
+    """compute(), cached per run and filters for big runs (a run never changes once imported)."""
+    if run.decision_count <= INLINE_LIMIT:
+        return compute()
+    described = repr(sorted((k, repr(v)) for k, v in filters.items()))
+    key = f"run-page:{run.pk}:{run.sha256}:{what}:" + hashlib.sha256(described.encode()).hexdigest()
+    return cache.get_or_set(key, compute, CACHE_SECONDS)
+
+
+def _download(run, decision) -> HttpResponse:
+    text = display.record_json(run.kind, decision.raw)
+    response = HttpResponse(text, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-decision-{decision.seq}.json"'
+    return response
