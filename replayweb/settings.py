@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",  # serves Swagger UI for /api/docs from our own static files (the CSP blocks CDNs)
     "template_partials",
     "viewer",
 ]
@@ -122,7 +123,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_SECURE = envbool("REPLAYWEB_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_SSL_REDIRECT = envbool("REPLAYWEB_SSL_REDIRECT", False)
+# Like HSTS and secure cookies, on by default when DEBUG=0: production is served over TLS only.
+SECURE_SSL_REDIRECT = envbool("REPLAYWEB_SSL_REDIRECT", not DEBUG)
 SECURE_HSTS_SECONDS = envint("REPLAYWEB_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
