@@ -1,0 +1,87 @@
+"""The replay in Chromium: play, pause, step with the arrow keys, Home, Back."""
+
+import re
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SAMPLE = "session/session_debt_auction_ambush.jsonl"
+
+
+def step_shown(page) -> int:
+    return int(re.match(r"Step (\d+) of", page.locator("#step-out").inner_text())[1])
+
+
+def wait_step(page, step: int) -> None:
+    page.wait_for_function(
+        "(s) => document.getElementById('step-out').textContent.startsWith(`Step ${s} of`)", arg=step
+    )
+
+
+def state_text(page) -> str:
+    return " ".join(page.locator("#replay-state").inner_text().split())
+
+
+def test_play_pause_and_the_arrow_keys_step_through_the_replay(
+    page, context, import_sample, browser_user, samples_dir, shot
+):
+    run = import_sample(SAMPLE, owner=browser_user)
+    total = sum(1 for line in (samples_dir / SAMPLE).read_text().splitlines() if line.strip())
+    page.goto(f"/runs/{run.pk}/replay/?step=10")
+    page.wait_for_selector("#play:not([disabled])")
+    assert page.locator("#step-out").inner_text() == f"Step 10 of {total}"
+
+    page.select_option("#speed", page.locator("#speed option").last.get_attribute("value"))  # the fastest
+    page.click("#play")
+    page.wait_for_function(
+        "() => Number(document.getElementById('step-out').textContent.match(/Step (\\d+)/)[1]) >= 20"
+    )
+    page.click("#play")  # pause
+    paused = step_shown(page)
+    shot(page, "paused")
+    page.wait_for_timeout(600)  # a paused player stays put (nothing to wait for but time)
+    assert step_shown(page) == paused
+
+    page.locator("h1, h2").first.click()  # focus off the buttons: keys go to the player
+    page.keyboard.press("ArrowRight")
+    wait_step(page, paused + 1)
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    wait_step(page, paused - 1)
+    page.wait_for_url(re.compile(rf"step={paused - 1}\b"))
+    assert page.locator("#state-step").inner_text() == str(paused - 1)
+    assert page.locator("#replay-list li.current").get_attribute("data-step") == str(paused - 1)
+    stepped = state_text(page)
+    shot(page, "stepped")
+
+    # The state the keys reached is the state the server renders for that step.
+    fresh = context.new_page()
+    fresh.goto(f"/runs/{run.pk}/replay/?step={paused - 1}")
+    assert state_text(fresh) == stepped
+    fresh.close()
+
+    page.keyboard.press("Home")
+    wait_step(page, 0)
+    page.wait_for_url(re.compile(r"step=0\b"))
+    page.go_back()
+    wait_step(page, paused - 1)
+
+    page.keyboard.press(" ")  # space plays from here
+    page.wait_for_function(
+        "(s) => Number(document.getElementById('step-out').textContent.match(/Step (\\d+)/)[1]) > s",
+        arg=paused - 1,
+    )
+    page.keyboard.press(" ")
+
+
+def test_the_replay_of_a_dynoai_run_draws_its_grid(page, import_sample, browser_user, shot):
+    run = import_sample("dynoai/real_sample/session_replay.json", owner=browser_user)
+    page.goto(f"/runs/{run.pk}/replay/?step=60")
+    page.wait_for_selector("#play:not([disabled])")
+    page.wait_for_function(
+        "() => { const g = document.getElementById('replay-heatmap'); return g && g._fullLayout; }"
+    )
+    page.keyboard.press("End")
+    wait_step(page, 119)
+    shot(page)

@@ -1,0 +1,188 @@
+"""The run page in Chromium: filters, facets, chart and table agree; zoom; Back/Forward; keyboard."""
+
+import datetime as dt
+import json
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SAMPLE = "dynoai/real_sample/session_replay.json"
+
+
+@pytest.fixture
+def written(samples_dir):
+    """The sample's decisions as written, with ms since the first (computed here, not by the app)."""
+    decisions = json.loads((samples_dir / SAMPLE).read_text())["decisions"]
+    first = dt.datetime.fromisoformat(decisions[0]["timestamp"])
+    for d in decisions:
+        d["t_ms"] = (dt.datetime.fromisoformat(d["timestamp"]) - first).total_seconds() * 1000
+    return decisions
+
+
+@pytest.fixture
+def run(import_sample, browser_user):
+    return import_sample(SAMPLE, owner=browser_user)
+
+
+def query(page) -> dict:
+    return parse_qs(urlsplit(page.url).query)
+
+
+def shown_seqs(page) -> list[int]:
+    return [
+        int(s)
+        for s in page.locator("#decision-rows tr.row").evaluate_all("rows => rows.map(r => r.dataset.seq)")
+    ]
+
+
+def chart_points(page) -> int:
+    """Marks drawn by Plotly, from the live graph object."""
+    return page.evaluate("""() => {
+      const plot = document.getElementById("plot");
+      return plot && plot.data ? plot.data.reduce((n, t) => n + t.x.filter((x) => x !== null).length, 0) : -1;
+    }""")
+
+
+def action_facet(page) -> dict[str, int]:
+    facet = page.locator("#facets .facet").filter(
+        has=page.locator("h3", has_text=re.compile("^(Action|Event)"))
+    )
+    counts = {}
+    for li in facet.locator("li:not(.selected)").all():
+        link = li.locator("a")
+        if link.count():
+            counts[link.inner_text().strip()] = int(li.locator(".count").inner_text().replace(",", ""))
+    return counts
+
+
+def matching(page) -> int:
+    return int(page.locator(".matchline strong").inner_text().replace(",", ""))
+
+
+def wait_drawn(page) -> None:
+    page.wait_for_function(
+        "() => { const p = document.getElementById('plot'); return p && p.data && p._fullLayout; }"
+    )
+
+
+def test_filtering_the_timeline_keeps_url_table_facets_and_chart_in_agreement(page, run, written, shot):
+    page.goto(f"/runs/{run.pk}/")
+    wait_drawn(page)
+    assert matching(page) == len(written) == chart_points(page)
+    shot(page, "all")
+
+    expected = [i for i, d in enumerate(written) if "gradient" in d["action"].lower()]
+    assert expected
+    page.fill("#filters input[name=action][aria-label='Another action']", "gradient")
+    page.press("#filters input[name=action][aria-label='Another action']", "Enter")
+    page.wait_for_url(re.compile(r"[?&]action=gradient"))
+    wait_drawn(page)
+    shot(page, "gradient")
+
+    assert query(page) == {"action": ["gradient"]}  # empty inputs are left out of the URL
+    assert shown_seqs(page) == expected
+    assert matching(page) == len(expected) == chart_points(page)
+    # The action facet counts each action as if chosen (its own filter aside); the chosen one is marked.
+    selected = page.locator("#facets li.selected")
+    assert selected.count() == 1 and "gradient" in selected.inner_text()
+    assert int(selected.locator(".count").inner_text()) == len(expected)
+    facet = action_facet(page)
+    assert facet["GRADIENT_LIMITING"] == sum(1 for d in written if d["action"] == "GRADIENT_LIMITING")
+    assert all("GRADIENT" in t for t in page.locator("#decision-rows td.action").all_inner_texts())
+
+    # Back and Forward restore each view, URL and content together.
+    page.go_back()
+    page.wait_for_url(re.compile(rf"/runs/{run.pk}/$"))
+    wait_drawn(page)
+    assert matching(page) == len(written) == chart_points(page)
+    assert page.locator("#filters input[name=action]").first.input_value() == ""
+    page.go_forward()
+    page.wait_for_url(re.compile(r"action=gradient"))
+    wait_drawn(page)
+    assert shown_seqs(page) == expected and chart_points(page) == len(expected)
+    assert page.locator("#filters input[name=action]").first.input_value() == "gradient"
+
+
+def test_a_facet_link_narrows_the_view_and_back_undoes_it(page, run, written, shot):
+    page.goto(f"/runs/{run.pk}/")
+    wait_drawn(page)
+    facet = action_facet(page)
+    action = min(facet, key=facet.get)  # the rarest action
+    assert facet[action] == sum(1 for d in written if d["action"] == action)
+    page.locator("#facets a", has_text=action).first.click()
+    page.wait_for_url(re.compile(r"\?"))
+    wait_drawn(page)
+    shot(page, "facet")
+    assert matching(page) == facet[action] == chart_points(page) == len(shown_seqs(page))
+    page.go_back()
+    page.wait_for_url(re.compile(rf"/runs/{run.pk}/$"))
+    wait_drawn(page)
+    assert matching(page) == len(written)
+
+
+def test_zooming_the_chart_narrows_the_table_to_the_window(page, run, written, shot):
+    page.goto(f"/runs/{run.pk}/")
+    wait_drawn(page)
+    drag = page.locator("#plot .nsewdrag").first.bounding_box()
+    y = drag["y"] + drag["height"] / 2
+    page.mouse.move(drag["x"] + drag["width"] * 0.30, y)
+    page.mouse.down()
+    page.mouse.move(drag["x"] + drag["width"] * 0.45, y + 2, steps=5)
+    page.mouse.move(drag["x"] + drag["width"] * 0.65, y + 2, steps=5)
+    page.mouse.up()
+    page.wait_for_url(re.compile(r"t_from=.*t_to=|t_to=.*t_from="))
+    wait_drawn(page)
+    shot(page, "zoomed")
+
+    q = query(page)
+    low, high = float(q["t_from"][0]), float(q["t_to"][0])
+    assert 0 < low < high < written[-1]["t_ms"]
+    expected = [i for i, d in enumerate(written) if low <= d["t_ms"] <= high]
+    assert expected and len(expected) < len(written)
+    assert shown_seqs(page) == expected
+    assert matching(page) == len(expected) == chart_points(page)
+    assert page.locator("#id_t_from").input_value() == q["t_from"][0]
+
+    page.click("a.reset-zoom")
+    page.wait_for_url(re.compile(rf"/runs/{run.pk}/$"))
+    wait_drawn(page)
+    assert matching(page) == len(written)
+    page.go_back()
+    page.wait_for_url(re.compile(r"t_from="))
+    wait_drawn(page)
+    assert shown_seqs(page) == expected
+
+
+def test_the_keyboard_moves_through_decisions_and_opens_one(page, run, written, shot):
+    page.goto(f"/runs/{run.pk}/")
+    wait_drawn(page)
+    page.locator("body").press("j")
+    assert page.locator("#decision-rows tr.row.current").get_attribute("data-seq") == "0"
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    panel = page.locator("#panel article.decision")
+    panel.wait_for()
+    assert panel.get_attribute("data-seq") == "1"
+    assert written[1]["reason"] in page.locator("#panel").inner_text()
+    shot(page, "panel")
+    page.keyboard.press("j")  # with the panel open, moving opens the next one
+    page.wait_for_selector("#panel article.decision[data-seq='2']")
+    page.keyboard.press("k")
+    page.wait_for_selector("#panel article.decision[data-seq='1']")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#panel", state="hidden")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "id_q"
+    page.keyboard.press("Escape")
+    page.keyboard.press("?")
+    assert page.locator("#keys-help").is_visible()
+
+
+def test_a_decision_opens_on_its_own_page_from_a_shared_link(page, run, written, shot):
+    page.goto(f"/runs/{run.pk}/decisions/5/")
+    text = page.locator("main").inner_text()
+    assert written[5]["action"] in text and written[5]["reason"] in text
+    shot(page)

@@ -1,0 +1,418 @@
+"""Load: 20 concurrent clients uploading and reading against a real multi-process server.
+
+gunicorn (4 workers) on 127.0.0.1 with production-like settings and a database of its own: a fresh
+SQLite file (WAL) in a temporary REPLAYWEB_VAR_DIR, or, when DATABASE_URL is PostgreSQL, a fresh
+database on that server. Half the clients are browser sessions (login form, /upload/ with the CSRF
+token, pages, fragments, CSV export), half use API tokens (POST /api/runs, summary, decisions,
+replay). Each also re-uploads a file (a duplicate, never a second run) and asks for another user's
+run (a 404). Afterwards every upload must be there with its exact decision count, and nothing else.
+
+REPLAYWEB_LOAD_SECONDS sets how long the clients run (default 20; the issue's figure is 60).
+"""
+
+import hashlib
+import json
+import os
+import random
+import re
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+requests = pytest.importorskip("requests")
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CLIENTS = 20
+USERS = 5
+WORKERS = 4
+SECONDS = float(os.environ.get("REPLAYWEB_LOAD_SECONDS", "20"))
+PASSWORD = "load-pass-123"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def database_env(tmp_path):
+    """Environment for a database nobody else uses; dropped afterwards when PostgreSQL."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(REPLAYWEB_VAR_DIR=str(tmp_path / "var"), DJANGO_SETTINGS_MODULE="replayweb.settings")
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        yield env, "sqlite"
+        return
+    import psycopg
+
+    name = f"replayweb_load_{os.getpid()}_{secrets.token_hex(3)}"
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env["DATABASE_URL"] = urlunsplit(parts._replace(path="/" + name))
+    try:
+        yield env, "postgresql"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def manage(env, *args, input_text=None) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        input=input_text,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+SETUP_USERS = """
+import json
+from django.contrib.auth.models import User
+from viewer.models import ApiToken
+out = {}
+for i in range(%d):
+    user = User.objects.create_user(f"load{i}", password=%r)
+    out[user.username] = ApiToken.issue(user, name="load")[1]
+print(json.dumps(out))
+""" % (USERS, PASSWORD)
+
+
+@pytest.fixture
+def server(database_env, tmp_path):
+    env, vendor = database_env
+    (tmp_path / "var").mkdir()
+    env.update(
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1",
+        REPLAYWEB_SSL_REDIRECT="0",
+        REPLAYWEB_SECURE_COOKIES="0",
+        REPLAYWEB_HSTS_SECONDS="0",
+    )
+    manage(env, "migrate", "--noinput", "-v", "0")
+    tokens = json.loads(manage(env, "shell", "-c", SETUP_USERS).strip().splitlines()[-1])
+    port = free_port()
+    log = open(tmp_path / "gunicorn.log", "w+")
+    proc = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "replayweb.wsgi",
+            "-w",
+            str(WORKERS),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "120",
+            "--graceful-timeout",
+            "5",
+            "--error-logfile",
+            "-",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(base + "/login/", timeout=5).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.2)
+        yield {"base": base, "tokens": tokens, "log": log, "vendor": vendor}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+# -- log files of known size -----------------------------------------------------------------------
+
+
+def make_log(rng: random.Random, tag: str) -> tuple[str, bytes, int]:
+    """(file name, bytes, decision count): unique content, so every file is a new run."""
+    kind = rng.choice(["dynoai", "session", "study"])
+    n = rng.randint(1, 150)
+    if kind == "dynoai":
+        decisions = [
+            {
+                "timestamp": f"2025-12-15T17:28:{i // 1000:02d}.{i % 1000:03d}Z",
+                "action": rng.choice(["AFR_CORRECTION", "GRADIENT_LIMITING", "CLAMPING_APPLIED"]),
+                "reason": f"{tag} decision {i}",
+                "values": {"afr_error_pct": rng.uniform(-9, 9)},
+                "cell": {"rpm": rng.choice([1500, 2000, 2500]), "kpa": rng.choice([35, 65, 95])},
+            }
+            for i in range(n)
+        ]
+        data = json.dumps({"run_id": tag, "total_decisions": n, "decisions": decisions}, indent=1)
+        return f"{tag}_session_replay.json", data.encode(), n
+    if kind == "session":
+        lines = [json.dumps({"event_type": "session_start", "ts": "2025-10-31T15:32:23", "session": tag})]
+        lines += [
+            json.dumps(
+                {
+                    "event_type": rng.choice(["round_start", "action_declared", "llm_call"]),
+                    "ts": f"2025-10-31T15:{33 + i // 60:02d}:{i % 60:02d}",
+                    "round": 1 + i // 20,
+                    "agent_id": f"agent{i % 3}",
+                    "narration": f"{tag} event {i}",
+                }
+            )
+            for i in range(n - 1)
+        ]
+        return f"{tag}.jsonl", ("\n".join(lines) + "\n").encode(), n
+    lines = [
+        json.dumps(
+            {
+                "client": {
+                    "event": "keystroke",
+                    "auth": {"safe_user_id": "gc-1", "user_id": "gc-1"},
+                    "note": f"{tag} {i}",
+                    "source": "org.mitros.writing_analytics",
+                },
+                "server": {"time": 1709662961.0 + i},
+            },
+            sort_keys=True,
+        )
+        + f"\t2024-03-05T18:22:{i % 60:02d}.{i:06d}"
+        for i in range(n)
+    ]
+    return (
+        f"2024-03-05T18-22-30.004512-{rng.randint(1, 10**9):010d}-gc-1-2.study.log",
+        ("\n".join(lines) + "\n").encode(),
+        n,
+    )
+
+
+# -- clients ---------------------------------------------------------------------------------------
+
+
+class Tally:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.errors: list[str] = []
+        self.expected: dict[str, dict[str, int]] = defaultdict(dict)  # user -> sha256 -> count
+        self.runs: dict[str, list[int]] = defaultdict(list)  # user -> run ids
+        self.latency: dict[str, list[float]] = defaultdict(list)
+
+    def error(self, text: str) -> None:
+        with self.lock:
+            self.errors.append(text)
+
+    def timed(self, what: str, started: float) -> None:
+        with self.lock:
+            self.latency[what].append(time.monotonic() - started)
+
+
+class LoadClient(threading.Thread):
+    def __init__(self, index: int, server: dict, tally: Tally, stop_at: float):
+        super().__init__(daemon=True)
+        self.index, self.server, self.tally, self.stop_at = index, server, tally, stop_at
+        self.user = f"load{index % USERS}"
+        self.browser = index % 2 == 0
+        self.http = requests.Session()
+        self.rng = random.Random(index)
+        self.base = server["base"]
+
+    def call(self, what: str, method: str, path: str, expect: tuple[int, ...], **kwargs):
+        started = time.monotonic()
+        try:
+            response = self.http.request(
+                method, self.base + path, timeout=120, allow_redirects=False, **kwargs
+            )
+        except requests.RequestException as exc:
+            self.tally.error(f"client {self.index}: {method} {path}: {exc}")
+            return None
+        self.tally.timed(what, started)
+        if response.status_code not in expect:
+            self.tally.error(
+                f"client {self.index}: {method} {path}: HTTP {response.status_code}: {response.text[:200]}"
+            )
+            return None
+        return response
+
+    def run(self):
+        try:
+            if self.browser:
+                self.log_in()
+            else:
+                self.http.headers["Authorization"] = "Bearer " + self.server["tokens"][self.user]
+            n = 0
+            while time.monotonic() < self.stop_at:
+                name, data, count = make_log(self.rng, f"c{self.index}n{n}")
+                run_id = self.upload(name, data, count, duplicate=False)
+                if run_id:
+                    self.read(run_id, count)
+                if n == 1:
+                    self.upload(name, data, count, duplicate=True)
+                    self.foreign()
+                n += 1
+        except Exception as exc:  # a bug in the client is an error too, not a silent thread death
+            self.tally.error(f"client {self.index}: {exc!r}")
+
+    def log_in(self):
+        page = self.call("login", "GET", "/login/", (200,))
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
+        self.call(
+            "login",
+            "POST",
+            "/login/",
+            (302,),
+            data={"csrfmiddlewaretoken": token, "username": self.user, "password": PASSWORD},
+        )
+        self.csrf = self.http.cookies["csrftoken"]
+
+    def upload(self, name: str, data: bytes, count: int, *, duplicate: bool) -> int | None:
+        files = [("files" if self.browser else "file", (name, data, "application/octet-stream"))]
+        if self.browser:
+            response = self.call(
+                "upload",
+                "POST",
+                "/upload/",
+                (200,),
+                files=files,
+                headers={"X-CSRFToken": self.csrf, "HX-Request": "true"},
+            )
+            if response is None:
+                return None
+            status = "duplicate" if duplicate else "imported"
+            if f'<span class="badge">{status}</span>' not in response.text:
+                self.tally.error(f"client {self.index}: upload {name}: not {status}: {response.text[:300]}")
+                return None
+            run_id = int(re.search(r'href="/runs/(\d+)/"', response.text)[1])
+        else:
+            response = self.call("upload", "POST", "/api/runs", (200,) if duplicate else (201,), files=files)
+            if response is None:
+                return None
+            [result] = response.json()["results"]
+            if result["status"] != ("duplicate" if duplicate else "imported") or result["count"] != count:
+                self.tally.error(f"client {self.index}: upload {name}: {result}")
+                return None
+            run_id = result["run_id"]
+        if not duplicate:
+            with self.tally.lock:
+                self.tally.expected[self.user][hashlib.sha256(data).hexdigest()] = count
+                self.tally.runs[self.user].append(run_id)
+        return run_id
+
+    def read(self, run_id: int, count: int):
+        if self.browser:
+            self.call("page", "GET", "/", (200,))
+            self.call("page", "GET", f"/runs/{run_id}/", (200,))
+            self.call(
+                "fragment",
+                "GET",
+                f"/runs/{run_id}/?q=decision",
+                (200,),
+                headers={"HX-Request": "true", "HX-Target": "run-view"},
+            )
+            self.call("page", "GET", f"/runs/{run_id}/decisions/0/", (200,))
+            csv = self.call("export", "GET", f"/runs/{run_id}/export.csv", (200,))
+            if csv is not None and csv.text.count("\n") != count + 1:
+                self.tally.error(
+                    f"client {self.index}: run {run_id}: CSV has {csv.text.count(chr(10)) - 1} rows, "
+                    f"not {count}"
+                )
+            self.call("page", "GET", f"/runs/{run_id}/replay/?step=1", (200,))
+        else:
+            summary = self.call("api", "GET", f"/api/runs/{run_id}/summary", (200,))
+            if summary is not None and summary.json()["matching"] != count:
+                self.tally.error(f"client {self.index}: run {run_id}: summary {summary.json()}, not {count}")
+            items = self.call("api", "GET", f"/api/runs/{run_id}/decisions?limit=500", (200,))
+            if items is not None and len(items.json()["items"]) != count:
+                self.tally.error(
+                    f"client {self.index}: run {run_id}: {len(items.json()['items'])} items, not {count}"
+                )
+            self.call("api", "GET", f"/api/runs/{run_id}/replay?step=1", (200,))
+
+    def foreign(self):
+        """Another user's run, if one exists yet: a 404 while everybody writes."""
+        with self.tally.lock:
+            others = [r for u, runs in self.tally.runs.items() if u != self.user for r in runs]
+        if others:
+            path = f"/runs/{others[0]}/" if self.browser else f"/api/runs/{others[0]}"
+            self.call("foreign", "GET", path, (404,))
+
+
+def all_runs(base: str, token: str) -> dict[str, int]:
+    """sha256 -> decision_count of every run the token's user has, through the API's pages."""
+    found, after = {}, None
+    while True:
+        params = {"limit": 100, **({"after": after} if after else {})}
+        page = requests.get(
+            base + "/api/runs", params=params, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ).json()
+        for run in page["items"]:
+            assert run["sha256"] not in found, f"two runs of one file: {run}"
+            found[run["sha256"]] = run["decision_count"]
+        after = page["next"]
+        if after is None:
+            return found
+
+
+def test_twenty_clients_upload_and_read_at_once_without_an_error(server):
+    tally = Tally()
+    stop_at = time.monotonic() + SECONDS
+    clients = [LoadClient(i, server, tally, stop_at) for i in range(CLIENTS)]
+    started = time.monotonic()
+    for c in clients:
+        c.start()
+    for c in clients:
+        c.join(timeout=SECONDS + 300)
+    elapsed = time.monotonic() - started
+    assert not any(c.is_alive() for c in clients), "a client hung"
+
+    uploads = sum(len(v) for v in tally.expected.values())
+    requests_made = sum(len(v) for v in tally.latency.values())
+    lines = [
+        f"load on {server['vendor']}: {CLIENTS} clients, {WORKERS} workers, {elapsed:.1f} s, "
+        f"{requests_made} requests ({requests_made / elapsed:.1f}/s), {uploads} uploads, "
+        f"{len(tally.errors)} errors"
+    ]
+    for what, times in sorted(tally.latency.items()):
+        times = sorted(times)
+        lines.append(
+            f"  {what:9} n={len(times):5}  median {statistics.median(times) * 1000:7.1f} ms  "
+            f"p95 {times[int(len(times) * 0.95)] * 1000:7.1f} ms  max {times[-1] * 1000:7.1f} ms"
+        )
+    print("\n".join(lines))
+
+    assert not tally.errors, "\n".join(tally.errors[:30])
+    assert uploads >= CLIENTS, "too few uploads to mean anything"
+    for user, token in server["tokens"].items():
+        assert all_runs(server["base"], token) == tally.expected[user], (
+            f"{user}'s runs differ from the uploads"
+        )
+    server["log"].flush()
+    server["log"].seek(0)
+    log = server["log"].read()
+    assert "Traceback" not in log and "Internal Server Error" not in log, log[-3000:]

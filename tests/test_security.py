@@ -1,0 +1,881 @@
+"""Security suite: hostile log strings stay inert everywhere, login and CSRF everywhere, ownership
+(another user's run is a 404 on every URL that names it), security headers, and the import limits.
+
+Every URL pattern of the project must appear in ROUTES below: a new route fails
+test_every_url_pattern_is_covered_by_the_security_suite until it is added, so it is then
+crawled, checked for login, CSRF and ownership like the others.
+"""
+
+import csv
+import io
+import json
+import re
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from types import SimpleNamespace
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+from django.test import Client
+from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
+
+from viewer.ingest import Source, run_ingest
+from viewer.models import ApiToken, Decision, Run
+
+HOSTILE = (
+    "hostile/xss_session_replay.json",
+    "hostile/xss_session.jsonl",
+    "hostile/deep_and_huge_session_replay.json",
+)
+REAL = (
+    "dynoai/real_sample/session_replay.json",
+    "session/combat_session_sample.jsonl",
+    "study/2024-03-05T18-22-30.004512-0000000007-gc-104523-41233.study.log",
+)
+# The hostile samples' attacks, as they would appear in a body had they not been escaped.
+NEEDLES = (
+    "<script>alert",
+    "<img src=x",
+    "<b>BOLD_ACTION",
+    "<i>key",
+    "<svg onload",
+    "</textarea><svg",
+    "<script>x",
+    "<img src=q",
+)
+# Attacks sent in the query string (reflected into forms, links, error messages).
+PAYLOADS = ('"><script>x</script>', "<img src=q onerror=alert(2)>", "'><svg onload=alert(3)>")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_FORMATS = ("csv", "html", "txt", "json", "jsonl")
+HX = {"HX-Request": "true"}
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+
+
+# -- what every answer must satisfy --------------------------------------------------------------
+
+
+class Inspector(HTMLParser):
+    """Collects what makes HTML unsafe: inline scripts, event-handler attributes, script URLs..."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self.text: list[str] = []
+        self.blobs: dict[str, str] = {}
+        self.links: list[tuple[str, str | None]] = []  # (url, HX-Target id or None)
+        self._script: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.problems.append(f"<{tag} {name}=...>: an inline event handler")
+            if name.startswith(("hx-on", "data-hx-on")):
+                self.problems.append(f"<{tag} {name}>: hx-on needs eval")
+            if (
+                name in ("href", "src", "action", "formaction", "hx-get", "hx-post")
+                and value
+                and re.sub(r"\s", "", value)
+                .lower()
+                .startswith(("javascript:", "vbscript:", "data:text/html"))
+            ):
+                self.problems.append(f"<{tag} {name}={value[:60]!r}>: a script URL")
+        if tag == "script":
+            kind = (a.get("type") or "").lower()
+            if a.get("src"):
+                if not a["src"].startswith("/static/"):
+                    self.problems.append(f"<script src={a['src']!r}>: not one of our static files")
+            elif kind != "application/json":
+                self.problems.append("an inline <script>")
+            self._script = a
+        if tag in ("iframe", "frame", "object", "embed", "applet", "base"):
+            self.problems.append(f"<{tag}>")
+        if tag == "meta" and (a.get("http-equiv") or "").lower() == "refresh":
+            self.problems.append("<meta http-equiv=refresh>")
+        for name in ("href", "hx-get"):
+            url = a.get(name)
+            if url and url.startswith("/") and not url.startswith("//"):
+                target = a.get("hx-target") or ""
+                self.links.append((url, target[1:] if name == "hx-get" and target.startswith("#") else None))
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._script = None
+
+    def handle_data(self, data):
+        if self._script is not None:
+            if self._script.get("src") and data.strip():
+                self.problems.append("a <script src> with inline content")
+            elif self._script.get("id"):
+                self.blobs[self._script["id"]] = data
+        else:
+            self.text.append(data)
+
+
+def body_of(response) -> bytes:
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content)
+    return response.content
+
+
+def csp_problems(policy: str) -> list[str]:
+    directives = {}
+    for part in policy.split(";"):
+        words = part.split()
+        if words:
+            directives[words[0].lower()] = words[1:]
+    problems = []
+    scripts = directives.get("script-src", directives.get("default-src"))
+    if scripts is None:
+        problems.append("CSP without script-src or default-src")
+    elif set(scripts) - {"'self'", "'none'"}:
+        problems.append(f"CSP script-src admits more than our own files: {scripts}")
+    if directives.get("object-src", directives.get("default-src")) not in (["'none'"],):
+        problems.append("CSP object-src is not 'none'")
+    if "base-uri" not in directives and directives.get("default-src") != ["'none'"]:
+        problems.append("CSP without base-uri")
+    return problems
+
+
+def figures(blobs: dict[str, str]) -> dict[str, dict]:
+    """The plotly figures embedded in a page (json_script blobs with a `data` list of traces)."""
+    found = {}
+    for name, text in blobs.items():
+        try:
+            value = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and isinstance(value.get("data"), list):
+            found[name] = value
+    return found
+
+
+def strings_in(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from strings_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings_in(v)
+
+
+def answer_problems(response, url: str) -> tuple[list[str], Inspector | None]:
+    """What is wrong with one answer, and the parsed page (for its links) when it is HTML."""
+    problems = []
+    status = response.status_code
+    if status >= 500:
+        problems.append(f"HTTP {status}")
+    if response.get("X-Content-Type-Options") != "nosniff":
+        problems.append("no X-Content-Type-Options: nosniff")
+    if response.get("Referrer-Policy") != "same-origin":
+        problems.append(f"Referrer-Policy is {response.get('Referrer-Policy')!r}")
+    body = body_of(response)
+    ctype = response.get("Content-Type", "").split(";")[0].strip()
+    page = None
+    if ctype == "text/html":
+        text = body.decode()
+        policy = response.get("Content-Security-Policy")
+        problems += csp_problems(policy) if policy else ["no Content-Security-Policy"]
+        if response.get("X-Frame-Options") != "DENY" and "frame-ancestors 'none'" not in (policy or ""):
+            problems.append("framing is not denied")
+        problems += [f"unescaped {n!r}" for n in NEEDLES if n in text]
+        page = Inspector()
+        page.feed(text)
+        page.close()
+        problems += page.problems
+        for name, figure in figures(page.blobs).items():
+            problems += [
+                f"figure {name}: hover/label text holds markup {n!r}"
+                for n in NEEDLES
+                if any(n in s for s in strings_in(figure))
+            ]
+    elif ctype == "application/json":
+        if body:
+            json.loads(body)
+    elif ctype == "application/x-ndjson":
+        for line in body.decode().splitlines():
+            json.loads(
+                line.rpartition("\t")[0] if line.endswith(tuple("0123456789")) and "\t" in line else line
+            )
+    elif ctype == "text/csv":
+        for row in csv.reader(io.StringIO(body.decode("utf-8-sig"))):
+            for cell in row:
+                if cell.startswith(FORMULA_START) and not _is_number(cell):
+                    problems.append(f"CSV cell {cell[:40]!r} would be read as a formula")
+    elif ctype != "text/plain" and status not in (204, 301, 302):
+        problems.append(f"unexpected Content-Type {ctype!r}")
+    return [f"{url}: {p}" for p in problems], page
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# -- the project's URLs ------------------------------------------------------------------------
+
+
+@dataclass
+class Req:
+    method: str
+    url: str
+    headers: dict = field(default_factory=dict)
+    data: dict | None = None
+    names_run: bool = False  # the URL names a run: another user gets a 404
+    public: bool = False  # no login needed
+
+
+def url_names() -> set[str]:
+    def walk(patterns):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                yield from walk(p.url_patterns)
+            elif isinstance(p, URLPattern):
+                yield p.name or str(p.pattern)  # an unnamed pattern goes by its route
+
+    return set(walk(get_resolver().url_patterns))
+
+
+def routes(r) -> dict[str, list[Req]]:
+    """Concrete requests for every named URL pattern.
+
+    `r` holds runs (dyn, dyn2, sess, sess2, study) and a token."""
+    d, d2, s, s2, st = r.dyn.pk, r.dyn2.pk, r.sess.pk, r.sess2.pk, r.study.pk
+    run_pages = []
+    for run in (d, s, st):
+        run_pages += [
+            Req("GET", f"/runs/{run}/", names_run=True),
+            *[
+                Req("GET", f"/runs/{run}/", {**HX, "HX-Target": t}, names_run=True)
+                for t in ("run-view", "load-more", "facets", "stats", "chart")
+            ],
+            Req("GET", f"/runs/{run}/?after=3&limit=5", {**HX, "HX-Target": "load-more"}, names_run=True),
+        ]
+    return {
+        "login": [Req("GET", "/login/", public=True)],
+        "favicon.ico": [Req("GET", "/favicon.ico", public=True)],
+        "logout": [Req("POST", "/logout/")],
+        "openapi-json": [Req("GET", "/api/openapi.json", public=True)],
+        "openapi-view": [Req("GET", "/api/docs", public=True)],
+        "api-root": [Req("GET", "/api/", public=True)],
+        "list_runs": [Req("GET", "/api/runs")],
+        "upload_runs": [Req("POST", "/api/runs", data={"file": "upload"})],
+        "get_run": [Req("GET", f"/api/runs/{run}", names_run=True) for run in (d, s, st)],
+        "delete_run": [Req("DELETE", f"/api/runs/{d}", names_run=True)],
+        "run_summary": [Req("GET", f"/api/runs/{run}/summary", names_run=True) for run in (d, s, st)],
+        "list_decisions": [
+            Req("GET", f"/api/runs/{run}/decisions?limit=50", names_run=True) for run in (d, s, st)
+        ],
+        "run_cells": [Req("GET", f"/api/runs/{run}/cells", names_run=True) for run in (d, s)],
+        "run_replay": [Req("GET", f"/api/runs/{run}/replay?step=5", names_run=True) for run in (d, s, st)],
+        "diff_runs": [
+            Req("GET", f"/api/diff?a={d}&b={d2}", names_run=True),
+            Req("GET", f"/api/diff?a={s}&b={s2}", names_run=True),
+        ],
+        "runs": [Req("GET", "/")],
+        "diff": [
+            Req("GET", f"/diff/?a={d}&b={d2}", names_run=True),
+            Req("GET", f"/diff/?a={s}&b={s2}", names_run=True),
+            Req("GET", f"/diff/?a={d}&b={d2}&rows=all", HX, names_run=True),
+        ],
+        "diff-export": [
+            Req("GET", f"/diff/export.{fmt}?a={a}&b={b}", names_run=True)
+            for fmt in ("csv", "html")
+            for a, b in ((d, d2), (s, s2))
+        ],
+        "upload": [Req("POST", "/upload/", data={"files": "upload"})],
+        "run": run_pages,
+        "decision": [
+            Req("GET", f"/runs/{run}/decisions/{seq}/", h, names_run=True)
+            for run in (d, s, st)
+            for seq in (0, 1)
+            for h in ({}, HX)
+        ]
+        + [Req("GET", f"/runs/{d}/decisions/0/?format=json", names_run=True)],
+        "run-delete": [Req("POST", f"/runs/{d}/delete/", names_run=True)],
+        "run-export": [
+            Req("GET", f"/runs/{run}/export.{fmt}", names_run=True)
+            for run in (d, s, st)
+            for fmt in EXPORT_FORMATS
+        ],
+        "run-cells": [
+            Req("GET", f"/runs/{run}/cells/", h, names_run=True)
+            for run in (d, s)
+            for h in ({}, {**HX, "HX-Target": "cells-panel"})
+        ],
+        "run-replay": [
+            Req("GET", f"/runs/{run}/replay/?step=5", h, names_run=True)
+            for run in (d, s, st)
+            for h in ({}, HX)
+        ],
+        "run-replay-frames": [
+            Req("GET", f"/runs/{run}/replay/frames/?start=0&count=20", names_run=True) for run in (d, s, st)
+        ],
+        "tokens": [Req("GET", "/tokens/"), Req("POST", "/tokens/", data={"name": "t"})],
+        "token-revoke": [Req("POST", f"/tokens/{r.token.pk}/revoke/")],
+    }
+
+
+def send(client, req: Req, **extra):
+    headers = {**req.headers, **extra.pop("headers", {})}
+    if req.method == "GET":
+        return client.get(req.url, headers=headers, **extra)
+    if req.method == "POST":
+        return client.post(req.url, _post_data(req), headers=headers, **extra)
+    return client.generic(req.method, req.url, headers=headers, **extra)
+
+
+def _post_data(req: Req) -> dict:
+    data = dict(req.data or {})
+    for key, value in data.items():
+        if value == "upload":  # a real (small) log, so an accepted request would import it
+            data[key] = io.BytesIO(b'{"decisions": [{"action": "CSRF_PROBE"}]}')
+            data[key].name = "probe_session_replay.json"
+    return data
+
+
+def import_all(owner, samples_dir, relpaths) -> list:
+    sources = [Source(name=p.rsplit("/", 1)[-1], path=samples_dir / p) for p in relpaths]
+    return run_ingest(owner=owner, sources=sources)
+
+
+@pytest.fixture
+def runs(user, samples_dir, import_sample):
+    """One run of each kind for `user`, a second of the dynoai and session kinds (for diffs), a token."""
+    return SimpleNamespace(
+        dyn=import_sample(REAL[0]),
+        dyn2=import_sample("dynoai/runs/large200k_s2_c7/session_replay.json"),
+        sess=import_sample(REAL[1]),
+        sess2=import_sample("session/session_debt_auction_ambush.jsonl"),
+        study=import_sample(REAL[2]),
+        token=ApiToken.issue(user, name="mine")[0],
+    )
+
+
+@pytest.fixture
+def hostile(user, samples_dir, import_sample):
+    """The hostile samples (the 5,000-deep one imported or refused: both are fine), and partners for diffs."""
+    results = {r.name: r for r in import_all(user, samples_dir, HOSTILE)}
+    deep = results["deep_and_huge_session_replay.json"]
+    assert deep.status == "imported" or "nested" in deep.message, deep.message
+    by_name = {name: r.run for name, r in results.items() if r.run}
+    return SimpleNamespace(
+        dyn=by_name["xss_session_replay.json"],
+        sess=by_name["xss_session.jsonl"],
+        deep=by_name.get("deep_and_huge_session_replay.json"),
+        real_dyn=import_sample(REAL[0]),
+        real_sess=import_sample(REAL[1]),
+    )
+
+
+# -- coverage --------------------------------------------------------------------------------------
+
+
+def test_every_url_pattern_is_covered_by_the_security_suite():
+    fake = SimpleNamespace(
+        **{
+            k: SimpleNamespace(pk=i)
+            for i, k in enumerate(("dyn", "dyn2", "sess", "sess2", "study", "token"), start=1)
+        }
+    )
+    covered = routes(fake)
+    missing = url_names() - set(covered)
+    assert not missing, f"add these URL names to ROUTES in tests/test_security.py: {sorted(missing)}"
+    for name, reqs in covered.items():
+        for req in reqs:
+            path = urlsplit(req.url).path
+            match = resolve(path)
+            assert (match.url_name or match.route) in (name, *_SAME_PATH.get(name, ())), (name, req.url)
+
+
+# GET and DELETE /api/runs/{id} share one path (so do GET and POST /api/runs): resolve() names the first.
+_SAME_PATH = {"delete_run": ("get_run",), "upload_runs": ("list_runs",)}
+
+
+# -- hostile strings are inert ---------------------------------------------------------------------
+
+
+def crawl(client, seeds: list[Req], *, own_runs: set[int], limit: int = 700, per_route: int = 30):
+    """GET the seeds, then every same-site link and hx-get found on the HTML answers (for the given
+    runs only), at most `per_route` per URL name and fragment target. Returns (problems, count by route)."""
+    queue = deque((req.url, req.headers.get("HX-Target"), bool(req.headers)) for req in seeds)
+    seen, per, problems = set(), Counter(), []
+    while queue and len(seen) < limit:
+        url, target, htmx = queue.popleft()
+        if (url, target, htmx) in seen:
+            continue
+        path = urlsplit(url).path
+        if path.startswith("/static/"):
+            continue
+        try:
+            match = resolve(path)
+        except Resolver404:
+            problems.append(f"{url}: a link to nowhere")
+            continue
+        if match.url_name in ("logout", "login"):
+            continue
+        run_id = match.kwargs.get("run_id")
+        if run_id is not None and int(run_id) not in own_runs:
+            continue
+        key = (match.url_name, target, htmx)
+        if per[key] >= per_route:
+            continue
+        per[key] += 1
+        seen.add((url, target, htmx))
+        headers = {**HX, **({"HX-Target": target} if target else {})} if htmx else {}
+        response = client.get(url, headers=headers)
+        found, page = answer_problems(response, url + (f" [HX-Target {target}]" if htmx else ""))
+        problems += found
+        if page is not None and response.status_code == 200:
+            for link, hx_target in page.links:
+                queue.append((link, None, False))
+                if hx_target:
+                    queue.append((link, hx_target, True))
+    return problems, per
+
+
+@pytest.mark.django_db
+def test_every_page_fragment_export_and_api_answer_shows_hostile_strings_as_inert_text(client_in, hostile):
+    h = hostile
+    own = {r.pk for r in (h.dyn, h.sess, h.deep, h.real_dyn, h.real_sess) if r}
+    fake = SimpleNamespace(
+        dyn=h.dyn, dyn2=h.real_dyn, sess=h.sess, sess2=h.real_sess, study=h.sess, token=SimpleNamespace(pk=0)
+    )
+    seeds = [req for reqs in routes(fake).values() for req in reqs if req.method == "GET"]
+    seeds += [Req("GET", f"/runs/{h.dyn.pk}/decisions/{seq}/") for seq in range(11)]
+    seeds += [Req("GET", f"/runs/{h.sess.pk}/decisions/{seq}/", HX) for seq in range(11)]
+    seeds += [
+        Req("GET", f"/diff/?a={h.real_dyn.pk}&b={h.dyn.pk}&rows=all"),
+        Req("GET", f"/diff/export.csv?a={h.real_sess.pk}&b={h.sess.pk}&rows=all"),
+        Req("GET", f"/api/runs/{h.sess.pk}/decisions?limit=100"),
+        Req("GET", "/api/runs"),
+    ]
+    if h.deep:
+        seeds += [
+            Req("GET", f"/runs/{h.deep.pk}/"),
+            Req("GET", f"/runs/{h.deep.pk}/decisions/0/"),
+            Req("GET", f"/runs/{h.deep.pk}/decisions/1/"),
+            Req("GET", f"/runs/{h.deep.pk}/export.csv"),
+            Req("GET", f"/api/runs/{h.deep.pk}/decisions"),
+        ]
+    problems, per = crawl(client_in, seeds, own_runs=own)
+    assert not problems, "\n".join(problems[:40])
+    crawled = {name for name, _, _ in per}
+    assert crawled >= {
+        "runs",
+        "run",
+        "decision",
+        "run-export",
+        "run-cells",
+        "run-replay",
+        "run-replay-frames",
+        "diff",
+        "diff-export",
+        "get_run",
+        "list_decisions",
+        "run_summary",
+        "run_cells",
+        "run_replay",
+        "diff_runs",
+    }, crawled
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_hostile_query_parameters_come_back_as_text(client_in, hostile, payload):
+    """Filter values are echoed in forms, links and error messages: as text, whether valid or not."""
+    from viewer.filters import FILTER_PARAMS
+
+    h = hostile
+    query = urlencode([(name, payload) for name in FILTER_PARAMS] + [("a", payload), ("step", payload)])
+    one_by_one = [urlencode({name: payload}) for name in FILTER_PARAMS]
+    urls = []
+    for qs in (query, *one_by_one):
+        urls += [
+            f"/runs/{h.dyn.pk}/?{qs}",
+            f"/runs/{h.sess.pk}/cells/?{qs}",
+            f"/runs/{h.sess.pk}/replay/?{qs}",
+            f"/runs/{h.dyn.pk}/export.csv?{qs}",
+            f"/api/runs/{h.dyn.pk}/decisions?{qs}",
+            f"/diff/?a={h.dyn.pk}&b={h.real_dyn.pk}&{qs}",
+        ]
+    problems = []
+    for url in urls:
+        for headers in ({}, {**HX, "HX-Target": "run-view"}):
+            response = client_in.get(url, headers=headers)
+            problems += answer_problems(response, url)[0]
+            assert response.status_code in (200, 400), (url, response.status_code)
+    assert not problems, "\n".join(problems[:40])
+
+
+@pytest.mark.django_db
+def test_template_syntax_in_a_log_is_shown_not_evaluated(client_in, hostile):
+    shown = []
+    for seq in (8, 9):
+        page = Inspector()
+        page.feed(client_in.get(f"/runs/{hostile.dyn.pk}/decisions/{seq}/").content.decode())
+        shown.append("".join(page.text))
+    assert "{{ 7*7 }}" in shown[0]
+    assert "{% now 'Y' %}" in shown[1]
+
+
+@pytest.mark.django_db
+def test_chart_hover_text_holds_the_hostile_strings_escaped(client_in, hostile):
+    """Plotly renders hover text as HTML: the server escapes it, so the attack reads as text."""
+    checked = 0
+    for url in (f"/runs/{hostile.dyn.pk}/", f"/runs/{hostile.sess.pk}/", f"/runs/{hostile.dyn.pk}/cells/"):
+        page = Inspector()
+        page.feed(client_in.get(url).content.decode())
+        for figure in figures(page.blobs).values():
+            text = " ".join(strings_in(figure))
+            assert not any(n in text for n in NEEDLES), url
+            if "&lt;script&gt;" in text or "&lt;img" in text or "&lt;b&gt;BOLD_ACTION" in text:
+                checked += 1
+    assert checked >= 2, "the hostile strings never reached a chart: the check proved nothing"
+
+
+@pytest.mark.django_db
+def test_no_csv_export_cell_starts_a_formula(client_in, hostile):
+    h = hostile
+    for url in (
+        f"/runs/{h.dyn.pk}/export.csv",
+        f"/runs/{h.sess.pk}/export.csv",
+        f"/diff/export.csv?a={h.real_dyn.pk}&b={h.dyn.pk}&rows=all",
+        f"/diff/export.csv?a={h.real_sess.pk}&b={h.sess.pk}&rows=all",
+    ):
+        text = body_of(client_in.get(url)).decode("utf-8-sig")
+        cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+        bad = [c for c in cells if c.startswith(FORMULA_START) and not _is_number(c)]
+        assert not bad, (url, bad[:5])
+        assert any(c.startswith(("'=", "'+", "'@")) for c in cells), f"{url}: no neutralized formula to see"
+
+
+@pytest.mark.django_db
+def test_the_api_and_json_exports_give_hostile_strings_back_exactly_as_json(client_in, hostile, samples_dir):
+    """Inert because they are JSON (and nosniff), and exact: nothing is stripped."""
+    written = json.loads((samples_dir / HOSTILE[0]).read_text())["decisions"]
+    response = client_in.get(f"/api/runs/{hostile.dyn.pk}/decisions?limit=100")
+    assert (
+        response["Content-Type"].startswith("application/json")
+        and response["X-Content-Type-Options"] == "nosniff"
+    )
+    items = response.json()["items"]
+    assert [i["reason"] for i in items] == [d["reason"] for d in written]
+    exported = json.loads(body_of(client_in.get(f"/runs/{hostile.dyn.pk}/export.json")))
+    assert json.dumps(exported).count("<script>alert") >= 2
+
+
+# -- login, CSRF, ownership --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_every_url_needs_a_login_except_the_login_page_and_the_api_docs(runs, samples_dir):
+    anonymous = Client()
+    problems = []
+    for name, reqs in routes(runs).items():
+        for req in reqs:
+            response = send(anonymous, req)
+            where = f"{name}: {req.method} {req.url}"
+            if req.public:
+                if response.status_code not in (200, 301, 302, 404):
+                    problems.append(f"{where}: {response.status_code}")
+            elif req.url.startswith("/api/"):
+                if response.status_code != 401:
+                    problems.append(f"{where}: {response.status_code}, not 401")
+            elif response.status_code != 302 or not response["Location"].startswith("/login/"):
+                problems.append(
+                    f"{where}: {response.status_code} {response.get('Location')}, not a redirect to /login/"
+                )
+    assert not problems, "\n".join(problems)
+    assert Run.objects.count() == 5 and not Decision.objects.filter(action="CSRF_PROBE").exists()
+
+
+@pytest.mark.django_db
+def test_the_api_docs_show_no_data(runs):
+    """Public by design (replayweb/api.py): the schema, never a run."""
+    for url in ("/api/docs", "/api/openapi.json"):
+        text = Client().get(url).content.decode()
+        assert runs.dyn.run_id not in text and runs.dyn.name not in text
+
+
+@pytest.mark.django_db
+def test_every_state_changing_request_without_a_csrf_token_is_refused(runs, user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    before = (Run.objects.count(), ApiToken.objects.count(), Decision.objects.count())
+    problems = []
+    for name, reqs in routes(runs).items():
+        for req in reqs:
+            for method in UNSAFE:
+                response = send(client, Req(method, req.url, req.headers, req.data))
+                if response.status_code not in (403, 405):
+                    problems.append(f"{name}: {method} {req.url}: {response.status_code}")
+    # Login CSRF too: a forged login form is refused.
+    if (
+        Client(enforce_csrf_checks=True).post("/login/", {"username": "alice", "password": "x"}).status_code
+        != 403
+    ):
+        problems.append("POST /login/ without a token was not refused")
+    assert not problems, "\n".join(problems)
+    assert (Run.objects.count(), ApiToken.objects.count(), Decision.objects.count()) == before
+    assert client.get("/").status_code == 200  # the refused logout did not log out
+
+
+@pytest.mark.django_db
+def test_with_the_csrf_token_the_same_requests_work(runs, user, samples_dir):
+    """The refusals above are CSRF's, not something else's."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get("/")
+    token = client.cookies["csrftoken"].value
+    with open(samples_dir / "hostile/xss_session.jsonl", "rb") as f:
+        assert client.post("/upload/", {"files": f}, headers={"X-CSRFToken": token}).status_code == 200
+    assert client.delete(f"/api/runs/{runs.dyn.pk}", headers={"X-CSRFToken": token}).status_code == 204
+    assert client.post(f"/runs/{runs.sess.pk}/delete/", {"csrfmiddlewaretoken": token}).status_code == 302
+    assert not Run.objects.filter(pk__in=[runs.dyn.pk, runs.sess.pk]).exists()
+
+
+@pytest.mark.django_db
+def test_a_bearer_token_needs_no_csrf_token_and_is_not_a_browser_session(runs, user):
+    _, token = ApiToken.issue(user)
+    client = Client(enforce_csrf_checks=True)
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.delete(f"/api/runs/{runs.dyn.pk}", headers=auth).status_code == 204
+    assert client.get("/", headers=auth).status_code == 302  # the token opens the API only
+    assert (
+        client.get(f"/api/runs/{runs.sess.pk}", headers={"Authorization": f"Bearer {token}x"}).status_code
+        == 401
+    )
+
+
+@pytest.mark.django_db
+def test_another_user_gets_a_404_on_every_url_that_names_a_run(runs, other_user, samples_dir, import_sample):
+    theirs = SimpleNamespace(
+        dyn=import_sample(REAL[0], owner=other_user), sess=import_sample(REAL[1], owner=other_user)
+    )
+    client = Client()
+    client.force_login(other_user)
+    problems, named = [], set()
+    reqs = [(name, req) for name, rs in routes(runs).items() for req in rs if req.names_run]
+    # A diff where only one side is foreign.
+    for a, b in (
+        (runs.dyn.pk, theirs.dyn.pk),
+        (theirs.dyn.pk, runs.dyn.pk),
+        (runs.sess.pk, theirs.sess.pk),
+        (theirs.sess.pk, runs.sess.pk),
+    ):
+        reqs += [
+            ("diff", Req("GET", f"/diff/?a={a}&b={b}")),
+            ("diff", Req("GET", f"/diff/?run={a}&run={b}")),
+            ("diff-export", Req("GET", f"/diff/export.csv?a={a}&b={b}")),
+            ("diff-export", Req("GET", f"/diff/export.html?a={a}&b={b}")),
+            ("diff_runs", Req("GET", f"/api/diff?a={a}&b={b}")),
+        ]
+    for name, req in reqs:
+        response = send(client, req, follow=True)
+        named.add(name)
+        if response.status_code != 404:
+            problems.append(f"{name}: {req.method} {req.url} {req.headers or ''}: {response.status_code}")
+        elif runs.dyn.run_id in body_of(response).decode(errors="replace"):
+            problems.append(f"{name}: {req.url}: the 404 shows the run")
+    response = client.post(f"/tokens/{runs.token.pk}/revoke/")
+    if response.status_code != 404:
+        problems.append(f"token-revoke of another user's token: {response.status_code}")
+    assert not problems, "\n".join(problems)
+    assert named >= {n for n, rs in routes(runs).items() if any(r.names_run for r in rs)}
+    assert (
+        Run.objects.filter(owner=runs.dyn.owner).count() == 5
+        and ApiToken.objects.filter(pk=runs.token.pk).exists()
+    )
+    # The same answers as for a run that does not exist: no oracle for guessing ids.
+    missing = max(Run.objects.values_list("pk", flat=True)) + 1000
+    assert (
+        client.get(f"/runs/{missing}/").status_code == client.get(f"/runs/{runs.dyn.pk}/").status_code == 404
+    )
+    assert client.get(f"/api/runs/{missing}").json() == client.get(f"/api/runs/{runs.dyn.pk}").json()
+
+
+@pytest.mark.django_db
+def test_the_runs_list_and_the_api_list_show_only_ones_own_runs(runs, other_user, client):
+    client.force_login(other_user)
+    assert runs.dyn.run_id not in client.get("/").content.decode()
+    assert client.get("/api/runs").json()["items"] == []
+
+
+# -- headers ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_every_page_sends_the_security_headers_and_a_csp_for_our_own_scripts_only(client_in, runs):
+    problems = []
+    for reqs in routes(runs).values():
+        for req in reqs:
+            if req.method != "GET":
+                continue
+            response = send(client_in, req)
+            problems += answer_problems(response, req.url)[0]
+            if response.get("Content-Type", "").startswith("text/html"):
+                policy = response["Content-Security-Policy"]
+                if "frame-ancestors 'none'" not in policy and "default-src 'none'" not in policy:
+                    problems.append(f"{req.url}: CSP does not deny framing")
+                if response.get("X-Frame-Options") != "DENY":
+                    problems.append(f"{req.url}: X-Frame-Options is {response.get('X-Frame-Options')!r}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.django_db
+def test_the_login_page_has_the_same_headers(client):
+    response = client.get("/login/")
+    assert answer_problems(response, "/login/")[0] == []
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+
+
+def test_the_csp_check_is_not_vacuous():
+    assert csp_problems(
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'self'"
+    )
+    page = Inspector()
+    page.feed(
+        '<p onclick="x()">a</p><script>alert(1)</script><a href="javascript:x">y</a>'
+        '<script type="application/json" id="d">{}</script><script src="https://cdn.example/x.js"></script>'
+    )
+    assert len(page.problems) == 4, page.problems
+
+
+# -- limits ------------------------------------------------------------------------------------------
+
+
+def upload(client, *files, api=False):
+    handles = []
+    for name, data in files:
+        f = io.BytesIO(data)
+        f.name = name
+        handles.append(f)
+    if api:
+        return client.post("/api/runs", {"file": handles})
+    return client.post("/upload/", {"files": handles}, headers=HX)
+
+
+def result_text(response, api=False) -> str:
+    if api:
+        return " ".join(r["message"] for r in response.json()["results"])
+    page = Inspector()
+    page.feed(response.content.decode())
+    return " ".join("".join(page.text).split())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("api", [False, True], ids=["page", "api"])
+def test_an_upload_over_the_size_limit_is_refused_naming_the_file_and_the_limit(
+    client_in, samples_dir, settings, api
+):
+    settings.REPLAYWEB_MAX_UPLOAD_BYTES = 1000
+    data = (samples_dir / HOSTILE[1]).read_bytes()
+    response = upload(client_in, ("big_session.jsonl", data), api=api)
+    assert response.status_code == 400
+    text = result_text(response, api)
+    assert "big_session.jsonl" in text and "1,000" in text and "REPLAYWEB_MAX_UPLOAD_BYTES" in text
+    assert not Run.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("api", [False, True], ids=["page", "api"])
+def test_a_gzip_bomb_stops_at_the_decompressed_size_limit_with_a_message(
+    client_in, samples_dir, settings, api
+):
+    settings.REPLAYWEB_MAX_DECOMPRESSED_BYTES = 4 * 1024**2
+    bomb = samples_dir / "bad/bomb_2GiB.study.log.gz"
+    response = upload(client_in, (bomb.name, bomb.read_bytes()), api=api)
+    assert response.status_code == 400
+    text = result_text(response, api)
+    assert bomb.name in text and "4,194,304" in text and "REPLAYWEB_MAX_DECOMPRESSED_BYTES" in text
+    assert not Run.objects.exists()
+
+
+LONG_LINES = {
+    "session": (
+        "long_session.jsonl",
+        lambda n: (
+            b'{"event_type": "session_start", "ts": "2025-10-31T15:32:23"}\n'
+            b'{"event_type": "narration", "ts": "2025-10-31T15:32:24", "narration": "' + b"x" * n + b'"}\n'
+        ),
+        2,
+    ),
+    "study": (
+        "x-0000000001-gc-1-2.study.log",
+        lambda n: b'{"client": {"event": "a", "pad": "' + b"x" * n + b'"}}\t2024-03-05T18:22:41.123456\n',
+        1,
+    ),
+    "dynoai": (
+        "long_session_replay.json",
+        lambda n: b'{"decisions": [\n{"action": "A"},\n{"action": "B", "reason": "' + b"x" * n + b'"}]}',
+        3,
+    ),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", LONG_LINES)
+@pytest.mark.parametrize("api", [False, True], ids=["page", "api"])
+def test_a_line_over_the_length_limit_is_refused_naming_the_file_the_line_and_the_limit(
+    client_in, settings, kind, api
+):
+    settings.REPLAYWEB_MAX_LINE_BYTES = 2000
+    name, make, line = LONG_LINES[kind]
+    assert upload(client_in, (name, make(100)), api=api).status_code in (200, 201)  # under the limit: fine
+    response = upload(client_in, ("2" + name, make(5000)), api=api)
+    assert response.status_code == 400
+    text = result_text(response, api)
+    assert (
+        "2" + name in text
+        and f"line {line}" in text
+        and "2,000" in text
+        and "REPLAYWEB_MAX_LINE_BYTES" in text
+    )
+    assert Run.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_too_many_files_in_one_api_upload_is_a_400_naming_the_limit(client_in, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 3
+    files = [(f"f{i}_session_replay.json", b'{"decisions": []}') for i in range(5)]
+    response = upload(client_in, *files, api=True)
+    assert response.status_code == 400
+    assert "DATA_UPLOAD_MAX_NUMBER_FILES" in response.json()["detail"]
+    assert not Run.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "viewer/views/runs.py upload: Django raises TooManyFilesSent while reading request.FILES; "
+        "the page gets Django's bare 'Bad Request (400)' document, not a result line naming the limit"
+    ),
+)
+def test_too_many_files_in_one_page_upload_is_a_400_naming_the_limit(client_in, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 3
+    files = [(f"f{i}_session_replay.json", b'{"decisions": []}') for i in range(5)]
+    response = upload(client_in, *files)
+    assert response.status_code == 400
+    assert not Run.objects.exists()
+    assert "3" in result_text(response) and "upload-results" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_hostile_upload_file_names_are_stored_as_plain_names(client_in, samples_dir):
+    data = (samples_dir / REAL[0]).read_bytes()
+    response = upload(client_in, ("../../<img src=x onerror=alert(1)>_session_replay.json", data))
+    assert response.status_code == 200
+    assert answer_problems(response, "/upload/")[0] == []
+    run = Run.objects.get()
+    assert "/" not in run.name and ".." not in run.name
+    page = client_in.get("/")
+    assert answer_problems(page, "/")[0] == []
