@@ -108,7 +108,10 @@ STATIC_ROOT = VAR_DIR / "static"
 # Uploads bigger than this spill to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = os.environ.get("REPLAYWEB_UPLOAD_TMP") or None
-DATA_UPLOAD_MAX_NUMBER_FILES = envint("REPLAYWEB_MAX_FILES_PER_UPLOAD", 50)
+# The app refuses more than REPLAYWEB_MAX_FILES_PER_UPLOAD with a result line; Django's own
+# limit is only a backstop (it answers with a bare 400 before any view runs).
+REPLAYWEB_MAX_FILES_PER_UPLOAD = envint("REPLAYWEB_MAX_FILES_PER_UPLOAD", 50)
+DATA_UPLOAD_MAX_NUMBER_FILES = max(1000, REPLAYWEB_MAX_FILES_PER_UPLOAD)
 
 # Import limits (bytes). Each refusal names the file, the limit and the setting to raise it.
 REPLAYWEB_MAX_UPLOAD_BYTES = envint("REPLAYWEB_MAX_UPLOAD_BYTES", 1024**3)

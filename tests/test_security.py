@@ -853,15 +853,9 @@ def test_too_many_files_in_one_api_upload_is_a_400_naming_the_limit(client_in, s
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "viewer/views/runs.py upload: Django raises TooManyFilesSent while reading request.FILES; "
-        "the page gets Django's bare 'Bad Request (400)' document, not a result line naming the limit"
-    ),
-)
-def test_too_many_files_in_one_page_upload_is_a_400_naming_the_limit(client_in, settings):
-    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 3
+@pytest.mark.parametrize("setting", ["REPLAYWEB_MAX_FILES_PER_UPLOAD", "DATA_UPLOAD_MAX_NUMBER_FILES"])
+def test_too_many_files_in_one_page_upload_is_a_400_naming_the_limit(client_in, settings, setting):
+    setattr(settings, setting, 3)
     files = [(f"f{i}_session_replay.json", b'{"decisions": []}') for i in range(5)]
     response = upload(client_in, *files)
     assert response.status_code == 400

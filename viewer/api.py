@@ -270,6 +270,10 @@ def list_runs(request, page: Query[RunsQuery]):
     "was imported, 200 if none was new, 400 if every file failed.",
 )
 def upload_runs(request, file: File[list[UploadedFile]], keep_user_ids: Form[bool] = False):
+    limit = settings.REPLAYWEB_MAX_FILES_PER_UPLOAD
+    if len(file) > limit:
+        return Status(400, {"detail": f"more than {limit:,} files in one upload (REPLAYWEB_MAX_FILES_PER_UPLOAD): "
+                                      "nothing was imported", "results": []})
     sources = [Source(name=f.name or "upload", fileobj=f, group="api") for f in file]
     results = run_ingest(owner=request.auth, sources=sources, keep_user_ids=keep_user_ids)
     results = [r.as_dict() for r in results]

@@ -39,6 +39,6 @@
   });
   // A refused file is a 400 with the per-file lines: show them anyway.
   document.body.addEventListener("htmx:beforeSwap", (e) => {
-    if (e.detail.xhr.status === 400 && e.detail.elt === form) { e.detail.shouldSwap = true; e.detail.isError = false; }
+    if (e.detail.xhr.status === 400 && e.detail.requestConfig && e.detail.requestConfig.elt === form) { e.detail.shouldSwap = true; e.detail.isError = false; }
   });
 })();

@@ -140,13 +140,6 @@ def test_the_file_picker_uploads_several_files_and_names_a_refused_one(page, sam
     assert page.locator("#chosen").inner_text() == ""  # the picker was cleared for the next upload
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "static/js/upload.js tests e.detail.elt === form in htmx:beforeSwap, but htmx sets detail.elt to the "
-        "target (#upload-results); e.detail.requestConfig.elt is the form. So a 400 is not swapped in."
-    ),
-)
 def test_a_refused_only_upload_still_shows_its_reason(page, watch, samples_dir):
     bad = samples_dir / "bad/not_json_session_replay.json"
     watch.allow(r"/upload/$", 400)  # every file refused: the answer is a 400 with the lines

@@ -1,11 +1,13 @@
 """The runs list, upload and delete."""
+from django.conf import settings
+from django.core.exceptions import TooManyFilesSent
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from ..forms import UploadForm
-from ..ingest import Source, run_ingest
+from ..ingest import IngestResult, Source, run_ingest
 from ..selectors import get_run_or_404, visible_runs
 
 
@@ -16,9 +18,18 @@ def run_list(request):
 
 @require_POST
 def upload(request):
-    form = UploadForm(request.POST, request.FILES)
+    limit, setting = settings.REPLAYWEB_MAX_FILES_PER_UPLOAD, "REPLAYWEB_MAX_FILES_PER_UPLOAD"
+    try:
+        form = UploadForm(request.POST, request.FILES)
+        too_many = len(request.FILES.getlist("files")) > limit
+    except TooManyFilesSent:
+        form, too_many = UploadForm(), True
+        limit, setting = settings.DATA_UPLOAD_MAX_NUMBER_FILES, "DATA_UPLOAD_MAX_NUMBER_FILES"
     results = []
-    if form.is_valid():
+    if too_many:
+        message = f"More than {limit:,} files in one upload ({setting}): nothing was imported; send fewer at a time."
+        results = [IngestResult("upload", "error", message)]
+    elif form.is_valid():
         sources = [Source(name=f.name, fileobj=f, group="upload") for f in form.cleaned_data["files"]]
         results = run_ingest(
             owner=request.user, sources=sources, keep_user_ids=form.cleaned_data["keep_user_ids"]
