@@ -10,7 +10,7 @@ Endpoints for cells, replay and diff are appended at the end of this file by the
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -23,12 +23,16 @@ from ninja.files import UploadedFile
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
+from . import cells as cells_mod
 from . import filters as F
 from .exports import action_counts
 from .filters import DecisionFilterForm
 from .ingest import Source, run_ingest
+from .memo import run_memo
 from .models import ApiToken, Run, hash_token
 from .selectors import decision_list, filtered_decisions, get_run_or_404, visible_runs
+from .views import diff as diff_views
+from .views import replay as replay_views
 
 
 class BearerToken(HttpBearer):
@@ -334,7 +338,6 @@ def list_decisions(request, run_id: int, filters: Query[DecisionQuery]):
 
 # -- cells (issue 4: the heatmap's data, from the same function as /runs/<id>/cells/) -------------
 
-from . import cells as cells_mod  # noqa: E402  (appended section)
 
 
 class CellsQuery(FilterQuery):
@@ -402,19 +405,16 @@ def run_cells(request, run_id: int, filters: Query[CellsQuery]):
     options = cells_mod.CellOptionsForm(request.GET, run=run)
     if not options.is_valid():
         raise HttpError(400, options.error_text())
-    grid = cells_mod.cell_grid(
-        run=run,
-        filters=form.filters(),
-        metric=options.cleaned_data["metric"],
-        cylinder=options.cleaned_data["cyl"],
-        metrics=options.metrics,
-    )
+    opts = options.cleaned_data
+    params = {**form.filters(), "metric": opts["metric"], "cyl": opts["cyl"]}
+    grid = run_memo(run, "cells", params, lambda: cells_mod.cell_grid(
+        run=run, filters=form.filters(), metric=opts["metric"], cylinder=opts["cyl"], metrics=options.metrics
+    ))
     return {"run": run.pk, **grid}
 
 
 # -- replay (issue 5: the state as of a step, from the same functions as /runs/<id>/replay/) -------
 
-from .views import replay as replay_views  # noqa: E402  (appended section)
 
 
 class ReplayQuery(FilterQuery):
@@ -463,9 +463,7 @@ def run_replay(request, run_id: int, filters: Query[ReplayQuery]):
 
 # -- diff (issue 6: two runs compared, from the same functions as /diff/) --------------------------
 
-from typing import Literal  # noqa: E402  (appended section)
 
-from .views import diff as diff_views  # noqa: E402  (appended section)
 
 
 class DiffQuery(FilterQuery):

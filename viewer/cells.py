@@ -26,6 +26,7 @@ from django.db.models.fields.json import KeyTextTransform, compile_json_path
 from django.db.models.functions import Cast, Floor
 
 from . import filters as FP
+from .memo import run_memo
 from .models import Decision, Run
 from .selectors import filtered_decisions
 
@@ -94,7 +95,7 @@ def available_metrics(*, run: Run) -> list[Metric]:
         return list(STUDY_METRICS)
     return list(DYNO_METRICS) + [
         Metric(VALUE_PREFIX + key, f"value “{key}” (mean)", diverging=True, digits=3)
-        for key in _value_keys(run)
+        for key in run_memo(run, "cells:value-keys", {}, lambda: _value_keys(run))
     ]
 
 

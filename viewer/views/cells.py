@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from .. import cells
+from ..memo import run_memo
 from ..filters import FILTER_PARAMS, DecisionFilterForm, filter_querystring
 from ..selectors import get_run_or_404
 
@@ -52,9 +53,10 @@ def run_cells(request, run_id):
 
 def _grid_context(request, run, form, options, key) -> dict:
     opts = options.cleaned_data
-    grid = cells.cell_grid(
+    params = {**form.filters(), "metric": opts["metric"], "cyl": opts["cyl"]}
+    grid = run_memo(run, "cells", params, lambda: cells.cell_grid(
         run=run, filters=form.filters(), metric=opts["metric"], cylinder=opts["cyl"], metrics=options.metrics
-    )
+    ))
     base = _query(request.GET, drop=cells.CELL_PARAMS[2:])
     table = [[None] * len(grid["x"]) for _ in grid["y"]]
     for c in grid["cells"]:

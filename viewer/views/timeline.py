@@ -6,9 +6,7 @@ target's id (HX-Target), and gets that partial of viewer/run.html. The parts:
   load-more  the next rows of the table (keyset: after=<last seq>)
   facets, stats, chart   filled in after the page on runs too big to count while it renders
 """
-import hashlib
 
-from django.core.cache import cache
 from django.db.models.functions import Substr
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
@@ -18,6 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 from .. import display
 from ..charts import POINTS_MAX, bin_width, bins_figure, points_figure
 from ..facets import facets_for, link_facets
+from ..memo import BIG_RUN, run_memo
 from ..filters import T_FROM, T_TO, DecisionFilterForm, filter_querystring
 from ..selectors import (
     action_stats, chart_points, decision_list, filtered_decisions, get_decision_or_404, get_run_or_404,
@@ -29,8 +28,7 @@ PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 # Up to this many decisions, facets, summary and chart are computed with the page; above, each
 # loads after it (and is cached: a run never changes after import).
-INLINE_LIMIT = 20_000
-CACHE_SECONDS = 3600
+INLINE_LIMIT = BIG_RUN  # runs this small get facets, summary and chart in the page itself
 # The form's inputs: those of the run's kind first, the rest under "More filters" (shown there
 # only when set, so a URL's filter is never dropped by the form).
 KIND_FIELDS = {
@@ -198,12 +196,7 @@ def _colours(run) -> display.Colours:
 
 
 def _cached(run, what: str, filters: dict, compute):
-    """compute(), cached per run and filters for big runs (a run never changes once imported)."""
-    if run.decision_count <= INLINE_LIMIT:
-        return compute()
-    described = repr(sorted((k, repr(v)) for k, v in filters.items()))
-    key = f"run-page:{run.pk}:{run.sha256}:{what}:" + hashlib.sha256(described.encode()).hexdigest()
-    return cache.get_or_set(key, compute, CACHE_SECONDS)
+    return run_memo(run, "run-page:" + what, filters, compute)
 
 
 def _download(run, decision) -> HttpResponse:
