@@ -562,19 +562,13 @@ def test_nul_and_lone_surrogates_import_on_this_database(user, kind, name, text)
     assert DecisionRow.objects.filter(run=result.run, action__contains="\ufffd").exists() or kind != "session"
 
 
-# -- known gaps in viewer/ingest.py (reported; these turn green when it is fixed) ------------------
+# -- names and header fields any database can store ---------------------------------------------
 
 
 @pytest.mark.django_db
 def test_a_header_longer_than_its_column_imports_on_every_database(user):
-    """Run.schema_version and generated_at hold 100 characters; _finish cuts every header field at
-    500, so PostgreSQL refuses what SQLite (which ignores varchar lengths) stores."""
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        pytest.xfail(
-            "viewer/ingest.py _finish truncates header fields to 500, not to the column's max_length"
-        )
+    """Run.schema_version and generated_at hold 100 characters: a longer value is cut to its column,
+    as PostgreSQL (unlike SQLite) enforces varchar lengths."""
     text = json.dumps(
         {
             "schema_version": "v" * 150,
@@ -589,14 +583,6 @@ def test_a_header_longer_than_its_column_imports_on_every_database(user):
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason=(
-        "viewer/ingest.py stores Source.name as given; a file name that is not UTF-8 reaches it from "
-        "import_logs as surrogate escapes (os.fsdecode), which no database driver can encode"
-    ),
-)
 def test_a_file_name_that_is_not_utf8_is_imported_or_refused_with_a_message(user, samples_dir):
     name = (b"caf\xe9_session_replay.json").decode("utf-8", "surrogateescape")  # what os.listdir gives
     data = (samples_dir / "dynoai/real_sample/session_replay.json").read_bytes()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,28 @@ class Limits:
     max_decompressed_bytes: int = 1024**3
 
 
+# NUL cannot be stored by PostgreSQL (text and jsonb), and a lone surrogate cannot be encoded as
+# UTF-8 by any driver; JSON text can still spell both as escapes.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def unstorable(raw: str) -> bool:
+    """Whether JSON text may decode to a string holding NUL or a lone surrogate (cheap first test)."""
+    return "\x00" in raw or ("\\u" in raw and _UNSTORABLE_ESCAPE.search(raw) is not None)
+
+
+def storable(value: Any) -> Any:
+    """Strings and keys, at any depth, with NUL and lone surrogates replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
 @dataclass(slots=True)
 class Decision:
     seq: int
@@ -54,6 +77,17 @@ class Decision:
     raw: str = ""
     line: int | None = None
 
+    def __post_init__(self):
+        # Every reader builds a decision from its record's text (`raw`): only when that text spells
+        # NUL or a surrogate can a field hold one. `raw` keeps the escapes; a literal NUL goes.
+        raw = self.raw
+        if ("\\u" in raw or "\x00" in raw) and unstorable(raw):  # inline: the common case costs ~0.1 µs
+            try:
+                for name in ("action", "reason", "values", "cell", "cylinder", "agent", "text", "raw"):
+                    setattr(self, name, storable(getattr(self, name)))
+            except RecursionError:
+                raise ReadError("values nested too deeply", self.line) from None
+
 
 @dataclass
 class RunInfo:
@@ -72,10 +106,21 @@ class RunInfo:
     # Real ids that were replaced by pseudonyms: ingest scrubs them from the file name too.
     pseudonyms: dict[str, str] = field(default_factory=dict)
 
+    def __setattr__(self, name, value):
+        # Header text from the file becomes Run columns: the same NUL/surrogate hazard as decisions.
+        if isinstance(value, str) or (name == "settings" and isinstance(value, dict)):  # not a copy of others
+            try:
+                value = storable(value)
+            except RecursionError:
+                raise ReadError(f"{name} nested too deeply") from None
+        object.__setattr__(self, name, value)
+
 
 def label(value: Any, what: str, line: int | None) -> str:
     """A short string column (action, agent, cylinder); too long is an error, not a truncation."""
     text = value if isinstance(value, str) else str(value)
+    if not text.isascii() or "\x00" in text:
+        text = storable(text)
     if len(text) > MAX_LABEL_CHARS:
         raise ReadError(f"{what} is {len(text):,} characters long (at most {MAX_LABEL_CHARS})", line)
     return text
@@ -87,8 +132,8 @@ def as_int(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value if -(2**31) <= value < 2**31 else None
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and -(2**31) <= value < 2**31:
+        return int(value)  # the same 32-bit range: the columns are IntegerFields
     return None
 
 

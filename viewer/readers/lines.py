@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from .base import Limits, ReadError, json_safe
+from .base import Limits, ReadError, json_safe, storable, unstorable
 
 # orjson turns integers outside 64 bits into floats; such lines go to the standard parser.
 # The regex alone costs more than orjson, so a cheap test for 19 digits in a row goes first.
@@ -58,18 +58,27 @@ def parse_object(text: str, line: int) -> tuple[dict, bool]:
     """
     if text.endswith("\r"):
         text = text[:-1]
+    value, lenient = _parse(text, line)
+    if ("\\u" in text or "\x00" in text) and unstorable(text):  # NUL or a lone surrogate: base.storable
+        try:
+            value = storable(value)
+        except RecursionError:
+            raise ReadError("values nested too deeply", line) from None
+    return _object(value, line), lenient
+
+
+def _parse(text: str, line: int) -> tuple[Any, bool]:
     if not _long_int(text):
         try:
-            return _object(orjson.loads(text), line), False
+            return orjson.loads(text), False
         except orjson.JSONDecodeError:
             pass
     try:
-        value = json.loads(text)
+        return json.loads(text), True
     except json.JSONDecodeError as exc:
         raise ReadError(f"invalid JSON: {exc.msg} (column {exc.colno})", line) from None
     except RecursionError:
         raise ReadError("values nested too deeply", line) from None
-    return _object(value, line), True
 
 
 def _long_int(text: str) -> bool:

@@ -26,6 +26,7 @@ SENTINEL = "[Empty log file -- no events captured]"
 GUEST = "GUEST"
 MAX_REASON_CHARS = 300
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.@+-]+")
 _ADJECTIVES = (
     "amber", "brisk", "calm", "dusky", "eager", "fuzzy", "gentle", "hazel", "icy", "jolly", "keen",
     "lucky", "mellow", "nimble", "olive", "plucky", "quiet", "rosy", "sunny", "tidy", "urban",
@@ -52,7 +53,7 @@ def read(
             json_text, server_time = body, None
         event, lenient = parse_object(json_text, line)
         client = event.get("client")
-        if not isinstance(client, dict) or not isinstance(client.get("event"), str):
+        if not isinstance(client, dict) or not isinstance(client.get("event"), str) or not client["event"]:
             raise ReadError("missing client.event", line)
         action = label(client["event"], "client.event", line)
 
@@ -134,9 +135,18 @@ class _Scrubber:
         self._escaped: re.Pattern | None = None
         self._escaped_bytes: re.Pattern | None = None
         self._escaped_table: dict[str, str] = {}
+        self._safe_keys: set[str] = set()
+        self._single: tuple[str, str] | None = None
 
     def learn(self, user_ids: list[str], identities: Iterator[dict]) -> None:
         identities = list(identities)
+        if not identities:
+            table = self.table
+            for real in user_ids:
+                if real not in table:
+                    break
+            else:
+                return  # the usual line: its ids are known already (or it has none)
         ids = user_ids + [_text(i.get("id")) for i in identities if _text(i.get("id"))]
         if not ids:
             return
@@ -165,6 +175,8 @@ class _Scrubber:
                 self._escaped_table[json.dumps(real, ensure_ascii=ascii_only)[1:-1]] = fake
         self._plain = _alternation(self.table)
         self._escaped = _alternation(self._escaped_table)
+        self._safe_keys = {k for k in self._escaped_table if _SAFE_ID.fullmatch(k)}
+        self._single = next(iter(self._escaped_table.items())) if len(self._escaped_table) == 1 else None
         self._escaped_bytes = _alternation({k.encode(): v for k, v in self._escaped_table.items()})
 
     def text(self, text: str) -> str:
@@ -177,8 +189,31 @@ class _Scrubber:
         self._compile()
         if self._escaped is None:
             return text
-        scrubbed = self._escaped.sub(lambda m: self._escaped_table[m.group()], text)
-        if scrubbed != text:
+        # An id of letters, digits and -_.@+ right between two quotes is a whole run of plain
+        # characters inside a string: valid JSON has a ':' or ',' between two strings, and an
+        # escape needs a backslash. Replacing it cannot break the JSON; anything else is checked.
+        if self._single is not None:  # one id (the usual log): str.replace, as the regex would
+            key, fake = self._single
+            found = text.count(key)
+            if not found:
+                return text
+            scrubbed = text.replace(key, fake)
+            inside = key in self._safe_keys and text.count(f'"{key}"') == found
+        else:
+            pieces, pos, inside = [], 0, True
+            for m in self._escaped.finditer(text):
+                start, end = m.span()
+                key = m.group()
+                if inside and not (key in self._safe_keys and text[start - 1 : start] == '"' == text[end : end + 1]):
+                    inside = False
+                pieces.append(text[pos:start])
+                pieces.append(self._escaped_table[key])
+                pos = end
+            if not pieces:
+                return text
+            pieces.append(text[pos:])
+            scrubbed = "".join(pieces)
+        if not inside:
             try:
                 parse_object(scrubbed, line)
             except ReadError:

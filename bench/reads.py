@@ -1,0 +1,214 @@
+"""Reads of the biggest DynoAI run, and the diff of two runs: server time through the Django
+test client (the whole middleware and template stack, no network), each beside the raw SQL
+query that is the database's own floor for the same answer.
+
+The pages are built by several people at once: a URL that answers 404, or fails, is reported
+"not available" and the suite goes on.
+"""
+from __future__ import annotations
+
+import random
+import re
+import time
+
+from .environment import generate
+from .report import Figure
+from .worker import peak_rss_mb
+
+PAGE_MS, FRAGMENT_MS, FACETS_MS, REPLAY_MS, DIFF_MS = 150, 50, 300, 500, 2000
+DIFF_SIZE = 100_000
+CHART_KB = 1024
+_JSON_SCRIPT = re.compile(rb'<script[^>]*type="application/json"[^>]*>(.*?)</script>', re.S)
+COLS = 'seq, ts, t_ms, action, reason, "values", cell, rpm, kpa, cylinder, metric, raw'
+
+
+def _client(username: str):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)
+    client.force_login(get_user_model().objects.get(username=username))
+    return client
+
+
+def _get(client, url: str, headers: dict | None = None):
+    start = time.perf_counter()
+    response = client.get(url, headers=headers or {})
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return (time.perf_counter() - start) * 1000, response.status_code, body
+
+
+def _sql_ms(sql: str, params: list, n: int) -> list[float]:
+    from django.db import connection
+
+    times = []
+    with connection.cursor() as cursor:
+        for _ in range(n):
+            start = time.perf_counter()
+            cursor.execute(sql, params)
+            cursor.fetchall()
+            times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+class Timer:
+    def __init__(self, bench, client):
+        self.bench = bench
+        self.client = client
+        self.figures: list[Figure] = []
+        self.bodies: dict[str, bytes] = {}
+
+    def measure(self, section, name, candidates, *, target, baseline=None, base_name="raw SQL", cold=False):
+        """Time the first candidate that answers 200, after one warm-up request.
+
+        A candidate is a URL, a function of the repeat number giving a URL, or (either, headers).
+        `cold`: also report the warm-up request on its own (pages that cache what they compute).
+        """
+        n = self.bench.repeat
+        if not isinstance(candidates, list):
+            candidates = [candidates]
+        last = ""
+        for candidate in candidates:
+            url, headers = candidate if isinstance(candidate, tuple) else (candidate, None)
+            make = url if callable(url) else (lambda i, u=url: u)
+            hwm = peak_rss_mb()
+            try:
+                first_ms, status, body = _get(self.client, make(-1), headers)
+            except Exception as exc:  # a page still being built may not even import
+                last = f"{make(-1)}: {exc.__class__.__name__}: {str(exc)[:120]}"
+                continue
+            if status != 200:
+                last = f"{make(-1)} answered {status}"
+                continue
+            samples = []
+            for i in range(n):
+                ms, status, body = _get(self.client, make(i), headers)
+                samples.append(ms)
+            self.bodies[name] = body
+            base = _sql_ms(*baseline, n) if baseline else []
+            how = f"GET {make(0)}" + (f" ({', '.join(f'{k}: {v}' for k, v in headers.items())})" if headers else "")
+            grew = peak_rss_mb() - hwm
+            if grew >= 1:
+                how += f"; the bench process's peak RSS grew by {grew:,.0f} MB"
+            figure = Figure(section, name, "ms", samples, base_name if base else "", base,
+                            target_kind="max" if target else "", target=target, note=how)
+            self.figures.append(figure)
+            if cold:
+                self.figures.append(Figure(
+                    section, f"{name}, first request", "ms", [first_ms], base_name if base else "", base[:1],
+                    target_kind="max" if target else "", target=target,
+                    note="the first request for it in this process, before the page's cache has it",
+                ))
+            return figure
+        self.figures.append(Figure(section, name, "ms", available=False, target_kind="max" if target else "",
+                                   target=target, note=f"not available: {last}"))
+        return None
+
+
+def _hx(target: str | None = None) -> dict:
+    return {"HX-Request": "true", "HX-Target": target} if target else {"HX-Request": "true"}
+
+
+def reads(bench) -> list[Figure]:
+    found = bench.biggest("dynoai")
+    if not found:
+        return []
+    size, kept = found
+    run_id = kept["run_id"]
+    t = Timer(bench, _client(kept["user"]))
+    rng = random.Random(1)
+    steps = [rng.randrange(size) for _ in range(bench.repeat + 1)]
+    deep = size * 9 // 10
+    run = f"/runs/{run_id}/"
+    where = f"FROM viewer_decision WHERE run_id = {int(run_id)}"
+    first_100 = (f"SELECT {COLS} {where} ORDER BY seq LIMIT 100", [])
+    bench.say(f"reads on the {size:,}-decision run x{bench.repeat}")
+    label = f"{size:,}"
+
+    t.measure("reads", f"run page, {label}", run, target=PAGE_MS, baseline=first_100)
+    t.measure("reads", f"table fragment, first page, {label}", [(run, _hx("load-more")), (run, _hx())],
+              target=FRAGMENT_MS, baseline=first_100)
+    t.measure("reads", f"table fragment, keyset page after {deep:,}",
+              [(f"{run}?after={deep}", _hx("load-more")), (f"{run}?after={deep}", _hx())], target=FRAGMENT_MS,
+              baseline=(f"SELECT {COLS} {where} AND seq > %s ORDER BY seq LIMIT 100", [deep]))
+    t.measure("reads", f"filtered view fragment (action=gradient), {label}",
+              (f"{run}?action=gradient", _hx("run-view")), target=PAGE_MS,
+              baseline=(f"SELECT {COLS} {where} AND UPPER(action) LIKE '%%GRADIENT%%' ORDER BY seq LIMIT 100", []),
+              cold=True)
+    t.measure("reads", f"facet counts, {label}", [(run, _hx("facets")), f"/api/runs/{run_id}/summary"],
+              target=FACETS_MS, baseline=(f"SELECT action, COUNT(*) {where} GROUP BY action", []), cold=True)
+    t.measure("reads", f"summary fragment, {label}", (run, _hx("stats")), target=FACETS_MS,
+              baseline=(f"SELECT action, COUNT(*), MIN(ts), MAX(ts) {where} GROUP BY action", []), cold=True)
+    t.measure("reads", f"timeline chart fragment, {label}", (run, _hx("chart")), target=FACETS_MS,
+              baseline=(f"SELECT CAST(t_ms / 1000 AS INTEGER) AS b, action, COUNT(*) {where} GROUP BY b, action", []),
+              cold=True)
+    t.measure("reads", f"heatmap, {label}", f"{run}cells/", target=FACETS_MS,
+              baseline=(f"SELECT rpm, kpa, COUNT(*), AVG(metric) {where} AND rpm IS NOT NULL GROUP BY rpm, kpa", []),
+              cold=True)
+    t.figures += _replay_index(bench, t, run_id, f"{run}replay/?step={steps[-1]}", label)
+    t.measure("reads", f"replay jump to a random step, {label}", lambda i: f"{run}replay/?step={steps[i]}",
+              target=REPLAY_MS, baseline=(f"SELECT {COLS} {where} AND seq = %s", [steps[0]]))
+    t.measure("reads", f"decision detail, {label}", lambda i: f"{run}decisions/{steps[i]}/", target=None,
+              baseline=(f"SELECT {COLS} {where} AND seq = %s", [steps[0]]))
+    figures = t.figures
+    # The chart payload: the JSON the page, the chart fragment and the heatmap embed for plotly.
+    for name, what in ((f"run page, {label}", "run page"), (f"timeline chart fragment, {label}", "timeline chart"),
+                       (f"heatmap, {label}", "heatmap")):
+        body = t.bodies.get(name)
+        if body is None:
+            figures.append(Figure("reads", f"chart payload, {what}", "KB", available=False, target_kind="max",
+                                  target=CHART_KB, note="not available: the page is not there yet"))
+            continue
+        blobs = _JSON_SCRIPT.findall(body)
+        kb = sum(len(b) for b in blobs) / 1024
+        figures.append(Figure("reads", f"chart payload, {what}", "KB", [kb], target_kind="max", target=CHART_KB,
+                              note=f"{len(blobs)} JSON script block(s) in the response of "
+                                   f"{len(body) / 1024:,.0f} KB"))
+    return figures
+
+
+def _replay_index(bench, t: Timer, run_id: int, url: str, label: str, timeout: float = 900) -> list[Figure]:
+    """The replay page builds an index of the run on first use (in a background thread for big
+    runs); jumps are timed once it is ready, and the build is reported on its own."""
+    try:
+        from viewer.models import ReplayIndex
+    except ImportError:
+        return []
+    start = time.perf_counter()
+    try:
+        first_ms, status, _ = _get(t.client, url)
+    except Exception as exc:
+        return [Figure("reads", f"replay index build, {label}", "s", available=False,
+                       note=f"not available: {exc.__class__.__name__}: {str(exc)[:120]}")]
+    if status != 200:
+        return []
+    while ReplayIndex.objects.filter(run_id=run_id, status=ReplayIndex.Status.BUILDING).exists():
+        if time.perf_counter() - start > timeout:
+            break
+        time.sleep(0.5)
+    seconds = time.perf_counter() - start
+    states = list(ReplayIndex.objects.filter(run_id=run_id).values_list("status", "error"))
+    failed = [e for s, e in states if s != ReplayIndex.Status.READY]
+    note = f"first request {first_ms:,.0f} ms, then until the index is ready"
+    if failed:
+        note += f"; NOT READY: {failed[0][:160] or 'still building'}"
+    return [Figure("reads", f"replay index build (first visit), {label}", "s", [seconds], note=note)]
+
+
+def diff(bench) -> list[Figure]:
+    size = DIFF_SIZE if DIFF_SIZE <= max(bench.sizes) else max(bench.sizes)
+    a_path = generate("dynoai", size, bench.inputs, seed=1)
+    b_path = generate("dynoai", size, bench.inputs, seed=1, variant=0.05)
+    user = "bench-diff"
+    bench.say(f"diff of two {size:,}-decision runs x{bench.repeat}")
+    a = bench.worker({"task": "ingest", "path": str(a_path), "kind": "dynoai", "user": user})
+    b = bench.worker({"task": "ingest", "path": str(b_path), "kind": "dynoai", "user": user})
+    if a["status"] != "imported" or b["status"] != "imported":
+        raise RuntimeError(f"diff inputs did not import: {a} {b}")
+    t = Timer(bench, _client(user))
+    both = (f'SELECT run_id, seq, action, reason, "values", cell FROM viewer_decision '
+            f"WHERE run_id IN (%s, %s) ORDER BY run_id, seq", [a["run_id"], b["run_id"]])
+    t.measure("diff", f"diff of two {size:,} runs (seed 1 vs --variant 0.05)",
+              f"/diff/?a={a['run_id']}&b={b['run_id']}", target=DIFF_MS, baseline=both,
+              base_name="raw SQL reading both runs")
+    return t.figures
