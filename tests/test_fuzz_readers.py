@@ -20,6 +20,7 @@ from viewer.models import Decision as DecisionRow
 from viewer.models import Run
 from viewer.readers import dynoai, session, study
 from viewer.readers.base import Decision, Limits, ReadError, RunInfo
+from helpers import strings_in
 
 READERS = {"dynoai": dynoai, "session": session, "study": study}
 # Small limits so the line-length and size checks are exercised too.
@@ -281,17 +282,6 @@ def mutated(draw, original: bytes):
 
 # -- properties --------------------------------------------------------------------------------
 
-
-def strings_in(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield k
-            yield from strings_in(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from strings_in(v)
 
 
 def _no_constant(name):

@@ -22,6 +22,7 @@ from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, reso
 
 from viewer.ingest import Source, run_ingest
 from viewer.models import ApiToken, Decision, Run
+from helpers import strings_in
 
 HOSTILE = (
     "hostile/xss_session_replay.json",
@@ -150,17 +151,6 @@ def figures(blobs: dict[str, str]) -> dict[str, dict]:
             found[name] = value
     return found
 
-
-def strings_in(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield k
-            yield from strings_in(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from strings_in(v)
 
 
 def answer_problems(response, url: str) -> tuple[list[str], Inspector | None]:

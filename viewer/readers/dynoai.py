@@ -32,6 +32,7 @@ _WS = re.compile(r"[ \t\n\r]*")
 _SEP = re.compile(r"[ \t\n\r]*([,\]])[ \t\n\r]*")
 _INT_MIN, _INT_MAX = -(2**31), 2**31
 _REFILL = 1 << 16
+_CELL_INTS = ("rpm", "kpa", "rpm_index", "kpa_index")
 METRIC_KEYS = ("afr_error_pct", "result", "score", "clamped_count", "overall_score")
 
 
@@ -244,18 +245,10 @@ def _decisions(s: _Scanner) -> Iterator[Decision]:
         )
         if cell:
             cget = cell.get
-            v = cget("rpm")
-            if v is not None:
-                d.rpm = v if type(v) is int and _INT_MIN <= v < _INT_MAX else as_int(v)
-            v = cget("kpa")
-            if v is not None:
-                d.kpa = v if type(v) is int and _INT_MIN <= v < _INT_MAX else as_int(v)
-            v = cget("rpm_index")
-            if v is not None:
-                d.rpm_index = v if type(v) is int and _INT_MIN <= v < _INT_MAX else as_int(v)
-            v = cget("kpa_index")
-            if v is not None:
-                d.kpa_index = v if type(v) is int and _INT_MIN <= v < _INT_MAX else as_int(v)
+            for key in _CELL_INTS:
+                v = cget(key)
+                if v is not None:  # the common case, a plain int in range, skips as_int's checks
+                    setattr(d, key, v if type(v) is int and _INT_MIN <= v < _INT_MAX else as_int(v))
             v = cget("cylinder")
             if v is not None:
                 d.cylinder = (v if type(v) is str and len(v) <= MAX_LABEL_CHARS and v.isascii() and "\x00" not in v
