@@ -107,7 +107,7 @@ def export(spec: dict) -> dict:
 
 def export_baseline(spec: dict) -> dict:
     """The machine's limit for the same export: a raw cursor straight into csv.writer."""
-    from django.db import connection
+    from django.db import connection, transaction
 
     cols = ["seq", "ts", "t_ms", "action", "reason", "values", "cell", "rpm", "kpa", "cylinder", "rpm_index",
             "kpa_index", "round", "agent", "metric"]
@@ -117,13 +117,19 @@ def export_baseline(spec: dict) -> dict:
     writer = csv.writer(sink)
     writer.writerow(cols)
     rows = 0
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {quoted} FROM viewer_decision WHERE run_id = %s ORDER BY seq", [spec["run_id"]]
-        )
-        while batch := cursor.fetchmany(2000):
-            writer.writerows(batch)
-            rows += len(batch)
+    sql = f"SELECT {quoted} FROM viewer_decision WHERE run_id = %s ORDER BY seq"
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # A named (server-side) cursor: a plain one would hold the whole result in memory.
+            connection.ensure_connection()
+            cursor = connection.connection.cursor(name="bench_export")
+        else:
+            cursor = connection.cursor()
+        with cursor:
+            cursor.execute(sql, [spec["run_id"]])
+            while batch := cursor.fetchmany(2000):
+                writer.writerows(batch)
+                rows += len(batch)
     return {"seconds": time.perf_counter() - start, "cpu": _cpu() - cpu, "rows": rows, "bytes": sink.bytes}
 
 

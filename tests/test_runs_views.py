@@ -72,3 +72,10 @@ def test_the_owner_can_delete_a_run(client_in, import_sample):
     run = import_sample("session/combat_session_sample.jsonl")
     assert client_in.post(f"/runs/{run.pk}/delete/").status_code == 302
     assert not Run.objects.filter(pk=run.pk).exists()
+
+
+def test_the_runs_list_shows_durations_as_the_dynoai_cli_does(client_in, import_sample):
+    import_sample("dynoai/real_sample/session_replay.json")
+    import_sample("dynoai/runs/large200k_s2_c7/session_replay.json")
+    body = client_in.get("/").content.decode()
+    assert ">22.0ms<" in body and ">1.17s<" in body
