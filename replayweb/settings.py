@@ -121,6 +121,9 @@ REPLAYWEB_MAX_DECOMPRESSED_BYTES = envint("REPLAYWEB_MAX_DECOMPRESSED_BYTES", 10
 REPLAYWEB_MAX_LINE_BYTES = envint("REPLAYWEB_MAX_LINE_BYTES", 16 * 1024**2)
 REPLAYWEB_INSERT_BATCH = envint("REPLAYWEB_INSERT_BATCH", 5000)
 
+# Sessions live in a signed cookie, not a table: logging in writes nothing to the database, so
+# it works while a long import holds SQLite's single write lock.
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 SECURE_CONTENT_TYPE_NOSNIFF = True

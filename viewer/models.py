@@ -56,7 +56,8 @@ class Run(models.Model):
 
 
 class Decision(models.Model):
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="decisions")
+    # No index of its own: the unique (run, seq) index serves every lookup by run.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="decisions", db_index=False)
     seq = models.IntegerField()
     line = models.IntegerField(null=True)
     ts = models.DateTimeField(null=True)
