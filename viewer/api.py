@@ -25,12 +25,11 @@ from ninja.utils import check_csrf
 
 from . import cells as cells_mod
 from . import filters as F
-from .exports import action_counts
 from .filters import DecisionFilterForm
 from .ingest import Source, run_ingest
 from .memo import run_memo
 from .models import ApiToken, Run, hash_token
-from .selectors import decision_list, filtered_decisions, get_run_or_404, visible_runs
+from .selectors import action_counts, decision_list, filtered_decisions, get_run_or_404, visible_runs
 from .views import diff as diff_views
 from .views import replay as replay_views
 

@@ -30,7 +30,7 @@ import re
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-from django.db.models import Count, Min, QuerySet, TextField
+from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 from django.template.loader import get_template
 from django.utils import timezone
@@ -38,7 +38,7 @@ from django.utils import timezone
 from . import dynoai_text
 from . import filters as F
 from .models import Run
-from .selectors import decision_list, filtered_decisions
+from .selectors import action_counts, decision_list, filtered_decisions
 
 FORMATS = ("csv", "txt", "html", "json", "jsonl")
 CONTENT_TYPES = {
@@ -215,12 +215,6 @@ def _dynoai_summary(run: Run) -> str:
         duration_ms=dynoai_text.duration_ms(*stamps) if len(stamps) == 2 else None,
         counts=dynoai_text.sort_action_counts(action_counts(every)),
     )
-
-
-def action_counts(qs: QuerySet) -> list[tuple[str, int]]:
-    """(action, count) in first-appearance order."""
-    rows = qs.order_by().values("action").annotate(n=Count("pk"), first=Min("seq")).order_by("first")
-    return [(r["action"], r["n"]) for r in rows]
 
 
 # -- json and jsonl -----------------------------------------------------------------------------

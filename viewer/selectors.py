@@ -6,7 +6,7 @@ from functools import reduce
 from operator import or_
 
 from django.db import connection
-from django.db.models import BooleanField, Func, Max, Min, QuerySet
+from django.db.models import BooleanField, Count, Func, Max, Min, QuerySet
 from django.db.models import F as DbField
 from django.db.models import Q as Where
 from django.db.models.fields.json import compile_json_path
@@ -249,3 +249,9 @@ def run_actions(*, run: Run) -> list[str]:
     """The run's distinct actions, sorted (a scan of the (run, action) index)."""
     actions = Decision.objects.filter(run=run).order_by("action").values_list("action", flat=True)
     return list(actions.distinct())
+
+
+def action_counts(qs: QuerySet[Decision]) -> list[tuple[str, int]]:
+    """(action, count) of a filtered_decisions() set, in first-appearance order."""
+    rows = qs.order_by().values("action").annotate(n=Count("pk"), first=Min("seq")).order_by("first")
+    return [(r["action"], r["n"]) for r in rows]
