@@ -21,14 +21,10 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from .models import Run
 from .readers import manifest as manifest_mod
 from .readers.base import Decision, Limits, ReadError, RunInfo, storable
-from .readers.detect import GZIP_MAGIC, kind_of
+from . import kinds
+from .readers.detect import GZIP_MAGIC
 from .readers.streams import open_decompressed
 
-READERS = {
-    "dynoai": "viewer.readers.dynoai",
-    "session": "viewer.readers.session",
-    "study": "viewer.readers.study",
-}
 HEAD_BYTES = 256 * 1024
 HASH_CHUNK = 1 << 20
 
@@ -104,13 +100,13 @@ def run_ingest(
     run) is reported as skipped instead of failed.
     """
     sources = [_storable_name(src) for src in sources]
-    kinds: dict[int, str | None] = {}
+    sniffed: dict[int, str | None] = {}
     manifests: dict[str, list[manifest_mod.Manifest]] = {}
     results: dict[int, IngestResult] = {}
     for i, src in enumerate(sources):
         try:
-            kinds[i] = _sniff(src)
-            if kinds[i] == "manifest":
+            sniffed[i] = _sniff(src)
+            if sniffed[i] == "manifest":
                 f = src.open()
                 try:
                     f.seek(0)
@@ -125,8 +121,8 @@ def run_ingest(
     for i, src in enumerate(sources):
         if i in results:
             continue
-        kind = kinds[i]
-        if kind is None or (skip_unrecognised and kind == "dynoai" and not _looks_like_replay(src)):
+        kind = sniffed[i]
+        if kind is None or (skip_unrecognised and not _is_log(src, kinds.profile(kind))):
             if skip_unrecognised:
                 results[i] = IngestResult(src.name, "skipped", "not a replay log")
             else:
@@ -137,7 +133,8 @@ def run_ingest(
                     "a multi-agent session_<id>.jsonl or a Learning Observer *.study.log[.gz])",
                 )
             continue
-        manifest = _manifest_for(src, manifests.get(src.group, [])) if kind == "dynoai" else None
+        uses_manifest = kinds.profile(kind).uses_manifest
+        manifest = _manifest_for(src, manifests.get(src.group, [])) if uses_manifest else None
         results[i] = ingest_file(
             owner=owner, source=src, kind=kind, manifest=manifest, keep_user_ids=keep_user_ids, progress=progress
         )
@@ -162,12 +159,12 @@ def _sniff(src: Source) -> str | None:
             f.close()
         else:
             src.fileobj.seek(0)
-    return kind_of(head, src.name)
+    return kinds.sniff(head, src.name)
 
 
-def _looks_like_replay(src: Source) -> bool:
-    """In a folder walk, a *.json counts as a replay if named like one or shaped like one."""
-    if "session_replay" in src.name.lower():
+def _is_log(src: Source, profile: kinds.Profile) -> bool:
+    """In a folder walk, whether a file of the kind is a log rather than a report beside one."""
+    if profile.is_log is None:
         return True
     f = src.open()
     try:
@@ -178,7 +175,7 @@ def _looks_like_replay(src: Source) -> bool:
             f.close()
         else:
             src.fileobj.seek(0)
-    return head.startswith("{") and '"decisions"' in head
+    return profile.is_log(src.name, head)
 
 
 def _manifest_for(src: Source, candidates: list[manifest_mod.Manifest]) -> manifest_mod.Manifest | None:
@@ -220,22 +217,6 @@ def _check_decompressed(f: BinaryIO, name: str) -> None:
     f.seek(0)
 
 
-STUDY_NAME = re.compile(r"^(?P<head>.*?-\d{10}-)(?P<user>.+)(?P<tail>-\d+\.study\.log(?:\.gz)?)$", re.I)
-
-
-def _display_name(name: str, info: RunInfo, keep_user_ids: bool) -> str:
-    """Study log names carry the user id: replace it unless ids are kept."""
-    if info.kind != "study" or keep_user_ids:
-        return name
-    for real, alias in info.pseudonyms.items():
-        name = name.replace(real, alias)
-    folder, _, base = name.replace("\\", "/").rpartition("/")
-    m = STUDY_NAME.match(base)
-    if m and m["user"] != "GUEST" and m["user"] not in info.pseudonyms.values():
-        base = m["head"] + (info.user_label or "user") + m["tail"]
-    return f"{folder}/{base}" if folder else base
-
-
 def ingest_file(
     *,
     owner,
@@ -265,7 +246,7 @@ def ingest_file(
             _check_decompressed(f, name)
         except ReadError as exc:
             return IngestResult(name, "error", exc.describe(name))
-        reader = importlib.import_module(READERS[kind])
+        reader = importlib.import_module(kinds.profile(kind).reader)
         info = RunInfo(kind=kind)
         last_line = [0]
         try:
@@ -313,7 +294,9 @@ def _finish(run, info: RunInfo, writer: "DecisionWriter", manifest, facts, keep_
     run.decision_count = writer.count
     run.first_ts, run.last_ts = writer.first_ts, writer.last_ts
     run.duration_ms = writer.duration_ms()
-    run.name = _display_name(run.name, info, keep_user_ids)
+    display_name = kinds.profile(run.kind).display_name
+    if display_name is not None:
+        run.name = display_name(run.name, info, keep_user_ids)
     run.source_name = run.name
     warnings = []
     if info.declared_total is not None and info.declared_total != writer.count:

@@ -1,0 +1,214 @@
+"""Runs: list, upload, one run, delete, its summary and its decisions."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Max, Min
+from ninja import Field, File, Form, Query, Schema, Status
+from ninja.errors import HttpError
+from ninja.files import UploadedFile
+
+from .. import filters as F
+from ..ingest import Source, run_ingest
+from ..selectors import action_counts, decision_list, filtered_decisions, visible_runs
+from .base import DEFAULT_LIMIT, DecisionQuery, ERRORS, ErrorOut, FilterQuery, MAX_API_LIMIT, MAX_ID, router
+from .base import _filter_form, _run
+
+
+class RunOut(Schema):
+    id: int
+    name: str
+    kind: str = Field(description="dynoai, session or study")
+    source_name: str
+    size: int = Field(description="bytes")
+    sha256: str
+    run_id: str = Field(description="DynoAI run id")
+    schema_version: str
+    generated_at: str
+    session_id: str
+    random_seed: int | None
+    version: str
+    git_commit: str
+    source: str
+    user_label: str
+    declared_total: int | None = Field(description="total_decisions as the file declares it")
+    decision_count: int
+    first_ts: dt.datetime | None
+    last_ts: dt.datetime | None
+    duration_ms: float | None
+    manifest: dict[str, Any] | None = Field(description="DynoAI manifest check: status, sizes, sha256, ok")
+    warnings: list[str]
+    keep_user_ids: bool
+    created: dt.datetime
+
+
+class RunDetailOut(RunOut):
+    settings: dict[str, Any] = Field(description="the run's settings (DynoAI CLI args, session config)")
+
+
+class RunListOut(Schema):
+    items: list[RunOut]
+    next: int | None = Field(description="pass as `after` for the next page; null on the last page")
+
+
+class RunsQuery(Schema):
+    after: int | None = Field(None, ge=0, le=MAX_ID, description="a run id: the runs before it (keyset)")
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_API_LIMIT)
+
+
+class UploadResultOut(Schema):
+    name: str
+    status: str = Field(description="imported, duplicate, error, skipped or manifest")
+    message: str
+    run_id: int | None
+    count: int
+    warnings: list[str]
+
+
+class UploadOut(Schema):
+    results: list[UploadResultOut]
+
+
+class UploadFailedOut(Schema):
+    detail: str
+    results: list[UploadResultOut]
+
+
+
+class DecisionOut(Schema):
+    seq: int = Field(description="0-based position in the file")
+    line: int | None
+    ts: dt.datetime | None
+    t_ms: float | None = Field(description="ms since the run's first timestamp")
+    action: str
+    reason: str
+    values: dict[str, Any]
+    cell: dict[str, Any] | None
+    rpm: int | None
+    kpa: int | None
+    cylinder: str | None
+    rpm_index: int | None
+    kpa_index: int | None
+    round: int | None
+    agent: str | None
+    metric: float | None = Field(description="the decision's headline number")
+
+
+class DecisionListOut(Schema):
+    items: list[DecisionOut]
+    next: int | None = Field(description="pass as `after` for the next page; null on the last page")
+
+
+class ActionCountOut(Schema):
+    action: str
+    count: int
+
+
+class SummaryOut(Schema):
+    run: int
+    filters: str = Field(description="the filters as a sentence")
+    decision_count: int = Field(description="decisions in the run")
+    matching: int = Field(description="decisions that pass the filters")
+    first_ts: dt.datetime | None = Field(description="earliest matching timestamp")
+    last_ts: dt.datetime | None = Field(description="latest matching timestamp")
+    duration_ms: float | None = Field(description="the run's duration")
+    actions: list[ActionCountOut] = Field(description="matching decisions by action, most frequent first")
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+
+
+DECISION_FIELDS = tuple(DecisionOut.model_fields)
+
+
+# -- endpoints ----------------------------------------------------------------------------------
+
+
+@router.get("/runs", response={200: RunListOut, **ERRORS}, summary="Your runs, newest first")
+def list_runs(request, page: Query[RunsQuery]):
+    runs = visible_runs(request.auth).order_by("-id")
+    if page.after is not None:
+        runs = runs.filter(pk__lt=page.after)
+    items = list(runs[: page.limit + 1])
+    more = len(items) > page.limit
+    items = items[: page.limit]
+    return {"items": items, "next": items[-1].pk if more else None}
+
+
+@router.post(
+    "/runs",
+    response={201: UploadOut, 200: UploadOut, 400: UploadFailedOut, 401: ErrorOut, 403: ErrorOut},
+    summary="Import log files",
+    description="Multipart `file`, repeatable. One result per file, as on the upload page: 201 if any file "
+    "was imported, 200 if none was new, 400 if every file failed.",
+)
+def upload_runs(request, file: File[list[UploadedFile]], keep_user_ids: Form[bool] = False):
+    limit = settings.REPLAYWEB_MAX_FILES_PER_UPLOAD
+    if len(file) > limit:
+        return Status(400, {"detail": f"more than {limit:,} files in one upload (REPLAYWEB_MAX_FILES_PER_UPLOAD): "
+                                      "nothing was imported", "results": []})
+    sources = [Source(name=f.name or "upload", fileobj=f, group="api") for f in file]
+    results = run_ingest(owner=request.auth, sources=sources, keep_user_ids=keep_user_ids)
+    results = [r.as_dict() for r in results]
+    if all(r["status"] == "error" for r in results):
+        return Status(400, {"detail": "no file was imported", "results": results})
+    return Status(201 if any(r["status"] == "imported" for r in results) else 200, {"results": results})
+
+
+@router.get("/runs/{run_id}", response={200: RunDetailOut, **ERRORS}, summary="One run")
+def get_run(request, run_id: int):
+    return _run(request, run_id)
+
+
+@router.delete("/runs/{run_id}", response={204: None, **ERRORS}, summary="Delete a run and its decisions")
+def delete_run(request, run_id: int):
+    _run(request, run_id).delete()
+    return Status(204, None)
+
+
+@router.get("/runs/{run_id}/summary", response={200: SummaryOut, **ERRORS}, summary="Counts by action")
+def run_summary(request, run_id: int, filters: Query[FilterQuery]):
+    run = _run(request, run_id)
+    form = _filter_form(request, allow_paging=False)
+    qs = filtered_decisions(run=run, **form.filters())
+    counts = action_counts(qs)
+    span = qs.order_by().aggregate(first=Min("ts"), last=Max("ts"))
+    return {
+        "run": run.pk,
+        "filters": form.describe(),
+        "decision_count": run.decision_count,
+        "matching": sum(n for _, n in counts),
+        "first_ts": span["first"],
+        "last_ts": span["last"],
+        "duration_ms": run.duration_ms,
+        "actions": [{"action": a, "count": n} for a, n in sorted(counts, key=lambda pair: -pair[1])],
+    }
+
+
+@router.get(
+    "/runs/{run_id}/decisions",
+    response={200: DecisionListOut, **ERRORS},
+    summary="The run's decisions that pass the filters, in file order",
+    description="The filters of the run page (same names, same meaning). Keyset paging: pass `next` as "
+    f"`after`. `limit` defaults to {DEFAULT_LIMIT}, at most {MAX_API_LIMIT}.",
+)
+def list_decisions(request, run_id: int, filters: Query[DecisionQuery]):
+    run = _run(request, run_id)
+    form = _filter_form(request, allow_paging=True)
+    paging = form.paging()
+    limit = paging.pop(F.LIMIT, DEFAULT_LIMIT)
+    if limit > MAX_API_LIMIT:
+        raise HttpError(400, f"limit: at most {MAX_API_LIMIT}")
+    rows = list(decision_list(run=run, **form.filters(), **paging, limit=limit + 1).values(*DECISION_FIELDS))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": rows, "next": rows[-1]["seq"] if more else None}
+
+
+# -- cells (issue 4: the heatmap's data, from the same function as /runs/<id>/cells/) -------------
+
+

@@ -1,0 +1,109 @@
+"""What makes a log kind a kind, registered once (STYLE.md 13).
+
+Each module here (`dynoai`, `session`, `study`) builds one Profile and registers it. Views, the
+API and commands call `profile(run)` once and hand the pieces to the engines (facets, summary,
+cells, replay, diff, exports, display), which take them as arguments and never import this
+package. A new log kind is one reader and one module that calls `register(Profile(...))`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Column:
+    """A kind's own column in the decision table: header, the Row attribute it shows, its CSS class."""
+
+    label: str
+    field: str
+    css: str = ""
+
+
+@dataclass(frozen=True)
+class Words:
+    """What the kind's pages call things."""
+
+    action: str = "Event"  # the `action` column: DynoAI's action, a session's event type...
+    agent: str = "Agent"
+    settings: str = "Settings"  # the summary's settings block
+    q_hint: str = "reason"  # what the `q` filter searches, after "Text"
+    action_example: str = ""  # placeholders of the filter form
+    value_example: str = ""
+    empty: str = ""  # said after "This run has no decisions" (why a run can be empty)
+    align: str = "action"  # how its diff aligns decisions, as a phrase
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str  # the stored Run.kind
+    label: str  # "DynoAI session replay"
+    reader: str  # module path of its reader: read(stream, info, *, limits, keep_user_ids)
+    words: Words = field(default_factory=Words)
+    # Detection: `sniff(head: bytes, name: str) -> bool`. None: readers.detect.kind_of decides
+    # (the built-in kinds); a registered kind with its own sniff is asked first.
+    sniff: Callable[[bytes, str], bool] | None = None
+    # Ingest: whether a manifest.json beside the file checks it; the run's display name.
+    uses_manifest: bool = False
+    # In a folder walk, whether a file of this kind is a log, not a report beside one: (name, head text).
+    is_log: Callable[[str, str], bool] | None = None
+    display_name: Callable[[str, Any, bool], str] | None = None  # (file name, RunInfo, keep_user_ids)
+    # The run page: filter inputs shown first, table columns, facets (parameter, label).
+    filter_fields: tuple[str, ...] = ()
+    columns: tuple[Column, ...] = ()
+    facets: tuple[tuple[str, str], ...] = (("action", "Event"),)
+    summary_facts: Callable[[Any], list] | None = None  # run -> [summary.Fact]
+    # A decision's record as shown and downloaded.
+    record_json: Callable[[str], str] | None = None  # raw -> the record's JSON text
+    written_values: Callable[[Any, Any], Any] | None = None  # (record, stored values) -> values
+    raw_suffix: Callable[[str], str] | None = None  # raw -> text after the record (a server time)
+    # Exports. `raw_is_decision`: `raw` is the decision's own JSON text (DynoAI), so the text,
+    # json and jsonl exports give it back as written; otherwise they build it from the columns
+    # (json) or give back the raw line (jsonl).
+    raw_is_decision: bool = False
+    replay_file: Callable[[Any], str | None] | None = None  # run -> the jsonl name of a replay export
+    # The faces' own specs, each defined by its engine: cells, replay, diff.
+    cells: Any = None
+    replay: Any = None
+    diff: Any = None
+
+
+PROFILES: dict[str, Profile] = {}
+
+
+def register(p: Profile) -> Profile:
+    PROFILES[p.name] = p
+    return p
+
+
+def unregister(name: str) -> None:
+    PROFILES.pop(name, None)
+
+
+def profile(run_or_kind) -> Profile:
+    """The profile of a run (or of a kind's name); a kind no longer registered reads as generic."""
+    name = getattr(run_or_kind, "kind", run_or_kind)
+    _load_builtins()
+    return PROFILES.get(name) or PROFILES["session"]
+
+
+def sniff(head: bytes, name: str) -> str | None:
+    """The kind (or "manifest") of a file from its first bytes and its name."""
+    _load_builtins()
+    for p in reversed(PROFILES.values()):
+        if p.sniff is not None and p.sniff(head, name):
+            return p.name
+    from ..readers.detect import kind_of
+
+    return kind_of(head, name)
+
+
+def choices() -> list[tuple[str, str]]:
+    _load_builtins()
+    return [(p.name, p.label) for p in PROFILES.values()]
+
+
+def _load_builtins() -> None:
+    if "dynoai" not in PROFILES:
+        from . import dynoai, session, study  # noqa: F401  (each registers itself)
