@@ -579,3 +579,131 @@ def test_a_file_name_that_is_not_utf8_is_imported_or_refused_with_a_message(user
     data = (samples_dir / "dynoai/real_sample/session_replay.json").read_bytes()
     [result] = run_ingest(owner=user, sources=[Source(name=name, fileobj=io.BytesIO(data))])
     assert result.status in ("imported", "error")
+
+
+# -- issue 14.1: inputs that raised something else than a ReadError ----------------------------
+
+BIG_INT = "9" * 5000  # over Python's 4,300-digit limit for int <-> str
+START = '{"event_type": "session_start", "ts": "2025-10-31T15:32:23", "session": "s1", "config": {}}\n'
+STUDY_LINE = (
+    '{"client": {"auth": {"safe_user_id": "gc-1"}, "event": "keystroke", '
+    '"metadata": {"iso_ts": "2024-03-05T18:22:41.111Z"}}, "server": {"time": 1709662961.1}}'
+)
+
+
+def _dynoai(*decisions: str) -> str:
+    return '{"run_id": "r1",\n"decisions": [\n' + ",\n".join(decisions) + "\n]}\n"
+
+
+def _decision(ts="2025-12-15T17:28:01.800Z", values="{}") -> str:
+    return f'{{"timestamp": "{ts}", "action": "A", "reason": "r", "values": {values}}}'
+
+
+HOSTILE = [
+    # (kind, name, text, line of the problem or None)
+    ("dynoai", "big_int_session_replay.json", _dynoai(_decision(), _decision(values=f'{{"n": {BIG_INT}}}')), 4),
+    ("dynoai", "big_int_header_session_replay.json", '{"run_id": ' + BIG_INT + ', "decisions": []}', 1),
+    ("dynoai", "y10000_session_replay.json", _dynoai(_decision(), _decision(ts="9999-12-31T23:59:59-05:00")), 4),
+    ("dynoai", "y0_session_replay.json", _dynoai(_decision(ts="0001-01-01T00:00:00+05:00")), 3),
+    ("session", "big_int_session.jsonl", START + '{"event_type": "x", "ts": "2025-10-31T15:32:24", "n": ' + BIG_INT + "}\n", 2),
+    ("session", "y10000_session.jsonl", START + '{"event_type": "x", "ts": "9999-12-31T23:59:59-05:00"}\n', 2),
+    ("session", "y0_session.jsonl", START + '{"event_type": "x", "ts": "0001-01-01T00:00:00+05:00"}\n', 2),
+    (
+        # v1.0: the first llm_call measures an offset of ~9,998 years; shifting the next one overflows.
+        "session",
+        "offset_session.jsonl",
+        '{"event_type": "session_start", "ts": "0001-01-02T00:00:00", "session": "s1", "config": {}}\n'
+        '{"event_type": "llm_call", "ts": "9999-12-30T00:00:00", "agent_id": "a"}\n'
+        '{"event_type": "x", "ts": "0001-01-02T00:00:01"}\n'
+        '{"event_type": "llm_call", "ts": "0001-01-03T00:00:00", "agent_id": "a"}\n',
+        None,
+    ),
+    ("study", "big-0000000007-gc-1-2.study.log", STUDY_LINE + "\t2024-03-05T18:22:41.1\n" + STUDY_LINE.replace("1709662961.1", BIG_INT) + "\n", 2),
+    ("study", "y10000-0000000007-gc-1-2.study.log", STUDY_LINE.replace('"server": {"time": 1709662961.1}', '"x": 1') .replace("2024-03-05T18:22:41.111Z", "9999-12-31T23:59:59-05:00") + "\n", 1),
+    ("study", "epoch-0000000007-gc-1-2.study.log", STUDY_LINE.replace("1709662961.1", "1e300") + "\n", 1),
+]
+
+
+READER_LEVEL = [h for h in HOSTILE if h[3] is not None]  # the offset case is caught by ingest, below
+
+
+@pytest.mark.parametrize("kind, name, text, line", READER_LEVEL, ids=[h[1] for h in READER_LEVEL])
+def test_hostile_numbers_and_times_are_read_errors_with_their_line(kind, name, text, line):
+    with pytest.raises(ReadError) as caught:
+        read_all(kind, text.encode())
+    assert caught.value.line == line, (caught.value.line, caught.value.message)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind, name, text, line", HOSTILE, ids=[h[1] for h in HOSTILE])
+def test_hostile_numbers_and_times_are_refused_by_run_ingest_naming_file_and_line(user, kind, name, text, line):
+    [result] = run_ingest(owner=user, sources=[Source(name=name, fileobj=io.BytesIO(text.encode()))])
+    if result.status == "imported":  # only a reader that copes is allowed to: never an exception
+        assert line is None
+        return
+    assert result.status == "error" and result.message.startswith(f"{name}: "), result.message
+    if line is not None:
+        assert f"line {line}" in result.message, result.message
+    assert not Run.objects.exists() and not DecisionRow.objects.exists()
+
+
+GOOD_REPLAY = _dynoai(_decision(), _decision(ts="2025-12-15T17:28:02.800Z"))
+
+
+def _deep(depth: int) -> str:
+    return '{"run_id": "r1", "config": ' + "[" * depth + "]" * depth + "}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        _deep(100_000),
+        '{"run_id": "r1", "outputs": 5}',
+        '{"run_id": "r1", "outputs": "session_replay.json"}',
+        '{"run_id": ' + BIG_INT + ', "outputs": []}',
+        '{"run_id": {"a": 1}, "outputs": [{"schema": "session_replay", "path": ["x"], "sha256": 5, "size_bytes": true}]}',
+    ],
+    ids=["deep", "outputs-5", "outputs-string", "big-int", "odd-types"],
+)
+def test_a_broken_manifest_is_its_own_result_line_and_the_replay_still_imports(user, manifest):
+    results = run_ingest(owner=user, sources=[
+        Source(name="manifest.json", fileobj=io.BytesIO(manifest.encode()), group="g"),
+        Source(name="session_replay.json", fileobj=io.BytesIO(GOOD_REPLAY.encode()), group="g"),
+    ])
+    assert [r.status for r in results][1] == "imported", [r.message for r in results]
+    assert results[0].status in ("error", "manifest")
+    if results[0].status == "error":
+        assert results[0].message.startswith("manifest.json: ")
+
+
+BAD_FILES = [(name, text) for kind, name, text, line in HOSTILE if line is not None]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("bad_name, bad_text", BAD_FILES[:3] + BAD_FILES[-2:], ids=[b[0] for b in BAD_FILES[:3] + BAD_FILES[-2:]])
+def test_an_upload_with_a_bad_file_answers_each_file_and_keeps_the_good_one(client_in, user, bad_name, bad_text):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    files = [
+        SimpleUploadedFile("session_replay.json", GOOD_REPLAY.encode()),
+        SimpleUploadedFile(bad_name, bad_text.encode()),
+        SimpleUploadedFile("second_session.jsonl", (START + '{"event_type": "x", "ts": "2025-10-31T15:32:25"}\n').encode()),
+    ]
+    response = client_in.post("/api/runs", {"file": files})
+    assert response.status_code == 201, response.content
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["imported", "error", "imported"]
+    assert results[1]["message"].startswith(f"{bad_name}: ")
+    assert Run.objects.count() == 2
+    assert DecisionRow.objects.count() == results[0]["count"] + results[2]["count"]
+
+    Run.objects.all().delete()
+    page = client_in.post("/upload/", {"files": [
+        SimpleUploadedFile("session_replay.json", GOOD_REPLAY.encode()),
+        SimpleUploadedFile(bad_name, bad_text.encode()),
+    ]}, headers={"HX-Request": "true"})
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "session_replay.json" in text and bad_name in text
+    assert Run.objects.count() == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import importlib
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from .readers.base import Decision, Limits, ReadError, RunInfo, storable
 from . import kinds
 from .readers.detect import GZIP_MAGIC
 from .readers.streams import open_decompressed
+
+logger = logging.getLogger(__name__)
 
 HEAD_BYTES = 256 * 1024
 HASH_CHUNK = 1 << 20
@@ -118,6 +121,8 @@ def run_ingest(
                 results[i] = IngestResult(src.name, "manifest", "used to check its session replay")
         except ReadError as exc:
             results[i] = IngestResult(src.name, "error", exc.describe(src.name))
+        except Exception as exc:  # a bug in a reader or the detector must not sink the other files
+            results[i] = IngestResult(src.name, "error", _unexpected(src.name, exc))
     for i, src in enumerate(sources):
         if i in results:
             continue
@@ -135,10 +140,33 @@ def run_ingest(
             continue
         uses_manifest = kinds.profile(kind).uses_manifest
         manifest = _manifest_for(src, manifests.get(src.group, [])) if uses_manifest else None
-        results[i] = ingest_file(
-            owner=owner, source=src, kind=kind, manifest=manifest, keep_user_ids=keep_user_ids, progress=progress
-        )
+        try:
+            results[i] = ingest_file(
+                owner=owner, source=src, kind=kind, manifest=manifest, keep_user_ids=keep_user_ids,
+                progress=progress,
+            )
+        except Exception as exc:  # ingest_file rolled its transaction back: this file stored nothing
+            results[i] = IngestResult(src.name, "error", _unexpected(src.name, exc))
     return [results[i] for i in range(len(sources))]
+
+
+def _unexpected(name: str, exc: BaseException, last_line: int = 0) -> str:
+    """The refusal for an error no reader turned into a ReadError: what it was, and where, if known.
+
+    Each file is imported in its own transaction, so the files before this one stay imported and
+    this one leaves nothing behind; the upload answers one line per file, never a 500.
+    """
+    if isinstance(exc, RecursionError):
+        problem = "values nested too deeply"
+    elif isinstance(exc, OverflowError):
+        problem = "a time or number is out of range"
+    elif isinstance(exc, ValueError) and "digits" in str(exc):
+        problem = "a number has more than 4,300 digits (Python reads no longer integers)"
+    else:
+        problem = f"cannot be read ({exc.__class__.__name__}: {str(exc)[:200]})"
+        logger.error("import of %r failed unexpectedly", name, exc_info=exc)
+    where = f" (after line {last_line:,})" if last_line else ""
+    return f"{name}: {problem}{where}; nothing was stored from this file"
 
 
 def _storable_name(src: Source) -> Source:
@@ -276,6 +304,8 @@ def ingest_file(
             return IngestResult(name, "error", f"{name}: the database refused the data; nothing was stored")
         except DatabaseError as exc:
             return IngestResult(name, "error", f"{name}: database error, nothing was stored ({exc.__class__.__name__}: {str(exc)[:200]})")
+        except Exception as exc:  # ValueError, OverflowError, RecursionError, TypeError from a reader
+            return IngestResult(name, "error", _unexpected(name, exc, last_line[0]))
         if progress:
             progress(name, size, size)
     finally:

@@ -118,12 +118,22 @@ class RunInfo:
 
 def label(value: Any, what: str, line: int | None) -> str:
     """A short string column (action, agent, cylinder); too long is an error, not a truncation."""
-    text = value if isinstance(value, str) else str(value)
+    text = value if isinstance(value, str) else as_text(value, what, line)
     if not text.isascii() or "\x00" in text:
         text = storable(text)
     if len(text) > MAX_LABEL_CHARS:
         raise ReadError(f"{what} is {len(text):,} characters long (at most {MAX_LABEL_CHARS})", line)
     return text
+
+
+def as_text(value: Any, what: str, line: int | None) -> str:
+    """str(value) for a value read from JSON; an integer too long to write out is a ReadError."""
+    try:
+        return str(value)
+    except ValueError:  # Python writes at most 4,300 digits (sys.set_int_max_str_digits)
+        raise ReadError(f"{what} is a number too long to show", line) from None
+    except RecursionError:
+        raise ReadError(f"{what} is nested too deeply", line) from None
 
 
 def as_int(value: Any) -> int | None:
@@ -154,7 +164,10 @@ def parse_instant(text: Any, line: int | None, what: str = "timestamp") -> dt.da
         raise ReadError(f"{what} {text[:80]!r} is not an ISO-8601 time", line) from None
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+    try:
+        return value.astimezone(dt.timezone.utc)
+    except OverflowError:  # "9999-12-31T23:59:59-05:00" is in the year 10000 in UTC
+        raise ReadError(f"{what} {text[:80]!r} is outside the years 1 to 9999 in UTC", line) from None
 
 
 def json_safe(value: Any) -> Any:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from .lines import TOO_MANY_DIGITS
 from .base import (
     MAX_LABEL_CHARS,
     Decision,
@@ -22,6 +23,7 @@ from .base import (
     RunInfo,
     as_float,
     as_int,
+    as_text,
     json_safe,
     label,
     parse_instant,
@@ -119,6 +121,8 @@ class _Scanner:
                         self.line_at(start),
                     ) from None
                 raise ReadError(f"invalid JSON: {exc.msg}", self.line_at(exc.pos)) from None
+            except ValueError:  # an integer of more than 4,300 digits
+                raise ReadError(TOO_MANY_DIGITS, self.line_at(start)) from None
             except RecursionError:
                 raise ReadError(
                     "JSON nested too deeply (more than about 900 levels)", self.line_at(start)
@@ -172,9 +176,16 @@ def read(stream: BinaryIO, info: RunInfo, *, limits: Limits, keep_user_ids: bool
 
 def _header(info: RunInfo, key: str, value: Any, line: int) -> None:
     if key in ("run_id", "schema_version", "generated_at") and value is not None:
-        setattr(info, key, str(value)[:500])
+        setattr(info, key, as_text(value, key, line)[:500])
     elif key == "total_decisions":
         info.declared_total = as_int(value)
+
+
+def _json_text(value: Any, line: int) -> str:
+    try:
+        return json.dumps(value)
+    except RecursionError:
+        raise ReadError("'reason' is nested too deeply", line) from None
 
 
 def _decisions(s: _Scanner) -> Iterator[Decision]:
@@ -236,7 +247,7 @@ def _decisions(s: _Scanner) -> Iterator[Decision]:
         d = Decision(
             seq=seq,
             action=action,
-            reason=reason if isinstance(reason, str) else json.dumps(reason),
+            reason=reason if isinstance(reason, str) else _json_text(reason, line),
             ts=ts,
             values=values,
             cell=cell,

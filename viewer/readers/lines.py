@@ -19,6 +19,7 @@ _LONG_INT = re.compile(r"[\[:,]\s*-?\d{19}")
 _DIGITS_TO_0 = bytes.maketrans(b"123456789", b"000000000")
 _19_DIGITS = b"0" * 19
 
+TOO_MANY_DIGITS = "a number has more than 4,300 digits (Python reads no longer integers)"
 _KINDS = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 
 
@@ -77,6 +78,8 @@ def _parse(text: str, line: int) -> tuple[Any, bool]:
         return json.loads(text), True
     except json.JSONDecodeError as exc:
         raise ReadError(f"invalid JSON: {exc.msg} (column {exc.colno})", line) from None
+    except ValueError:  # an integer of more than 4,300 digits (sys.set_int_max_str_digits)
+        raise ReadError(TOO_MANY_DIGITS, line) from None
     except RecursionError:
         raise ReadError("values nested too deeply", line) from None
 

@@ -29,22 +29,38 @@ def parse(data: bytes, name: str) -> Manifest:
         raise ReadError("manifest is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ReadError(f"invalid JSON in manifest: {exc.msg}", exc.lineno) from None
+    except ValueError:  # an integer of more than 4,300 digits
+        raise ReadError("manifest has a number of more than 4,300 digits") from None
+    except RecursionError:
+        raise ReadError("manifest is nested too deeply (more than about 900 levels)") from None
     if not isinstance(doc, dict):
         raise ReadError("manifest is not a JSON object")
-    m = Manifest(name=name, run_id=str(doc.get("run_id") or ""))
+    m = Manifest(name=name, run_id=_text(doc.get("run_id")))
     status = doc.get("status")
     m.status = status if isinstance(status, dict) else {}
     config = doc.get("config")
     args = config.get("args") if isinstance(config, dict) else None
     m.args = args if isinstance(args, dict) else {}
-    for out in doc.get("outputs") or []:
+    outputs = doc.get("outputs")
+    if outputs is not None and not isinstance(outputs, list):
+        raise ReadError(f"manifest's 'outputs' is not a list (got {type(outputs).__name__})")
+    for out in outputs or []:
         if isinstance(out, dict) and out.get("schema") == "session_replay":
-            m.replay_path = str(out.get("path") or "")
+            m.replay_path = _text(out.get("path"))
             size = out.get("size_bytes")
-            m.replay_size = size if isinstance(size, int) else None
-            m.replay_sha256 = str(out.get("sha256") or "").lower()
+            m.replay_size = size if isinstance(size, int) and not isinstance(size, bool) else None
+            m.replay_sha256 = _text(out.get("sha256")).lower()
             break
     return m
+
+
+def _text(value) -> str:
+    """A manifest field as text: a string as it is, a number written out, a list or object ignored."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value:
+        return str(value)  # at most 4,300 digits: json.loads refused longer
+    return ""
 
 
 @dataclass
