@@ -105,6 +105,8 @@ class RunInfo:
     declared_total: int | None = None
     # Real ids that were replaced by pseudonyms: ingest scrubs them from the file name too.
     pseudonyms: dict[str, str] = field(default_factory=dict)
+    # Agent id -> display name, as the log itself pairs them ("player_02" -> "Ash Vex").
+    agents: dict[str, str] = field(default_factory=dict)
 
     def __setattr__(self, name, value):
         # Header text from the file becomes Run columns: the same NUL/surrogate hazard as decisions.
