@@ -52,7 +52,7 @@ def test_hover_text_has_seq_time_action_and_reason(import_sample):
     run = import_sample(REAL)
     figure = charts.points_figure(chart_points(run=run, limit=5))
     text = figure["data"][0]["text"][0]
-    assert text.startswith("#0 · +0.0ms<br>2025-12-15T17:28:01.803Z<br><b>AFR_CORRECTION</b><br>")
+    assert text.startswith("#0 · +0.0 ms<br>2025-12-15T17:28:01.803Z<br><b>AFR_CORRECTION</b><br>")
     assert "Accepted AFR error sample for f cylinder" in text
 
 

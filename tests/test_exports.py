@@ -9,7 +9,7 @@ from django.http import QueryDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from viewer import exports
+from viewer import exports, kinds
 from viewer.filters import DecisionFilterForm
 from viewer.ingest import Source, run_ingest
 from viewer.models import Decision, Run
@@ -27,7 +27,7 @@ FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
 def export(run, fmt, query=""):
     form = DecisionFilterForm(QueryDict(query))
     assert form.is_valid(), form.errors
-    return "".join(exports.export_chunks(run, fmt, form))
+    return "".join(exports.export_chunks(run, fmt, form, raw_is_decision=kinds.profile(run).raw_is_decision))
 
 
 def csv_rows(text):
@@ -384,4 +384,5 @@ def test_a_sessions_jsonl_with_round_max_is_named_as_a_session_replay(import_sam
     run = import_sample("session/combat_session_sample.jsonl")
     form = DecisionFilterForm(QueryDict("round_max=1"))
     form.is_valid()
-    assert exports.export_filename(run, "jsonl", form) == f"session_{run.session_id}_replay.jsonl"
+    name = exports.export_filename(run, "jsonl", form, replay_file=kinds.profile(run).replay_file)
+    assert name == f"session_{run.session_id}_replay.jsonl"

@@ -5,6 +5,7 @@ import json
 import pytest
 from django.http import QueryDict
 
+from viewer import kinds
 from viewer.facets import facets_for, link_facets, toggle_query
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +22,7 @@ def by_name(facets):
 def test_dynoai_facets_count_actions_and_cylinders(samples_dir, import_sample):
     run = import_sample(REAL)
     decisions = json.loads((samples_dir / REAL).read_text())["decisions"]
-    facets = facets_for(run=run, filters={})
+    facets = facets_for(run=run, filters={}, facets=kinds.profile(run).facets)
     assert [f.name for f in facets] == ["action", "cylinder"]
     counts = by_name(facets)
     actions = collections.Counter(d["action"] for d in decisions)
@@ -34,7 +35,7 @@ def test_dynoai_facets_count_actions_and_cylinders(samples_dir, import_sample):
 def test_a_facet_ignores_its_own_parameter_but_follows_the_others(samples_dir, import_sample):
     run = import_sample(REAL)
     decisions = json.loads((samples_dir / REAL).read_text())["decisions"]
-    counts = by_name(facets_for(run=run, filters={"action": ("gradient",), "cylinder": "r"}))
+    counts = by_name(facets_for(run=run, filters={"action": ("gradient",), "cylinder": "r"}, facets=kinds.profile(run).facets))
     cylinder = [(d.get("cell") or {}).get("cylinder") for d in decisions]
     expected = collections.Counter(d["action"] for d, c in zip(decisions, cylinder) if c == "r")
     assert {a: fv.count for a, fv in counts["action"].items() if fv.count} == expected
@@ -44,7 +45,7 @@ def test_a_facet_ignores_its_own_parameter_but_follows_the_others(samples_dir, i
 
 def test_action_values_toggle_into_the_repeatable_parameter(import_sample):
     run = import_sample(REAL)
-    counts = by_name(facets_for(run=run, filters={"action": ("gradient_limiting", "clamp")}))
+    counts = by_name(facets_for(run=run, filters={"action": ("gradient_limiting", "clamp")}, facets=kinds.profile(run).facets))
     gradient = counts["action"]["GRADIENT_LIMITING"]
     assert gradient.selected and gradient.toggled == ["clamp"]
     afr = counts["action"]["AFR_CORRECTION"]
@@ -53,7 +54,7 @@ def test_action_values_toggle_into_the_repeatable_parameter(import_sample):
 
 def test_session_facets_are_event_round_and_agent(samples_dir, import_sample):
     run = import_sample(COMBAT)
-    facets = facets_for(run=run, filters={"round": 1})
+    facets = facets_for(run=run, filters={"round": 1}, facets=kinds.profile(run).facets)
     assert [f.name for f in facets] == ["action", "round", "agent"]
     rounds = [fv.value for fv in by_name(facets)["round"].values()]
     assert rounds == sorted(rounds)
@@ -61,27 +62,27 @@ def test_session_facets_are_event_round_and_agent(samples_dir, import_sample):
     events = [json.loads(line) for line in (samples_dir / COMBAT).read_text().splitlines()]
     keys = ("agent_id", "player_id", "character_id", "enemy_id", "agent")
     agents = collections.Counter(next((e[k] for k in keys if e.get(k) is not None), None) for e in events)
-    shown = {fv.value: fv.count for fv in by_name(facets_for(run=run, filters={}))["agent"].values()}
+    shown = {fv.value: fv.count for fv in by_name(facets_for(run=run, filters={}, facets=kinds.profile(run).facets))["agent"].values()}
     assert all(agents[a] == n for a, n in shown.items())
 
 
 def test_a_study_log_has_event_and_user_facets(import_sample):
     run = import_sample(STUDY)
-    facets = facets_for(run=run, filters={})
+    facets = facets_for(run=run, filters={}, facets=kinds.profile(run).facets)
     assert [(f.name, f.label) for f in facets] == [("action", "Event"), ("agent", "User")]
     assert by_name(facets)["agent"][run.user_label].count == 1500
 
 
 def test_a_selected_value_with_no_count_is_still_listed_to_remove(import_sample):
     run = import_sample(REAL)
-    counts = by_name(facets_for(run=run, filters={"cylinder": "x", "action": ("NOPE",)}))
+    counts = by_name(facets_for(run=run, filters={"cylinder": "x", "action": ("NOPE",)}, facets=kinds.profile(run).facets))
     assert counts["cylinder"]["x"].selected and counts["cylinder"]["x"].count == 0
     assert counts["action"]["NOPE"].selected and counts["action"]["NOPE"].toggled == []
 
 
 def test_an_action_substring_is_listed_with_what_it_finds(import_sample):
     run = import_sample(REAL)
-    counts = by_name(facets_for(run=run, filters={"action": ("start",)}))
+    counts = by_name(facets_for(run=run, filters={"action": ("start",)}, facets=kinds.profile(run).facets))
     start = counts["action"]["start"]
     assert start.selected and start.substring and start.count == 3 and start.toggled == []
     assert not counts["action"]["SMOOTHING_START"].selected
@@ -90,10 +91,10 @@ def test_an_action_substring_is_listed_with_what_it_finds(import_sample):
 def test_links_toggle_the_value_and_drop_the_cursor(import_sample):
     run = import_sample(REAL)
     query = QueryDict("action=gradient&after=40&q=cylinder")
-    facets = link_facets(facets_for(run=run, filters={"action": ("gradient",), "q": "cylinder"}), query)
+    facets = link_facets(facets_for(run=run, filters={"action": ("gradient",), "q": "cylinder"}, facets=kinds.profile(run).facets), query)
     afr = by_name(facets)["action"]["AFR_CORRECTION"]
     assert afr.href == "?action=gradient&action=AFR_CORRECTION&q=cylinder"
-    facets = link_facets(facets_for(run=run, filters={"q": "cylinder"}), QueryDict("q=cylinder&after=3"))
+    facets = link_facets(facets_for(run=run, filters={"q": "cylinder"}, facets=kinds.profile(run).facets), QueryDict("q=cylinder&after=3"))
     assert by_name(facets)["cylinder"]["f"].href == "?q=cylinder&cylinder=f"
     assert by_name(facets)["action"]["AFR_CORRECTION"].colour.startswith("#")
 

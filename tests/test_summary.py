@@ -5,8 +5,9 @@ import re
 
 import pytest
 
-from viewer.display import format_ms
+from viewer.text import duration
 from viewer.selectors import action_stats, largest_gaps
+from viewer import kinds
 from viewer.summary import action_rows, gaps, run_summary
 
 pytestmark = pytest.mark.django_db
@@ -25,9 +26,14 @@ def file_times(samples_dir, relpath) -> list[tuple[str, float]]:
     return [(d["action"], (t - stamps[0]).total_seconds() * 1000) for d, t in zip(decisions, stamps)]
 
 
+
+def summary_of(run):
+    """The run page's summary: the run's own facts from its kind's profile."""
+    return run_summary(run, facts=kinds.profile(run).summary_facts(run))
+
 def test_the_header_has_what_the_cli_summary_has(import_sample):
     run = import_sample(REAL, MANIFEST)
-    summary = run_summary(run)
+    summary = summary_of(run)
     assert summary.run_id == "2025-12-15T17-28-01Z-e46826"
     assert summary.generated == "2025-12-15T17:28:01.830Z"
     assert summary.total == 119
@@ -37,7 +43,7 @@ def test_the_header_has_what_the_cli_summary_has(import_sample):
 
 def test_the_manifest_check_and_its_crlf_warning_are_in_the_summary(import_sample):
     run = import_sample(REAL, MANIFEST)
-    summary = run_summary(run)
+    summary = summary_of(run)
     assert summary.manifest_ok is False
     assert any("CRLF" in w for w in summary.warnings)
     assert any(f.label == "Toolkit status" and f.value.startswith("success") for f in summary.facts)
@@ -46,7 +52,7 @@ def test_the_manifest_check_and_its_crlf_warning_are_in_the_summary(import_sampl
 
 
 def test_a_run_without_a_manifest_has_no_check(import_sample):
-    summary = run_summary(import_sample(REAL))
+    summary = summary_of(import_sample(REAL))
     assert summary.manifest_ok is None and summary.warnings == []
 
 
@@ -54,15 +60,15 @@ def test_a_long_duration_is_also_given_in_minutes(samples_dir, import_sample):
     run = import_sample(f"{LARGE_DIR}/session_replay.json")
     expected = (samples_dir / LARGE_DIR / "expected_summary.txt").read_text()
     duration = re.search(r"^Duration:\s+(\S+)$", expected, re.M).group(1)
-    assert run_summary(run).duration == duration == "1.17s"
+    assert summary_of(run).duration == duration == "1.17s"
     run.duration_ms = 1126958.772
-    assert run_summary(run).duration_human == "18m 47.0s"
+    assert summary_of(run).duration_human == "18 min 47 s"
 
 
 def test_a_session_summary_has_seed_version_and_config(import_sample, samples_dir):
     run = import_sample(COMBAT)
     start = json.loads((samples_dir / COMBAT).read_text().splitlines()[0])
-    summary = run_summary(run)
+    summary = summary_of(run)
     facts = {f.label: f.value for f in summary.facts}
     assert facts["Seed"] == ("N/A" if start["random_seed"] is None else str(start["random_seed"]))
     assert facts["Version"] == start["version"]
@@ -71,7 +77,7 @@ def test_a_session_summary_has_seed_version_and_config(import_sample, samples_di
 
 def test_a_study_summary_has_source_and_pseudonymized_user(import_sample):
     run = import_sample(STUDY)
-    facts = {f.label: f.value for f in run_summary(run).facts}
+    facts = {f.label: f.value for f in summary_of(run).facts}
     assert facts["Source"] == "org.mitros.writing_analytics"
     assert facts["User"] == run.user_label and facts["User"].startswith("user-")
 
@@ -116,7 +122,7 @@ def test_the_largest_gaps_are_between_consecutive_decisions(samples_dir, import_
     assert [(g.before_seq, g.after_seq) for g in found] == [(i, i + 1) for _, i in steps]
     assert [g.ms for g in found] == pytest.approx([ms for ms, _ in steps])
     assert found[0].before_action == times[steps[0][1]][0]
-    assert found[0].text == format_ms(steps[0][0])
+    assert found[0].text == duration(steps[0][0])
 
 
 def test_ties_in_counts_keep_first_appearance_order():
@@ -126,13 +132,3 @@ def test_ties_in_counts_keep_first_appearance_order():
 
 def test_an_empty_selection_has_no_rows():
     assert action_rows([]) == [] and gaps([]) == []
-
-
-@pytest.mark.parametrize(
-    "ms, text",
-    [(None, "–"), (0, "0.0ms"), (22.0, "22.0ms"), (999.9, "999.9ms"), (1166, "1.17s"), (59_000, "59.00s"),
-     (60_000, "1m 00.0s"), (1126958.772, "18m 47.0s"), (3_723_000, "1h 02m 03s"), (-5, "-5.0ms"),
-     (999.9999, "1.00s"), (59_999, "1m 00.0s"), (3_599_990, "1h 00m 00s")],
-)
-def test_durations_read_like_the_cli_then_in_minutes(ms, text):
-    assert format_ms(ms) == text

@@ -9,19 +9,16 @@ HTML-escaped here, on the server.
 """
 from __future__ import annotations
 
-import html
 import math
 
-from .display import Colours, colour, format_ms, iso_ms
+from .display import Colours, colour, iso_ms
+from .text import duration
+from .text import plot_text as esc
 
 POINTS_MAX = 3000
 BINS = 200
 LANE_HEIGHT = 26
 Window = tuple[float | None, float | None]  # t_from, t_to
-
-
-def esc(text: str) -> str:
-    return html.escape(text, quote=True)
 
 
 def points_figure(points, *, colours: Colours | None = None, window: Window = (None, None)) -> dict:
@@ -39,7 +36,7 @@ def points_figure(points, *, colours: Colours | None = None, window: Window = (N
         lane["y"].append(esc(action))
         lane["customdata"].append(seq)
         lane["text"].append(
-            f"#{seq} · +{esc(format_ms(t_ms))}<br>{esc(iso_ms(ts))}<br>"
+            f"#{seq} · +{esc(duration(t_ms))}<br>{esc(iso_ms(ts))}<br>"
             f"<b>{esc(action)}</b><br>{esc(_short(reason))}"
         )
     return _figure(list(lanes.values()), window=window, mode="points", undated=undated)
@@ -62,7 +59,7 @@ def bins_figure(bins, *, start: float, width: float, total: int, undated: int = 
         lane["marker"]["size"].append(round(4 + 14 * math.sqrt(n / peak), 1))
         lane["text"].append(
             f"<b>{esc(action)}</b><br>{n:,} decision{'s' if n != 1 else ''}<br>"
-            f"+{esc(format_ms(low))} to +{esc(format_ms(low + width))}"
+            f"+{esc(duration(low))} to +{esc(duration(low + width))}"
         )
     figure = _figure(list(lanes.values()), window=window, mode="bins", undated=undated)
     figure["meta"].update(bin_ms=width, total=total)

@@ -14,8 +14,7 @@ import random
 import uuid
 from pathlib import Path
 
-RPM_BINS = [1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 5500, 6000, 6500]
-KPA_BINS = [35, 50, 65, 80, 95]
+from .kinds.dynoai import KPA_BINS, RPM_BINS
 
 
 def _ms(t: dt.datetime) -> str:

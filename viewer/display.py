@@ -8,10 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .dynoai_text import format_cell
+from .text import duration
 
 PREVIEW_KEYS = 4
 PREVIEW_CHARS = 120
@@ -41,23 +43,6 @@ def colour(action: str, colours: Colours | None = None) -> str:
     return PALETTE[zlib.crc32(action.encode("utf-8", "surrogatepass")) % len(PALETTE)]
 
 
-def format_ms(ms: float | None) -> str:
-    """A span of time for people: `22.0ms` and `1.17s` as DynoAI's CLI writes them, then minutes
-    and hours; never a rounded-up `1000.0ms` or `60.00s`."""
-    if ms is None:
-        return "–"
-    sign, ms = ("-", -ms) if ms < 0 else ("", ms)
-    if round(ms, 1) < 1000:
-        return f"{sign}{ms:.1f}ms"
-    if round(ms / 1000, 2) < 60:
-        return f"{sign}{ms / 1000:.2f}s"
-    tenths = round(ms / 100)
-    if tenths < 36_000:
-        return f"{sign}{tenths // 600}m {tenths % 600 / 10:04.1f}s"
-    seconds = round(ms / 1000)
-    return f"{sign}{seconds // 3600}h {seconds % 3600 // 60:02d}m {seconds % 60:02d}s"
-
-
 # -- the table --------------------------------------------------------------------------------------
 
 
@@ -75,10 +60,14 @@ class Row:
     round: int | None
     agent: str | None
     preview: str
+    columns: list[tuple[str, str]] = field(default_factory=list)  # the kind's own columns: (text, css)
 
 
-def table_rows(decisions, previous_t_ms: float | None = None, colours: Colours | None = None) -> list[Row]:
-    """Rows for decisions in seq order; `previous_t_ms` is the matching decision before the first."""
+def table_rows(
+    decisions, previous_t_ms: float | None = None, colours: Colours | None = None, columns: tuple = ()
+) -> list[Row]:
+    """Rows for decisions in seq order; `previous_t_ms` is the matching decision before the first;
+    `columns` the kind's own columns (each with a `field` of Row and its `css`)."""
     rows, prev = [], previous_t_ms
     for d in decisions:
         gap = None if d.t_ms is None or prev is None else d.t_ms - prev
@@ -86,8 +75,8 @@ def table_rows(decisions, previous_t_ms: float | None = None, colours: Colours |
             seq=d.seq,
             time=d.ts.strftime("%H:%M:%S.%f")[:-3] if d.ts else "–",
             ts_iso=iso_ms(d.ts),
-            elapsed="–" if d.t_ms is None else "+" + format_ms(d.t_ms),
-            gap="" if gap is None else ("+" if gap >= 0 else "") + format_ms(gap),
+            elapsed="–" if d.t_ms is None else "+" + duration(d.t_ms),
+            gap="" if gap is None else ("+" if gap >= 0 else "") + duration(gap),
             action=d.action,
             colour=colour(d.action, colours),
             reason=d.short_reason if hasattr(d, "short_reason") else d.reason,
@@ -96,8 +85,14 @@ def table_rows(decisions, previous_t_ms: float | None = None, colours: Colours |
             agent=d.agent,
             preview=preview(d.values),
         ))
+        row = rows[-1]
+        row.columns = [(_column_text(getattr(row, c.field)), c.css) for c in columns]
         prev = d.t_ms if d.t_ms is not None else prev
     return rows
+
+
+def _column_text(value) -> str:
+    return "" if value is None else str(value)
 
 
 def iso_ms(ts: dt.datetime | None) -> str:
@@ -141,33 +136,6 @@ def parse_as_written(text: str) -> Any:
         return json.loads(text, parse_float=Number, parse_int=Number, parse_constant=Number)
     except RecursionError:
         raise ValueError("nested too deeply to show as a tree") from None
-
-
-def record_json(kind: str, raw: str) -> str:
-    """The decision's JSON as read: a study line without its tab and server time; a DynoAI
-    decision without the indentation it had inside the file (JSON strings hold no raw newline,
-    so only layout changes)."""
-    if kind == "study":
-        json_text, tab, _ = raw.rpartition("\t")
-        return json_text if tab else raw
-    lines = raw.split("\n")
-    indents = [len(line) - len(line.lstrip(" ")) for line in lines[1:] if line.strip()]
-    strip = min(indents) if indents else 0
-    if not strip:
-        return raw
-    return "\n".join([lines[0], *(line[strip:] if line[:strip].isspace() else line for line in lines[1:])])
-
-
-def written_values(kind: str, record: Any, stored: Any) -> Any:
-    """The values as written in the record, in the stored values' key order; `stored` if unknown."""
-    if not isinstance(record, dict) or not isinstance(stored, dict):
-        return stored
-    if kind == "dynoai":
-        return record.get("values", {})
-    source = record.get("client") if kind == "study" else record
-    if not isinstance(source, dict):
-        return stored
-    return {k: source[k] if k in source else v for k, v in stored.items()}
 
 
 @dataclass
@@ -273,22 +241,34 @@ def cut(text: str, limit: int = SHOWN_TEXT_CHARS) -> tuple[str, int]:
     return (text, 0) if len(text) <= limit else (text[:limit], len(text) - limit)
 
 
-def decision_detail(kind: str, decision, colours: Colours | None = None) -> dict:
-    """Everything the detail shows of one decision, as template context."""
-    text = record_json(kind, decision.raw)
+def decision_detail(
+    decision,
+    colours: Colours | None = None,
+    *,
+    record_json: Callable[[str], str] | None = None,
+    written_values: Callable[[Any, Any], Any] | None = None,
+    raw_suffix: Callable[[str], str] | None = None,
+    columns: tuple = (),
+) -> dict:
+    """Everything the detail shows of one decision, as template context. The kind gives the
+    record's JSON text (`record_json`), its values as written, the text after the record
+    (`raw_suffix`, a server time) and its own columns (shown as facts)."""
+    text = record_json(decision.raw) if record_json else decision.raw
     try:
         record = parse_as_written(text)
         problem = ""
     except ValueError as exc:
         record, problem = None, str(exc)
-    values = written_values(kind, record, decision.values) if record is not None else decision.values
+    values = decision.values
+    if record is not None and written_values is not None:
+        values = written_values(record, decision.values)
     nodes, cut_short = tree(values) if values not in ({}, None) else ([], False)
     shown, hidden = cut(text)
     reason, reason_hidden = cut(decision.reason, 20_000)
     return {
         "decision": decision,
         "ts_iso": iso_ms(decision.ts),
-        "elapsed": "–" if decision.t_ms is None else "+" + format_ms(decision.t_ms),
+        "elapsed": "–" if decision.t_ms is None else "+" + duration(decision.t_ms),
         "colour": colour(decision.action, colours),
         "reason": reason,
         "reason_hidden": reason_hidden,
@@ -300,13 +280,10 @@ def decision_detail(kind: str, decision, colours: Colours | None = None) -> dict
         "llm": llm_call(record),
         "record_json": shown,
         "record_hidden": hidden,
-        "server_time": raw_suffix(kind, decision.raw),
+        "server_time": raw_suffix(decision.raw) if raw_suffix else "",
+        "facts": [
+            (c.label, _column_text(getattr(decision, c.field, None)) or "–", c.css)
+            for c in columns
+            if c.field != "cell"
+        ],
     }
-
-
-def raw_suffix(kind: str, raw: str) -> str:
-    """A study line's server time (after its last tab)."""
-    if kind != "study":
-        return ""
-    _, tab, suffix = raw.rpartition("\t")
-    return suffix.strip() if tab else ""

@@ -62,29 +62,35 @@ _FORMULA_CHARS = frozenset(FORMULA_START)
 
 
 def export_chunks(
-    run: Run, fmt: str, form: F.DecisionFilterForm, *, now: dt.datetime | None = None
+    run: Run,
+    fmt: str,
+    form: F.DecisionFilterForm,
+    *,
+    raw_is_decision: bool = False,
+    now: dt.datetime | None = None,
 ) -> Iterator[str]:
-    """The export of `run` in `fmt` for a valid form, as text chunks."""
+    """The export of `run` in `fmt` for a valid form, as text chunks. `raw_is_decision`: the kind
+    keeps each decision's own JSON text as its raw record (DynoAI), given back as written."""
     qs = decision_list(run=run, **form.filters(), **form.paging())
     if fmt == "csv":
         return csv_chunks(qs)
     if fmt == "txt":
-        return txt_chunks(run, qs)
+        return txt_chunks(run, qs, raw_is_decision)
     if fmt == "html":
         return html_chunks(run, qs, form, now=now or timezone.now())
     if fmt == "json":
-        return json_chunks(run, qs)
+        return json_chunks(run, qs, raw_is_decision)
     if fmt == "jsonl":
-        return jsonl_chunks(run, qs)
+        return jsonl_chunks(qs, raw_is_decision)
     raise ValueError(f"unknown export format {fmt!r}")
 
 
-def export_filename(run: Run, fmt: str, form: F.DecisionFilterForm) -> str:
-    """`<run name>_decisions.<fmt>`, reduced to safe characters; a session's replay jsonl by its id."""
-    replay = run.kind == Run.Kind.SESSION and run.session_id
-    replay = replay and form.cleaned_data.get(F.ROUND_MAX) is not None
+def export_filename(run: Run, fmt: str, form: F.DecisionFilterForm, *, replay_file=None) -> str:
+    """`<run name>_decisions.<fmt>`, reduced to safe characters; a round-limited jsonl under the
+    kind's replay file name (`replay_file(run)`: a session's `session_<id>_replay.jsonl`)."""
+    replay = replay_file(run) if replay_file and form.cleaned_data.get(F.ROUND_MAX) is not None else None
     if fmt == "jsonl" and replay:
-        return f"session_{_safe(run.session_id)}_replay.jsonl"
+        return _safe(replay)
     return f"{_safe(_stem(run.name)) or f'run_{run.pk}'}_decisions.{fmt}"
 
 
@@ -181,19 +187,19 @@ def csv_chunks(qs: QuerySet) -> Iterator[str]:
 # -- txt (DynoAI's replay viewer) --------------------------------------------------------------
 
 
-def txt_chunks(run: Run, qs: QuerySet) -> Iterator[str]:
+def txt_chunks(run: Run, qs: QuerySet, raw_is_decision: bool = False) -> Iterator[str]:
     """The viewer's --export text: the summary over the whole run, then the matching decisions."""
-    summary = _dynoai_summary(run)
-    decisions = (_viewer_dict(run, row) for batch in _rows(qs, *_VIEWER_FIELDS) for row in batch)
+    summary = _dynoai_summary(run, raw_is_decision)
+    decisions = (_viewer_dict(row, raw_is_decision) for batch in _rows(qs, *_VIEWER_FIELDS) for row in batch)
     return dynoai_text.coalesce(dynoai_text.timeline_chunks(summary, decisions))
 
 
 _VIEWER_FIELDS = ("raw", "ts", "action", "reason", "values", "cell")
 
 
-def _viewer_dict(run: Run, row: tuple) -> dict:
+def _viewer_dict(row: tuple, raw_is_decision: bool) -> dict:
     raw, ts, action, reason, values, cell = row
-    if run.kind == Run.Kind.DYNOAI:
+    if raw_is_decision:
         return json.loads(raw)  # keeps 10.0 a float and 10 an int, as the viewer sees them
     d = {"timestamp": iso(ts), "action": action, "reason": reason}
     if values:
@@ -203,11 +209,11 @@ def _viewer_dict(run: Run, row: tuple) -> dict:
     return d
 
 
-def _dynoai_summary(run: Run) -> str:
+def _dynoai_summary(run: Run, raw_is_decision: bool) -> str:
     every = filtered_decisions(run=run)
     ends = [every[:1], every.reverse()[:1]]
     rows = [row for qs in ends for row in qs.values_list(*_VIEWER_FIELDS)]
-    stamps = [_viewer_dict(run, row).get("timestamp", "") for row in rows]
+    stamps = [_viewer_dict(row, raw_is_decision).get("timestamp", "") for row in rows]
     return dynoai_text.summary_block(
         run_id=run.run_id or run.session_id or dynoai_text.NOT_AVAILABLE,
         generated_at=run.generated_at or dynoai_text.NOT_AVAILABLE,
@@ -220,7 +226,7 @@ def _dynoai_summary(run: Run) -> str:
 # -- json and jsonl -----------------------------------------------------------------------------
 
 
-def json_chunks(run: Run, qs: QuerySet) -> Iterator[str]:
+def json_chunks(run: Run, qs: QuerySet, raw_is_decision: bool = False) -> Iterator[str]:
     """A session_replay.json (json.dump indent=2 layout), the decisions streamed in between."""
 
     def field(key, value):
@@ -239,7 +245,7 @@ def json_chunks(run: Run, qs: QuerySet) -> Iterator[str]:
     for batch in _rows(qs, *_VIEWER_FIELDS):
         parts = []
         for row in batch:
-            text = row[0] if run.kind == Run.Kind.DYNOAI else _indented(_viewer_dict(run, row))
+            text = row[0] if raw_is_decision else _indented(_viewer_dict(row, raw_is_decision))
             parts.append(("\n    " if first else ",\n    ") + text)
             first = False
         yield "".join(parts)
@@ -250,9 +256,10 @@ def _indented(decision: dict) -> str:
     return json.dumps(decision, indent=2, ensure_ascii=False).replace("\n", "\n    ")
 
 
-def jsonl_chunks(run: Run, qs: QuerySet) -> Iterator[str]:
+def jsonl_chunks(qs: QuerySet, raw_is_decision: bool = False) -> Iterator[str]:
+    """The raw lines as read; a kind whose raw is a decision's indented JSON: one compact decision a line."""
     for batch in _rows(qs, "raw"):
-        if run.kind == Run.Kind.DYNOAI:
+        if raw_is_decision:
             yield "".join(compact_json(json.loads(raw)) + "\n" for (raw,) in batch)
         else:
             yield "".join(raw + "\n" for (raw,) in batch)

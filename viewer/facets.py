@@ -17,11 +17,6 @@ from .models import Run
 from .selectors import filtered_decisions
 
 SHOWN = 12  # values per facet; the rest are summed up as "n more"
-FACETS_BY_KIND = {
-    "dynoai": ((F.ACTION, "Action"), (F.CYLINDER, "Cylinder")),
-    "session": ((F.ACTION, "Event"), (F.ROUND, "Round"), (F.AGENT, "Agent")),
-    "study": ((F.ACTION, "Event"), (F.AGENT, "User")),
-}
 
 
 @dataclass
@@ -45,10 +40,13 @@ class Facet:
     more_count: int = 0
 
 
-def facets_for(*, run: Run, filters: dict, shown: int = SHOWN) -> list[Facet]:
-    """The run kind's facets under `filters` (as DecisionFilterForm.filters() gives them)."""
+def facets_for(
+    *, run: Run, filters: dict, facets: tuple[tuple[str, str], ...] = ((F.ACTION, "Action"),), shown: int = SHOWN
+) -> list[Facet]:
+    """The `facets` (parameter, label: the run kind's) under `filters` (as DecisionFilterForm.filters()
+    gives them)."""
     out = []
-    for name, label in FACETS_BY_KIND.get(run.kind, FACETS_BY_KIND["dynoai"]):
+    for name, label in facets:
         counts = _counts(run, name, {k: v for k, v in filters.items() if k != name})
         if name == F.ROUND:
             counts.sort(key=lambda vc: (vc[0] is None, vc[0] if vc[0] is not None else 0))

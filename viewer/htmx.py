@@ -12,12 +12,15 @@ from django.views.decorators.vary import vary_on_headers
 vary_on_fragment = vary_on_headers("HX-Request", "HX-Target")
 
 
+def wants_fragment(request) -> bool:
+    """An htmx request that swaps part of a page (not a whole-page load or a history restore)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx and not htmx.history_restore_request)
+
+
 def target(request) -> str | None:
     """The id of the element an htmx request will swap, or None for a whole-page request."""
-    htmx = getattr(request, "htmx", None)
-    if not htmx or htmx.history_restore_request:
-        return None
-    return htmx.target
+    return request.htmx.target if wants_fragment(request) else None
 
 
 def fragment(request, parts: dict[str, str]) -> str | None:

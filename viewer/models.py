@@ -11,6 +11,13 @@ from django.conf import settings
 from django.db import models
 
 
+def kind_choices():
+    """The registered log kinds (viewer/kinds), read when asked: a kind registered later shows too."""
+    from .kinds import choices
+
+    return choices()
+
+
 class Run(models.Model):
     class Kind(models.TextChoices):
         DYNOAI = "dynoai", "DynoAI session replay"
@@ -19,7 +26,7 @@ class Run(models.Model):
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs")
     name = models.CharField(max_length=500)
-    kind = models.CharField(max_length=20, choices=Kind.choices)
+    kind = models.CharField(max_length=20, choices=kind_choices)
     source_name = models.CharField(max_length=500)
     size = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)

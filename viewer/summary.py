@@ -10,9 +10,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .display import Colours, colour, format_ms
+from .display import Colours, colour
 from .dynoai_text import format_duration, sort_action_counts
 from .models import Run
+from .text import duration
 
 NOT_AVAILABLE = "N/A"
 
@@ -41,13 +42,14 @@ class RunSummary:
     settings_json: str = ""  # big nested settings (a session's config) shown as indented JSON
 
 
-def run_summary(run: Run) -> RunSummary:
+def run_summary(run: Run, *, facts: list[Fact] = ()) -> RunSummary:
+    """The run as a whole; `facts` are its kind's own (the profile's summary_facts)."""
     summary = RunSummary(
         run_id=run.run_id or NOT_AVAILABLE,
         generated=run.generated_at or NOT_AVAILABLE,
         total=run.decision_count,
         duration=format_duration(run.duration_ms),
-        duration_human=format_ms(run.duration_ms) if (run.duration_ms or 0) >= 60_000 else "",
+        duration_human=duration(run.duration_ms) if (run.duration_ms or 0) >= 60_000 else "",
         warnings=[str(w) for w in run.warnings or []],
     )
     if isinstance(run.manifest, dict):
@@ -56,7 +58,9 @@ def run_summary(run: Run) -> RunSummary:
         status = run.manifest.get("status")
         if isinstance(status, dict) and status.get("code"):
             summary.facts.append(Fact("Toolkit status", _status_text(status)))
-    summary.facts.extend(_kind_facts(run))
+    summary.facts.extend(facts)
+    if run.declared_total is not None and run.declared_total != run.decision_count:
+        summary.facts.append(Fact("Declared total", f"{run.declared_total:,}"))
     settings = run.settings if isinstance(run.settings, dict) else {}
     if settings and all(_is_scalar(v) for v in settings.values()):
         summary.settings = [Fact(str(k), _scalar_text(v), mono=True) for k, v in settings.items()]
@@ -72,26 +76,6 @@ def _status_text(status: dict) -> str:
     if status.get("last_stage"):
         parts.append(f"last stage {status['last_stage']}")
     return " · ".join(parts)
-
-
-def _kind_facts(run: Run) -> list[Fact]:
-    facts = []
-    if run.kind == Run.Kind.SESSION:
-        seed = NOT_AVAILABLE if run.random_seed is None else str(run.random_seed)
-        facts.append(Fact("Seed", seed, mono=True))
-        facts.append(Fact("Version", run.version or NOT_AVAILABLE, mono=True))
-        if run.git_commit:
-            facts.append(Fact("Git commit", run.git_commit, mono=True))
-        if run.session_id:
-            facts.append(Fact("Session", run.session_id, mono=True))
-    elif run.kind == Run.Kind.STUDY:
-        facts.append(Fact("Source", run.source or NOT_AVAILABLE, mono=True))
-        facts.append(Fact("User", run.user_label or NOT_AVAILABLE, mono=True))
-    elif run.schema_version:
-        facts.append(Fact("Schema", run.schema_version, mono=True))
-    if run.declared_total is not None and run.declared_total != run.decision_count:
-        facts.append(Fact("Declared total", f"{run.declared_total:,}"))
-    return facts
 
 
 def _is_scalar(value: Any) -> bool:
@@ -139,7 +123,7 @@ def action_rows(stats: list[tuple[str, int, int, float]], colours: Colours | Non
             count=count,
             share=100.0 * count / total,
             spent_ms=spent[action],
-            spent=format_ms(spent[action]),
+            spent=duration(spent[action]),
             spent_share=100.0 * spent[action] / total_spent if total_spent else 0.0,
             colour=colour(action, colours),
         )
@@ -148,4 +132,4 @@ def action_rows(stats: list[tuple[str, int, int, float]], colours: Colours | Non
 
 
 def gaps(rows: list[tuple[float, int, str, int, str]]) -> list[Gap]:
-    return [Gap(ms, format_ms(ms), b, ba, a, aa) for ms, b, ba, a, aa in rows]
+    return [Gap(ms, duration(ms), b, ba, a, aa) for ms, b, ba, a, aa in rows]

@@ -29,7 +29,7 @@ def duration(ms: float | None, *, signed: bool = False) -> str:
     rounded-up `1000.0 ms` or `60.0 s`."""
     if ms is None or (isinstance(ms, float) and not math.isfinite(ms)):
         return DASH
-    sign = ("+" if ms > 0 else "−" if ms < 0 else "") if signed else ("−" if ms < 0 else "")
+    sign = ("+" if ms > 0 else "-" if ms < 0 else "") if signed else ("-" if ms < 0 else "")
     ms = abs(ms)
     if round(ms, 1) < 1000:
         return f"{sign}{ms:.1f} ms"
@@ -88,4 +88,4 @@ def inert(value) -> str:
 def plot_text(value) -> str:
     """A log string made inert for plotly, which renders text as HTML: markup escaped, and bidi
     controls shown as their code points."""
-    return html.escape(str(value).translate(BIDI), quote=False)
+    return html.escape(str(value).translate(BIDI), quote=True)

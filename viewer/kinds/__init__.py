@@ -20,6 +20,10 @@ class Column:
     field: str
     css: str = ""
 
+    @property
+    def numeric(self) -> bool:
+        return "num" in self.css.split()
+
 
 @dataclass(frozen=True)
 class Words:

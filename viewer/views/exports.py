@@ -1,9 +1,9 @@
 """`/runs/<id>/export.<fmt>`: the run's filtered decisions as a streamed download."""
-from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
-from .. import exports
+from .. import exports, htmx, kinds
 from ..filters import DecisionFilterForm
 from ..selectors import get_run_or_404
 
@@ -17,10 +17,11 @@ def run_export(request, run_id, fmt):
     run = get_run_or_404(request.user, run_id)
     form = DecisionFilterForm(request.GET)
     if not form.is_valid():
-        return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
-    chunks = exports.export_chunks(run, fmt, form)
+        return htmx.bad_request(form.error_text())
+    kind = kinds.profile(run)
+    chunks = exports.export_chunks(run, fmt, form, raw_is_decision=kind.raw_is_decision)
     response = StreamingHttpResponse(chunks, content_type=exports.CONTENT_TYPES[fmt])
-    filename = exports.export_filename(run, fmt, form)
+    filename = exports.export_filename(run, fmt, form, replay_file=kind.replay_file)
     response["Content-Disposition"] = content_disposition_header(True, filename)
     response["Cache-Control"] = "private, no-store"
     return response

@@ -8,12 +8,12 @@ target's id (HX-Target), and gets that partial of viewer/run.html. The parts:
 """
 
 from django.db.models.functions import Substr
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
-from django.views.decorators.vary import vary_on_headers
 
-from .. import display
+from .. import display, htmx, kinds
+from ..htmx import vary_on_fragment
 from ..charts import POINTS_MAX, bin_width, bins_figure, points_figure
 from ..facets import facets_for, link_facets
 from ..memo import BIG_RUN, run_memo
@@ -29,16 +29,13 @@ MAX_PAGE_SIZE = 1000
 # Up to this many decisions, facets, summary and chart are computed with the page; above, each
 # loads after it (and is cached: a run never changes after import).
 INLINE_LIMIT = BIG_RUN  # runs this small get facets, summary and chart in the page itself
-# The form's inputs: those of the run's kind first, the rest under "More filters" (shown there
-# only when set, so a URL's filter is never dropped by the form).
-KIND_FIELDS = {
-    "dynoai": (
-        "rpm", "kpa", "cylinder", "rpm_min", "rpm_max", "kpa_min", "kpa_max", "rpm_index", "kpa_index",
-    ),
-    "session": ("round", "agent", "round_min", "round_max"),
-    "study": ("agent",),
-}
+# The form's inputs: those of the run's kind first (its profile's filter_fields), the rest under
+# "More filters" (shown there only when set, so a URL's filter is never dropped by the form).
 MORE_FIELDS = ("since", "until")
+OTHER_FIELDS = (
+    "rpm", "kpa", "cylinder", "rpm_min", "rpm_max", "kpa_min", "kpa_max", "rpm_index", "kpa_index",
+    "round", "agent", "round_min", "round_max",
+)
 LABELS = {
     "rpm": "RPM", "kpa": "kPa", "cylinder": "Cylinder", "rpm_index": "RPM index", "kpa_index": "kPa index",
     "rpm_min": "RPM from", "rpm_max": "RPM to", "kpa_min": "kPa from", "kpa_max": "kPa to", "round": "Round",
@@ -55,49 +52,57 @@ PARTS = {
 
 
 @require_GET
-@vary_on_headers("HX-Request", "HX-Target")
+@vary_on_fragment
 def run_page(request, run_id):
     run = get_run_or_404(request.user, run_id)
+    kind = kinds.profile(run)
     form = DecisionFilterForm(request.GET)
-    part = _part(request)
+    part = htmx.fragment(request, PARTS)
     if not form.is_valid() and part not in (None, "run-view"):
-        return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
+        return htmx.bad_request(form.error_text())
     context = {
         "run": run,
         "form": form,
-        "kind": run.kind,
+        "kind": kind,
+        "words": kind.words,
+        "columns": kind.columns,
         "part": part,
         "filter_qs": filter_querystring(request.GET),
         "inline": run.decision_count <= INLINE_LIMIT,
     }
     if part in (None, "run-view"):
-        context.update(_form_fields(form, run.kind))
+        context.update(_form_fields(form, kind))
     if part is None:
-        context["summary"] = run_summary(run)
+        context["summary"] = run_summary(run, facts=kind.summary_facts(run) if kind.summary_facts else [])
     if form.is_valid():
-        context.update(_parts(request, run, form, part, context["inline"]))
+        context.update(_parts(request, run, kind, form, part, context["inline"]))
     status = 200 if form.is_valid() else 400
     return render(request, PARTS.get(part, "viewer/run.html"), context, status=status)
 
 
 @require_GET
-@vary_on_headers("HX-Request")
+@vary_on_fragment
 def decision_detail(request, run_id, seq):
     run = get_run_or_404(request.user, run_id)
+    kind = kinds.profile(run)
     decision = get_decision_or_404(run=run, seq=seq)
     fmt = request.GET.get("format", "html")
     if fmt not in ("html", "json"):
-        return HttpResponseBadRequest("format: use json (a download) or html", content_type="text/plain")
+        return htmx.bad_request("format: use json (a download) or html")
     if fmt == "json":
-        return _download(run, decision)
+        return _download(run, kind, decision)
     form = DecisionFilterForm(request.GET)
     if not form.is_valid():
-        return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
+        return htmx.bad_request(form.error_text())
     previous, following = neighbours(run=run, seq=seq, **form.filters())
-    panel = bool(request.htmx and not request.htmx.history_restore_request)
-    context = display.decision_detail(run.kind, decision, _colours(run)) | {
+    panel = htmx.wants_fragment(request)
+    detail = display.decision_detail(
+        decision, _colours(run), record_json=kind.record_json, written_values=kind.written_values,
+        raw_suffix=kind.raw_suffix, columns=kind.columns,
+    )
+    context = detail | {
         "run": run,
-        "kind": run.kind,
+        "kind": kind,
         "previous": previous,
         "following": following,
         "panel": panel,
@@ -107,10 +112,10 @@ def decision_detail(request, run_id, seq):
 
 
 def _form_fields(form, kind) -> dict:
-    own = KIND_FIELDS.get(kind, ())
-    others = [n for fields in KIND_FIELDS.values() for n in fields if n not in own]
-    more = [*MORE_FIELDS, *(n for n in dict.fromkeys(others) if form[n].value() not in (None, ""))]
-    label = {**LABELS, "agent": "User"} if kind == "study" else LABELS
+    own = kind.filter_fields
+    others = [n for n in OTHER_FIELDS if n not in own]
+    more = [*MORE_FIELDS, *(n for n in others if form[n].value() not in (None, ""))]
+    label = {**LABELS, "agent": kind.words.agent}
     return {
         "main_fields": [(form[n], label[n]) for n in own],
         "more_fields": [(form[n], label[n]) for n in more],
@@ -118,14 +123,7 @@ def _form_fields(form, kind) -> dict:
     }
 
 
-def _part(request) -> str | None:
-    """The fragment an htmx request asks for, or None for the whole page."""
-    if not request.htmx or request.htmx.history_restore_request:
-        return None
-    return request.htmx.target if request.htmx.target in PARTS else None
-
-
-def _parts(request, run, form, part, inline) -> dict:
+def _parts(request, run, kind, form, part, inline) -> dict:
     filters = form.filters()
     colours = _colours(run)
     wanted = {part} if part in ("load-more", "facets", "stats", "chart") else {"table"}
@@ -133,9 +131,9 @@ def _parts(request, run, form, part, inline) -> dict:
         wanted |= {"facets", "stats", "chart"}
     context = {}
     if wanted & {"table", "load-more"}:
-        context.update(_table(run, form, filters, colours, count="table" in wanted))
+        context.update(_table(run, kind, form, filters, colours, count="table" in wanted))
     if "facets" in wanted:
-        facets = _cached(run, "facets", filters, lambda: facets_for(run=run, filters=filters))
+        facets = _cached(run, "facets", filters, lambda: facets_for(run=run, filters=filters, facets=kind.facets))
         context["facets"] = link_facets(facets, request.GET, colours)
     if "stats" in wanted:
         stats, largest = _cached(run, "stats", filters, lambda: (
@@ -146,7 +144,7 @@ def _parts(request, run, form, part, inline) -> dict:
     return context
 
 
-def _table(run, form, filters, colours, *, count: bool) -> dict:
+def _table(run, kind, form, filters, colours, *, count: bool) -> dict:
     paging = form.paging()
     size = min(paging.get("limit", PAGE_SIZE), MAX_PAGE_SIZE)
     after = paging.get("after")
@@ -158,7 +156,7 @@ def _table(run, form, filters, colours, *, count: bool) -> dict:
     shown = page[:size]
     before = previous_t_ms(run=run, seq=shown[0].seq, **filters) if shown and after is not None else None
     context = {
-        "rows": display.table_rows(shown, before, colours),
+        "rows": display.table_rows(shown, before, colours, kind.columns),
         "more": len(page) > size,
         "last_seq": shown[-1].seq if shown else after,
         "after": after,
@@ -199,8 +197,8 @@ def _cached(run, what: str, filters: dict, compute):
     return run_memo(run, "run-page:" + what, filters, compute)
 
 
-def _download(run, decision) -> HttpResponse:
-    text = display.record_json(run.kind, decision.raw)
+def _download(run, kind, decision) -> HttpResponse:
+    text = kind.record_json(decision.raw) if kind.record_json else decision.raw
     response = HttpResponse(text, content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-decision-{decision.seq}.json"'
     return response

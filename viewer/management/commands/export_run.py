@@ -6,7 +6,7 @@ DecisionFilterForm, so they parse and fail exactly as on the page.
 from django.core.management.base import BaseCommand, CommandError
 from django.http import QueryDict
 
-from viewer import exports
+from viewer import exports, kinds
 from viewer import filters as F
 from viewer.models import Run
 
@@ -43,11 +43,13 @@ class Command(BaseCommand):
         form = F.DecisionFilterForm(query)
         if not form.is_valid():
             raise CommandError(form.error_text())
-        chunks = exports.export_chunks(run, format, form)
+        kind = kinds.profile(run)
+        chunks = exports.export_chunks(run, format, form, raw_is_decision=kind.raw_is_decision)
         if out:
             with open(out, "w", encoding="utf-8", newline="") as f:
                 f.writelines(chunks)
-            self.stderr.write(f"{exports.export_filename(run, format, form)} -> {out}")
+            name = exports.export_filename(run, format, form, replay_file=kind.replay_file)
+            self.stderr.write(f"{name} -> {out}")
         else:
             for chunk in chunks:
                 self.stdout.write(chunk, ending="")
