@@ -5,7 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from viewer import kinds
 from viewer import replay as R
+from viewer.kinds.study import StudyReducer
 from viewer.readers import dynoai, session, study
 from viewer.readers.base import Limits, RunInfo
 
@@ -13,6 +15,18 @@ from viewer.readers.base import Limits, RunInfo
 RPM = [1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 5500, 6000, 6500]
 KPA = [35, 50, 65, 80, 95]
 SESSION = "session/session_debt_auction_ambush.jsonl"
+# Each kind's replay spec, as its profile gives it; "unknown" has none (the generic reducer).
+SPECS = {kind: kinds.profile(kind).replay for kind in ("dynoai", "session", "study")}
+
+
+def reducer(kind):
+    return R.reducer_for(SPECS.get(kind))
+
+
+def dyno_grid(state):
+    return SPECS["dynoai"].grid(state)
+
+
 DYNO_RUNS = ["dynoai/real_sample/session_replay.json", "dynoai/runs/large200k_s2_c7/session_replay.json",
              "dynoai/runs/large200k_s4_c10/session_replay.json"]
 
@@ -53,14 +67,14 @@ def test_stepping_the_real_session_to_its_end_gives_its_last_character_states(sa
                                       "soulcredit", "position", "conditions", "is_defeated")
             }
     assert len(expected) == 3
-    player = R.MemoryReplay("session", session_decisions, every=10)
+    player = R.MemoryReplay(reducer("session"), session_decisions, every=10)
     assert player.state_at(player.total)["characters"] == expected
-    assert R.step_by_step("session", session_decisions, len(session_decisions))["characters"] == expected
+    assert R.step_by_step(reducer("session"), session_decisions, len(session_decisions))["characters"] == expected
 
 
 def test_the_session_state_follows_rounds_clocks_and_llm_tokens(samples_dir, session_decisions):
     events = [json.loads(line) for line in (samples_dir / SESSION).read_text().splitlines()]
-    player = R.MemoryReplay("session", session_decisions)
+    player = R.MemoryReplay(reducer("session"), session_decisions)
     # Just after round 3's first action resolution: its clocks, as written.
     at = 1 + next(i for i, e in enumerate(events)
                   if e["event_type"] == "action_resolution" and e["round"] == 3)
@@ -79,7 +93,7 @@ def test_the_session_state_follows_rounds_clocks_and_llm_tokens(samples_dir, ses
 def test_clock_spawns_add_clocks_with_their_maximum(samples_dir, session_decisions):
     events = [json.loads(line) for line in (samples_dir / SESSION).read_text().splitlines()]
     spawn = next(i for i, e in enumerate(events) if e["event_type"] == "clock_spawn")
-    state = R.MemoryReplay("session", session_decisions).state_at(spawn + 1)
+    state = R.MemoryReplay(reducer("session"), session_decisions).state_at(spawn + 1)
     clock = state["clocks"][events[spawn]["clock_name"]]
     assert (clock["cur"], clock["max"]) == (0, events[spawn]["max_ticks"])
 
@@ -95,7 +109,7 @@ def test_enemies_are_present_from_spawn_until_defeat():
         {"seq": 2, "action": "enemy_defeat", "round": 2, "values": {
             "enemy_id": "e1", "enemy_name": "Grunt", "defeat_reason": "killed"}},
     ]
-    player = R.MemoryReplay("session", decisions, every=2)
+    player = R.MemoryReplay(reducer("session"), decisions, every=2)
     assert player.state_at(1)["enemies"]["e1"]["health"] == 16
     assert player.state_at(2)["enemies"]["e1"]["health"] == 9
     assert player.state_at(3)["enemies"] == {}
@@ -129,8 +143,8 @@ def _independent_dyno_cells(path):
 @pytest.mark.parametrize("relpath", DYNO_RUNS)
 def test_the_dynoai_grid_at_the_last_step_equals_the_last_value_per_cell(samples_dir, relpath):
     expected = _independent_dyno_cells(samples_dir / relpath)
-    player = R.MemoryReplay("dynoai", read(samples_dir, relpath, dynoai, "dynoai"), every=50)
-    grid = R.dyno_grid(player.state_at(player.total))
+    player = R.MemoryReplay(reducer("dynoai"), read(samples_dir, relpath, dynoai, "dynoai"), every=50)
+    grid = dyno_grid(player.state_at(player.total))
     assert grid["rows"] == [str(r) for r in RPM] and grid["cols"] == [str(k) for k in KPA]
     for layer in ("afr_error_pct", "weight", "result", "clamped", "anomaly_score"):
         drawn = {(RPM[i], KPA[j]): v for i, row in enumerate(grid["z"][layer]) for j, v in enumerate(row)
@@ -142,14 +156,14 @@ def test_the_dynoai_grid_at_the_last_step_equals_the_last_value_per_cell(samples
 
 def test_the_dynoai_state_counts_actions_and_tracks_the_stage(samples_dir, dyno_decisions):
     actions = [d["action"] for d in json.loads((samples_dir / DYNO_RUNS[1]).read_text())["decisions"]]
-    player = R.MemoryReplay("dynoai", dyno_decisions, every=25)
+    player = R.MemoryReplay(reducer("dynoai"), dyno_decisions, every=25)
     first_clamp = actions.index("CLAMPING_START") + 1
     state = player.state_at(first_clamp)
     assert state["stage"] == "clamping"
     assert state["counts"] == {a: actions[:first_clamp].count(a) for a in set(actions[:first_clamp])}
     assert player.state_at(actions.index("SMOOTHING_START") + 1)["stage"] == "smoothing"
     assert player.state_at(actions.index("ANOMALY_DETECTION_START") + 1)["stage"] == "anomaly detection"
-    assert player.state_at(0) == R.reducer_for("dynoai").initial()
+    assert player.state_at(0) == reducer("dynoai").initial()
 
 
 def test_a_new_anomaly_detection_pass_clears_the_flags_of_the_last():
@@ -159,7 +173,7 @@ def test_a_new_anomaly_detection_pass_clears_the_flags_of_the_last():
         {"seq": 2, "action": "ANOMALY_DETECTION_START"},
         {"seq": 3, "action": "ANOMALY_DETECTED", "rpm": 3000, "kpa": 80, "values": {"score": 3.1}},
     ]
-    player = R.MemoryReplay("dynoai", decisions, every=3)
+    player = R.MemoryReplay(reducer("dynoai"), decisions, every=3)
     flagged = {"rpm": "2000", "kpa": "65", "anomaly": True, "anomaly_score": 4.5}
     assert player.state_at(2)["cells"]["2000|65"] == flagged
     state = player.state_at(4)
@@ -169,7 +183,7 @@ def test_a_new_anomaly_detection_pass_clears_the_flags_of_the_last():
 
 def test_markers_point_at_anomalies_and_clamps(samples_dir, dyno_decisions):
     actions = [d["action"] for d in json.loads((samples_dir / DYNO_RUNS[1]).read_text())["decisions"]]
-    player = R.MemoryReplay("dynoai", dyno_decisions)
+    player = R.MemoryReplay(reducer("dynoai"), dyno_decisions)
     expected = sorted([i + 1, {"ANOMALY_DETECTED": "anomaly", "CLAMPING_APPLIED": "clamp"}[a], 1]
                       for i, a in enumerate(actions) if a in ("ANOMALY_DETECTED", "CLAMPING_APPLIED"))
     assert expected and player.index.markers == expected
@@ -179,7 +193,7 @@ def test_failed_rolls_of_the_real_session_are_markers(samples_dir, session_decis
     events = [json.loads(line) for line in (samples_dir / SESSION).read_text().splitlines()]
     failed = [i + 1 for i, e in enumerate(events)
               if e["event_type"] == "action_resolution" and e["roll"]["success"] is False]
-    markers = R.MemoryReplay("session", session_decisions).index.markers
+    markers = R.MemoryReplay(reducer("session"), session_decisions).index.markers
     assert [s for s, category, _ in markers if category == "failed roll"] == failed
 
 
@@ -192,12 +206,12 @@ def test_markers_are_binned_on_a_long_run():
 
 def test_the_study_state_counts_events_keystrokes_and_active_time(study_decisions):
     n = len(study_decisions) // 2
-    state = R.MemoryReplay("study", study_decisions, every=100).state_at(n)
+    state = R.MemoryReplay(reducer("study"), study_decisions, every=100).state_at(n)
     head = study_decisions[:n]
     assert state["keystrokes"] == sum(d["action"] == "keystroke" for d in head)
     assert sum(state["counts"].values()) == n
     times = [d["t_ms"] for d in head if d["t_ms"] is not None]
-    gaps = [b - a for a, b in zip(times, times[1:]) if 0 < b - a <= R.StudyReducer.IDLE_MS]
+    gaps = [b - a for a, b in zip(times, times[1:]) if 0 < b - a <= StudyReducer.IDLE_MS]
     assert state["active_ms"] == pytest.approx(sum(gaps))
     docs = [d["values"].get("object", {}).get("id") or d["values"].get("doc_id") for d in head]
     docs = [x for x in docs if x]
@@ -207,34 +221,34 @@ def test_the_study_state_counts_events_keystrokes_and_active_time(study_decision
 
 @pytest.mark.parametrize("every", [1, 3, 10, 1000])
 def test_frames_with_a_stride_equal_states_stepped_one_by_one(session_decisions, every):
-    player = R.MemoryReplay("session", session_decisions, every=every)
+    player = R.MemoryReplay(reducer("session"), session_decisions, every=every)
     frames = player.frames(7, 9, stride=4)
     assert [f.step for f in frames] == [7, 11, 15, 19, 23, 27, 31, 35, 39]
     for f in frames:
-        assert f.state == R.step_by_step("session", session_decisions, f.step)
+        assert f.state == R.step_by_step(reducer("session"), session_decisions, f.step)
         assert f.decision["seq"] == session_decisions[f.step - 1]["seq"]
 
 
 def test_frames_stop_at_the_end_of_the_run(session_decisions):
-    player = R.MemoryReplay("session", session_decisions, every=10)
+    player = R.MemoryReplay(reducer("session"), session_decisions, every=10)
     assert [f.step for f in player.frames(120, 10)] == [120, 121, 122, 123]
     assert [f.step for f in player.frames(500, 3)] == [123]
     assert player.frame(0).decision is None
 
 
 def test_the_window_holds_the_rows_around_the_step_and_the_state_at_it(session_decisions):
-    player = R.MemoryReplay("session", session_decisions, every=10)
+    player = R.MemoryReplay(reducer("session"), session_decisions, every=10)
     frame, rows = player.window(40, 5, 7)
     assert [s for s, _ in rows] == list(range(35, 48))
     assert [d["seq"] for _, d in rows] == [d["seq"] for d in session_decisions[34:47]]
-    assert frame.state == R.step_by_step("session", session_decisions, 40)
+    assert frame.state == R.step_by_step(reducer("session"), session_decisions, 40)
     assert frame.decision["seq"] == session_decisions[39]["seq"]
     frame, rows = player.window(0, 5, 3)
     assert frame.decision is None and [s for s, _ in rows] == [1, 2, 3]
 
 
 def test_a_jump_by_time_lands_on_the_last_step_at_or_before_it(dyno_decisions):
-    player = R.MemoryReplay("dynoai", dyno_decisions, every=20)
+    player = R.MemoryReplay(reducer("dynoai"), dyno_decisions, every=20)
     times = [d["t_ms"] for d in dyno_decisions]
     for t in (times[0], times[len(times) // 3], times[-1], times[-1] + 1000, -5):
         expected = sum(1 for i in range(len(times)) if max(times[: i + 1]) <= t)
@@ -254,14 +268,14 @@ def test_hostile_values_do_not_break_the_reducers():
         {"seq": 6, "action": "llm_call", "values": {"tokens": {"input": "many", "output": 5}}},
     ]
     for kind in ("dynoai", "session", "study", "unknown"):
-        player = R.MemoryReplay(kind, odd, every=2)
+        player = R.MemoryReplay(reducer(kind), odd, every=2)
         state = player.state_at(len(odd))
-        assert state == R.step_by_step(kind, odd, len(odd))
+        assert state == R.step_by_step(reducer(kind), odd, len(odd))
         json.dumps(state, allow_nan=False)
-    dyno = R.MemoryReplay("dynoai", odd).state_at(len(odd))
+    dyno = R.MemoryReplay(reducer("dynoai"), odd).state_at(len(odd))
     assert dyno["cells"]["[99]|65"]["clamped"] is None
     assert dyno["cells"]["2000|65"]["afr_error_pct"] is None
-    sessions = R.MemoryReplay("session", odd).state_at(len(odd))
+    sessions = R.MemoryReplay(reducer("session"), odd).state_at(len(odd))
     assert sessions["clocks"] == {"A": {"cur": 7, "max": 6, "description": ""},
                                   "B": {"cur": "soon", "max": None, "description": ""}}
     assert sessions["agents"]["unknown"] == {"type": "", "calls": 1, "input": 0, "output": 5}
@@ -270,7 +284,7 @@ def test_hostile_values_do_not_break_the_reducers():
 def test_hover_text_is_html_escaped():
     decisions = [{"seq": 0, "action": "AFR_CORRECTION", "rpm": 2000, "kpa": 65, "cylinder": "<b>f</b>",
                   "values": {"afr_error_pct": 1.5, "weight": 3}}]
-    grid = R.dyno_grid(R.MemoryReplay("dynoai", decisions).state_at(1))
+    grid = dyno_grid(R.MemoryReplay(reducer("dynoai"), decisions).state_at(1))
     text = grid["text"][1][2]
     assert "&lt;b&gt;f&lt;/b&gt;" in text and "<b>" not in text
 
@@ -281,7 +295,7 @@ def test_hover_text_is_html_escaped():
 @pytest.fixture(scope="module")
 def replays(session_decisions, dyno_decisions, study_decisions):
     return {
-        kind: (decisions, R.MemoryReplay(kind, decisions, every=every))
+        kind: (decisions, R.MemoryReplay(reducer(kind), decisions, every=every))
         for kind, decisions, every in (("session", session_decisions, 9), ("dynoai", dyno_decisions, 17),
                                        ("study", study_decisions, 64))
     }
@@ -293,10 +307,10 @@ def test_jumping_to_step_n_equals_stepping_n_times(replays, data):
     kind = data.draw(st.sampled_from(sorted(replays)))
     decisions, player = replays[kind]
     n = data.draw(st.integers(min_value=0, max_value=len(decisions)))
-    stepped = R.reducer_for(kind).initial()
-    reducer = R.reducer_for(kind)
+    stepped = reducer(kind).initial()
+    folding = reducer(kind)
     for d in decisions[:n]:
-        reducer.fold(stepped, R.as_dict(d))
+        folding.fold(stepped, R.as_dict(d))
     assert player.state_at(n) == R.copy_state(stepped)
 
 
@@ -326,7 +340,7 @@ decision_st = st.fixed_dictionaries({
        decisions=st.lists(decision_st, max_size=60), data=st.data())
 def test_jumping_equals_stepping_on_generated_runs(kind, every, decisions, data):
     decisions = [{**d, "seq": 3 * i} for i, d in enumerate(decisions)]
-    player = R.MemoryReplay(kind, decisions, every=every)
+    player = R.MemoryReplay(reducer(kind), decisions, every=every)
     n = data.draw(st.integers(0, len(decisions)))
-    assert player.state_at(n) == R.step_by_step(kind, decisions, n)
+    assert player.state_at(n) == R.step_by_step(reducer(kind), decisions, n)
     assert player.frame(n).decision == (decisions[n - 1] if n else None)

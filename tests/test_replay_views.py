@@ -10,14 +10,17 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
+from viewer import kinds
 from viewer import replay as R
+from viewer import replay_store as V
+from viewer.forms import parse_time
+from viewer.kinds.session import CHARACTER_FIELDS
 from viewer.models import ReplayCheckpoint, ReplayIndex
 from viewer.selectors import filtered_decisions
-from viewer.views import replay as V
 
 SESSION = "session/session_debt_auction_ambush.jsonl"
 DYNO = "dynoai/real_sample/session_replay.json"
-HX = {"HX-Request": "true"}
+HX = {"HX-Request": "true", "HX-Target": "replay-main"}  # as htmx sends it: the target's id
 
 
 def page_url(run, **params):
@@ -153,7 +156,7 @@ def test_stepping_the_imported_session_to_its_end_gives_its_last_character_state
     expected = {}
     for e in session_events(samples_dir):
         if e["event_type"] == "character_state":
-            expected[e["character_id"]] = {k: e[k] for k in R.CHARACTER_FIELDS}
+            expected[e["character_id"]] = {k: e[k] for k in CHARACTER_FIELDS}
     found = V.replay_state(session_run, {}, step=123)
     assert found["state"]["characters"] == expected
     assert found["decision"]["action"] == "session_end"
@@ -161,7 +164,7 @@ def test_stepping_the_imported_session_to_its_end_gives_its_last_character_state
 
 def test_every_stored_jump_equals_stepping_from_the_start(session_run, small_checkpoints):
     decisions = list(V.as_dicts(filtered_decisions(run=session_run)))
-    reducer = R.reducer_for("session")
+    reducer = R.reducer_for(kinds.profile("session").replay)
     stepped = reducer.initial()
     for n in range(len(decisions) + 1):
         if n:
@@ -226,7 +229,7 @@ def test_frames_by_time_start_before_the_step_at_that_time(client_in, session_ru
 def test_dynoai_frames_carry_the_heatmap(client_in, dyno_run):
     body = client_in.get(frames_url(dyno_run, start=100, count=2)).json()
     grid = body["frames"][0]["grid"]
-    assert set(grid["z"]) == set(R.LAYERS)
+    assert set(grid["z"]) == {key for key, _, _ in kinds.profile("dynoai").replay.layers}
     assert grid["rows"][0] == "1500"
 
 
@@ -250,7 +253,7 @@ def test_a_jump_by_time_opens_at_the_last_step_at_or_before_it(client_in, sessio
 @pytest.mark.parametrize("text,ms", [("1:02.5", 62500), ("12s", 12000), ("800ms", 800), ("250", 250),
                                      ("1:00:00", 3_600_000)])
 def test_times_are_read_in_several_spellings(text, ms):
-    assert V.parse_time(text) == pytest.approx(ms)
+    assert parse_time(text) == pytest.approx(ms)
 
 
 def test_the_replay_page_offers_the_export_to_the_current_round(client_in, session_run):

@@ -24,3 +24,55 @@ class UploadForm(forms.Form):
     keep_user_ids = forms.BooleanField(
         required=False, label="Keep real user ids (study logs are pseudonymized by default)"
     )
+
+
+# -- replay: where to open, and the player's frames (/runs/<id>/replay/, its frames/, the API) ----------
+MAX_FRAMES = 200  # frames one request may ask for
+MAX_FRAME_SPAN = 20_000  # decisions one frames request may fold (count x stride)
+
+
+def parse_time(text: str) -> float:
+    """A time since the run's start, in ms: "1:02.5" (m:ss), "1:00:00", "12s", "800ms" or plain ms."""
+    text = text.strip().lower()
+    try:
+        if ":" in text:
+            seconds = 0.0
+            for part in text.split(":"):
+                seconds = seconds * 60 + float(part)
+            value = seconds * 1000
+        elif text.endswith("ms"):
+            value = float(text[:-2])
+        elif text.endswith("s"):
+            value = float(text[:-1]) * 1000
+        else:
+            value = float(text)
+    except ValueError:
+        raise forms.ValidationError(
+            "%(t)r is not a time such as 1:02.5, 12s or 800ms", params={"t": text[:40]}) from None
+    if value != value or abs(value) == float("inf"):
+        raise forms.ValidationError("not a finite time")
+    return value
+
+
+class StepForm(forms.Form):
+    """`step` (decisions folded) or `t` (a time since the start: the last step at or before it)."""
+
+    step = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    t = forms.CharField(required=False, max_length=40, label="Time since the start")
+
+    def clean_t(self):
+        text = self.cleaned_data["t"]
+        return parse_time(text) if text.strip() else None
+
+    def error_text(self) -> str:
+        """"name: message; ..." for a 400 (the filter form's error_text, in the same words)."""
+        return "; ".join(f"{name}: {e}" for name, errs in self.errors.items() for e in errs)
+
+
+class FramesForm(StepForm):
+    """`start` (a step), or `t` (a time: the frames then start `back` steps before the step at t)."""
+
+    start = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    back = forms.IntegerField(required=False, min_value=0, max_value=MAX_FRAMES)
+    count = forms.IntegerField(required=False, min_value=1, max_value=MAX_FRAMES)
+    stride = forms.IntegerField(required=False, min_value=1, max_value=MAX_FRAME_SPAN)

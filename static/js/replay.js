@@ -13,22 +13,6 @@
   const FPS = 20; // frames per second aimed at when pacing by real time
   const IDLE_MS = 1500; // with "skip idle gaps", no wait is longer than this (at the chosen speed)
   const CACHE_MAX = 4000;
-  const DIVERGING = { afr_error_pct: true, result: true, clamped: true };
-
-  function formatT(ms) {
-    if (ms === null || ms === undefined) return "";
-    const sign = ms < 0 ? "-" : "+";
-    let t = Math.abs(ms);
-    if (t < 1000) return `${sign}${t.toFixed(1)} ms`;
-    let s = t / 1000;
-    if (s < 60) return `${sign}${s.toFixed(2)} s`;
-    let m = Math.floor(s / 60);
-    s -= m * 60;
-    if (m < 60) return `${sign}${m}:${s.toFixed(1).padStart(4, "0")}`;
-    const h = Math.floor(m / 60);
-    m -= h * 60;
-    return `${sign}${h}:${String(m).padStart(2, "0")}:${String(Math.floor(s)).padStart(2, "0")}`;
-  }
 
   function parseHTML(html) {
     const t = document.createElement("template");
@@ -175,8 +159,8 @@
       this.renderList();
       const e = this.els;
       e.stepOut.textContent = `Step ${frame.step} of ${this.total}`;
-      e.timeOut.textContent = formatT(frame.t_ms);
-      if (e.roundOut) e.roundOut.textContent = this.data.kind === "session" && frame.round !== null ? `round ${frame.round}` : "";
+      e.timeOut.textContent = frame.t_text; // times and rounds come formatted from the server (text.clock)
+      if (e.roundOut) e.roundOut.textContent = frame.round_text;
       e.stateStep.textContent = frame.step;
       if (document.activeElement !== e.scrub) e.scrub.value = frame.step;
       if (e.exportRound && document.activeElement !== e.exportRound && frame.round !== null) e.exportRound.value = frame.round;
@@ -238,38 +222,39 @@
 
     // --- the heatmap ----------------------------------------------------------------------
 
+    // The grid comes with its figure from viewer/heatmap.py (orientation, axis names, escaping); the
+    // player fills in the chosen layer's values on that layer's scale.
     drawGrid(grid) {
       if (!window.Plotly || !this.els.heatmap) return;
       this.grid = grid;
-      const layer = this.els.layer ? this.els.layer.value : "afr_error_pct";
+      const layer = this.els.layer ? this.els.layer.value : null;
       const z = grid.z[layer];
+      if (!z) return;
       let top = this.zRange[layer] || 0;
       for (const row of z) for (const v of row) if (v !== null && Math.abs(v) > top) top = Math.abs(v);
       this.zRange[layer] = top; // only grows while playing, so colours stay comparable
-      const diverging = DIVERGING[layer];
+      const signed = this.data.signed.includes(layer);
+      const label = this.els.layer.selectedOptions[0].textContent;
+      const base = grid.figure.data[0];
       const heat = {
-        type: "heatmap", x: grid.cols, y: grid.rows, z, text: grid.text,
-        hovertemplate: "%{text}<extra></extra>", hoverongaps: false, xgap: 2, ygap: 2,
-        colorscale: diverging ? "RdBu" : layer === "anomaly_score" ? "Reds" : "Blues",
-        zmin: diverging ? -(top || 1) : 0, zmax: top || 1,
-        colorbar: { thickness: 12, len: 0.9 },
+        ...base, z, customdata: grid.text, hovertemplate: "%{customdata}<extra></extra>",
+        colorscale: signed ? this.data.scales.diverging : this.data.scales.sequential,
+        zmin: signed ? -(top || 1) : 0, zmax: top || 1, zmid: signed ? 0 : undefined,
+        colorbar: { ...base.colorbar, title: { text: label, side: "right" } },
       };
       const marks = {
         type: "scatter", mode: "markers", hoverinfo: "skip", showlegend: false,
-        x: grid.anomalies.map(([, j]) => grid.cols[j]), y: grid.anomalies.map(([i]) => grid.rows[i]),
+        x: grid.anomalies.map(([, j]) => base.x[j]), y: grid.anomalies.map(([i]) => base.y[i]),
         marker: { symbol: "circle-open", size: 18, color: "#111", line: { width: 2 } },
       };
-      // An invisible point per row and column keeps the whole grid drawn while a layer is still empty.
+      // An invisible point per row keeps the whole grid drawn while a layer is still empty.
       const frame = {
         type: "scatter", mode: "markers", hoverinfo: "skip", showlegend: false, opacity: 0,
-        x: grid.rows.map((_, i) => grid.cols[i % grid.cols.length]), y: grid.rows,
+        x: base.y.map((_, i) => base.x[i % base.x.length]), y: base.y,
       };
       const empty = !z.some((row) => row.some((v) => v !== null));
-      const label = this.els.layer ? this.els.layer.selectedOptions[0].textContent : "";
       const layout = {
-        margin: { l: 60, r: 10, t: 10, b: 45 }, height: 340,
-        xaxis: { title: { text: "MAP (kPa)" }, type: "category", categoryorder: "array", categoryarray: grid.cols, fixedrange: true },
-        yaxis: { title: { text: "RPM" }, type: "category", categoryorder: "array", categoryarray: grid.rows, fixedrange: true },
+        ...grid.figure.layout,
         annotations: empty ? [{ text: `No ${label} values as of this step`, xref: "paper", yref: "paper", x: 0.5, y: 0.5,
           showarrow: false, font: { color: "#6b7385", size: 14 } }] : [],
         transition: { duration: 0 },

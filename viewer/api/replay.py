@@ -6,9 +6,10 @@ from typing import Any
 from ninja import Field, Query, Schema, Status
 from ninja.errors import HttpError
 
-from ..views import replay as replay_views
-from .base import ERRORS, FilterQuery, router
-from .base import _filter_form, _run
+from .. import replay_store
+from ..forms import StepForm
+from .base import ERRORS, FilterQuery, _filter_form, _run, router
+
 
 class ReplayQuery(FilterQuery):
     step: int | None = Field(
@@ -42,20 +43,13 @@ class ReplayBuildingOut(Schema):
 def run_replay(request, run_id: int, filters: Query[ReplayQuery]):
     run = _run(request, run_id)
     form = _filter_form(request, allow_paging=False)
-    where = replay_views.StepForm(request.GET)
+    where = StepForm(request.GET)
     if not where.is_valid():
-        raise HttpError(400, "; ".join(f"{k}: {e}" for k, errs in where.errors.items() for e in errs))
+        raise HttpError(400, where.error_text())
     at = where.cleaned_data
-    found = replay_views.replay_state(run, form.filters(), at["step"], at["t"])
+    found = replay_store.replay_state(run, form.filters(), at["step"], at["t"])
     if found is None:
-        index = replay_views.get_index(run, form.filters())
+        index = replay_store.get_index(run, form.filters())
         detail = f"the replay is being prepared ({index.status})"
         return Status(202, {"detail": detail, "built_steps": index.built_steps})
     return {"run": run.pk, **found}
-
-
-# -- diff (issue 6: two runs compared, from the same functions as /diff/) --------------------------
-
-
-
-

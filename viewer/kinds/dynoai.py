@@ -92,7 +92,176 @@ def _is_log(name: str, head: str) -> bool:
 CELLS = None
 
 # -- replay ---------------------------------------------------------------------------------------
-REPLAY = None
+from ..heatmap import KPA as KPA_AXIS, RPM as RPM_AXIS, figure as heatmap_figure  # noqa: E402
+from ..replay import Reducer, ReplaySpec, bump, mapping, number, text as as_text  # noqa: E402
+from ..text import plot_text  # noqa: E402
+
+INF = float("inf")
+
+STAGES = {
+    AFR: "AFR correction",
+    "SMOOTHING_START": "smoothing", GRADIENT: "smoothing",
+    "CLAMPING_START": "clamping", CLAMP: "clamping",
+    "ANOMALY_DETECTION_START": "anomaly detection", ANOMALY: "anomaly detection",
+    "CONFIDENCE_SCORING_START": "confidence scoring", "CONFIDENCE_SCORING_COMPLETE": "confidence scoring",
+}
+REPLAY_MARKERS = {ANOMALY: "anomaly", CLAMP: "clamp"}
+# The state grid's layers: (cell key, label, signed: drawn on the diverging scale).
+REPLAY_LAYERS = (
+    ("afr_error_pct", "AFR error %", True),
+    ("result", "Gradient-limited result", True),
+    ("clamped", "Clamped value", True),
+    ("anomaly_score", "Anomaly score", False),
+    ("weight", "Weight", False),
+)
+
+
+def cell_label(value: Any, index: Any, bins: tuple[int, ...]) -> str | None:
+    """A grid row/column label: the bin value as written, else the bin of the index, else "[i]"."""
+    if number(value) is not None:
+        return as_text(int(value) if float(value).is_integer() else value)
+    if _whole(index):
+        return str(bins[index]) if 0 <= index < len(bins) else f"[{index}]"
+    return None
+
+
+class DynoReducer(Reducer):
+    """The cells touched so far (keyed "rpm|kpa"), counts by action, the current stage, confidence."""
+
+    def __init__(self):
+        self._keys: dict[tuple, tuple | None] = {}  # (rpm, kpa, rpm_index, kpa_index) -> (key, row, col)
+
+    def initial(self) -> dict:
+        return {"counts": {}, "stage": None, "cells": {}, "confidence": None, "round": None}
+
+    def fold(self, state: dict, d: dict) -> None:
+        action = d["action"]
+        bump(state["counts"], action)
+        state["stage"] = STAGES.get(action, state["stage"])
+        values = mapping(d.get("values"))
+        if action == AFR:
+            cell = self._cell(state, d.get("rpm"), d.get("kpa"), None, None)
+            if cell is not None:
+                cell["afr_error_pct"] = number(values.get("afr_error_pct"))
+                cell["weight"] = number(values.get("weight"))
+                cell["cylinder"] = d.get("cylinder")
+                cell["samples"] = cell.get("samples", 0) + 1
+        elif action == GRADIENT:
+            cell = self._cell(state, None, None, d.get("rpm_index"), d.get("kpa_index"))
+            if cell is not None:
+                for key in ("result", "gradient", "original", "smoothed"):
+                    cell[key] = number(values.get(key))
+        elif action == "ANOMALY_DETECTION_START":
+            # A new detection pass: the flags of the last one no longer describe the grid.
+            for cell in state["cells"].values():
+                cell.pop("anomaly", None)
+                cell.pop("anomaly_score", None)
+        elif action == CLAMP:
+            for rpm_index, kpa_index, original, clamped in clamp_cells(values):
+                cell = self._cell(state, None, None, rpm_index, kpa_index)
+                if cell is not None:
+                    cell["clamped"], cell["unclamped"] = number(clamped), number(original)
+        elif action == ANOMALY:
+            cell = self._cell(state, d.get("rpm"), d.get("kpa"), d.get("rpm_index"), d.get("kpa_index"))
+            if cell is not None:
+                cell["anomaly"] = True
+                cell["anomaly_score"] = number(values.get("score"))
+        elif action == "CONFIDENCE_SCORING_COMPLETE":
+            state["confidence"] = {k: values.get(k) for k in ("overall_score", "letter_grade")}
+
+    def _cell(self, state: dict, rpm, kpa, rpm_index, kpa_index) -> dict | None:
+        where = (rpm, kpa, rpm_index, kpa_index)
+        try:
+            found = self._keys.get(where, False)
+        except TypeError:  # a list or dict where a coordinate should be
+            where, found = None, False
+        if found is False:
+            row, col = cell_label(rpm, rpm_index, RPM_BINS), cell_label(kpa, kpa_index, KPA_BINS)
+            found = None if row is None or col is None else (f"{row}|{col}", row, col)
+            if where is not None and len(self._keys) < 100_000:
+                self._keys[where] = found
+        if found is None:
+            return None
+        key, row, col = found
+        cell = state["cells"].get(key)
+        if cell is None:
+            cell = state["cells"][key] = {"rpm": row, "kpa": col}
+        return cell
+
+    def marker(self, d: dict) -> str | None:
+        return REPLAY_MARKERS.get(d["action"])
+
+
+def _grid_axis(labels, bins: tuple[int, ...]) -> list[str]:
+    """Row/column labels: every standard bin, plus any other label seen, in numeric order."""
+    seen = set(labels) | {str(b) for b in bins}
+
+    def key(label: str):
+        try:
+            return (0, float(label) if not label.startswith("[") else INF, label)
+        except ValueError:
+            return (1, INF, label)
+
+    return sorted(seen, key=key)
+
+
+def replay_grid(state: dict) -> dict:
+    """The state's VE grid: RPM rows, kPa columns (viewer/heatmap.py's orientation), one z matrix per
+    layer, the anomaly flags, the hover text (made inert here: plotly renders it as HTML) and the
+    empty figure the player fills in with the chosen layer."""
+    cells = state.get("cells", {})
+    rows = _grid_axis((c["rpm"] for c in cells.values()), RPM_BINS)
+    cols = _grid_axis((c["kpa"] for c in cells.values()), KPA_BINS)
+    z = {layer: [[None] * len(cols) for _ in rows] for layer, _, _ in REPLAY_LAYERS}
+    hover = [[""] * len(cols) for _ in rows]
+    anomalies = []
+    row_at, col_at = {r: i for i, r in enumerate(rows)}, {c: j for j, c in enumerate(cols)}
+    for cell in cells.values():
+        i, j = row_at[cell["rpm"]], col_at[cell["kpa"]]
+        for layer in z:
+            z[layer][i][j] = cell.get(layer)
+        if cell.get("anomaly"):
+            anomalies.append([i, j])
+        hover[i][j] = "<br>".join(plot_text(line) for line in _hover_lines(cell))
+    blank = [[None] * len(cols) for _ in rows]
+    return {"rows": rows, "cols": cols, "z": z, "text": hover, "anomalies": anomalies,
+            "figure": heatmap_figure(rows=rows, columns=cols, z=blank, x_title=KPA_AXIS, y_title=RPM_AXIS)}
+
+
+def _hover_lines(cell: dict) -> list[str]:
+    lines = [f"{RPM_AXIS} {cell['rpm']} · {KPA_AXIS} {cell['kpa']}"]
+    if cell.get("afr_error_pct") is not None:
+        lines.append(f"AFR error {cell['afr_error_pct']:+.2f}% · weight {_short(cell.get('weight'))}"
+                     f" ({as_text(cell.get('cylinder'))}, {cell.get('samples', 0)} samples)")
+    if cell.get("result") is not None:
+        lines.append(f"gradient-limited {_short(cell.get('original'))} → {_short(cell['result'])}"
+                     f" (gradient {_short(cell.get('gradient'))})")
+    if cell.get("clamped") is not None:
+        lines.append(f"clamped {_short(cell.get('unclamped'))} → {_short(cell['clamped'])}")
+    if cell.get("anomaly"):
+        lines.append(f"⚠ anomaly, score {_short(cell.get('anomaly_score'))}")
+    return lines
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return "–" if value is None else as_text(value)
+
+
+def _replay_context(state: dict) -> dict:
+    cells = state.get("cells", {}).values()
+    return {"cells_touched": len(cells), "anomaly_cells": sum(1 for c in cells if c.get("anomaly"))}
+
+
+REPLAY = ReplaySpec(
+    reducer=DynoReducer,
+    template="viewer/kinds/dynoai_replay.html",
+    context=_replay_context,
+    grid=replay_grid,
+    layers=REPLAY_LAYERS,
+    markers=("anomaly", "clamp"),
+)
 
 # -- diff -----------------------------------------------------------------------------------------
 DIFF = None

@@ -38,7 +38,149 @@ def _replay_file(run) -> str | None:
 CELLS = None
 
 # -- replay ---------------------------------------------------------------------------------------
-REPLAY = None
+from ..replay import Reducer, ReplaySpec, bump, mapping, number, pct, text as as_text  # noqa: E402
+
+CHARACTER_FIELDS = ("character_name", "health", "max_health", "wounds", "void_score", "soulcredit",
+                    "position", "conditions", "is_defeated")
+
+
+def parse_clock(value: Any) -> tuple[Any, Any]:
+    """"3/8" -> (3, 8); anything else -> (value, None)."""
+    if isinstance(value, str) and "/" in value:
+        cur, _, top = value.partition("/")
+        try:
+            return int(cur), int(top)
+        except ValueError:
+            pass
+    return value, None
+
+
+class SessionReducer(Reducer):
+    """The round, the party, the enemies present, the clocks, LLM use per agent, the latest roll."""
+
+    HANDLERS = {name: "_" + name for name in (
+        "character_state", "enemy_spawn", "enemy_defeat", "combat_action", "clock_spawn", RESOLUTION,
+        LLM_CALL, "session_error", "session_end")}
+
+    def initial(self) -> dict:
+        return {"counts": {}, "round": None, "characters": {}, "enemies": {}, "defeated": [], "clocks": {},
+                "agents": {}, "last_roll": None, "errors": 0, "ended": False}
+
+    def fold(self, state: dict, d: dict) -> None:
+        action = d["action"]
+        bump(state["counts"], action)
+        if d.get("round") is not None:
+            state["round"] = d["round"]
+        handler = self.HANDLERS.get(action)
+        if handler is not None:
+            getattr(self, handler)(state, mapping(d.get("values")), d)
+
+    def _character_state(self, state, v, d):
+        key = as_text(v.get("character_id") or v.get("character_name"))
+        state["characters"][key] = {f: v.get(f) for f in CHARACTER_FIELDS}
+
+    def _enemy_spawn(self, state, v, d):
+        stats = mapping(v.get("stats"))
+        key = as_text(v.get("enemy_id") or v.get("enemy_name"))
+        state["enemies"][key] = {
+            "name": as_text(v.get("enemy_name")), "template": as_text(v.get("template")),
+            "health": stats.get("health"), "max_health": stats.get("max_health"),
+            "position": v.get("position"), "count": v.get("count", stats.get("unit_count")),
+            "status": None, "since_round": d.get("round"),
+        }
+
+    def _enemy_defeat(self, state, v, d):
+        key = as_text(v.get("enemy_id") or v.get("enemy_name"))
+        gone = state["enemies"].pop(key, None) or {}
+        state["defeated"].append({"id": key, "name": as_text(v.get("enemy_name") or gone.get("name")),
+                                  "reason": as_text(v.get("defeat_reason")), "round": d.get("round")})
+
+    def _combat_action(self, state, v, d):
+        key = as_text(mapping(v.get("defender")).get("id"))
+        after = v.get("defender_state_after")
+        enemy = state["enemies"].get(key)
+        if enemy is not None and isinstance(after, dict):
+            for f in ("health", "max_health"):
+                if after.get(f) is not None:
+                    enemy[f] = after[f]
+            enemy["status"] = after.get("status")
+
+    def _clock_spawn(self, state, v, d):
+        name = as_text(v.get("clock_name"))
+        state["clocks"][name] = {"cur": v.get("current_ticks", 0), "max": v.get("max_ticks"),
+                                 "description": as_text(v.get("description"))}
+
+    def _action_resolution(self, state, v, d):
+        clocks = v.get("clocks")
+        if isinstance(clocks, dict):
+            # Each resolution lists the scene's clocks as they now stand; a scene pivot drops old ones.
+            old = state["clocks"]
+            state["clocks"] = {}
+            for name, written in clocks.items():
+                cur, top = parse_clock(written)
+                state["clocks"][name] = {"cur": cur, "max": top,
+                                         "description": mapping(old.get(name)).get("description", "")}
+        roll = mapping(v.get("roll"))
+        state["last_roll"] = {
+            "agent": as_text(v.get("agent")), "action": as_text(v.get("action"))[:200],
+            **{k: roll.get(k) for k in ("d20", "total", "dc", "margin", "tier", "success")},
+        }
+
+    def _llm_call(self, state, v, d):
+        key = as_text(v.get("agent_id") or d.get("agent") or "unknown")
+        tokens = mapping(v.get("tokens"))
+        agent = state["agents"].setdefault(key, {"type": as_text(v.get("agent_type")), "calls": 0,
+                                                 "input": 0, "output": 0})
+        agent["calls"] += 1
+        for f in ("input", "output"):
+            n = number(tokens.get(f))
+            if n is not None:
+                agent[f] += n
+
+    def _session_error(self, state, v, d):
+        state["errors"] += 1
+
+    def _session_end(self, state, v, d):
+        state["ended"] = True
+        for name, c in mapping(mapping(v.get("final_state")).get("scene_clocks")).items():
+            c = mapping(c)
+            clock = state["clocks"].setdefault(name, {"description": ""})
+            clock["cur"], clock["max"] = c.get("current"), c.get("maximum")
+
+    def marker(self, d: dict) -> str | None:
+        action = d["action"]
+        if action == RESOLUTION:
+            roll = mapping(mapping(d.get("values")).get("roll"))
+            return "failed roll" if roll.get("success") is False else None
+        if action in ("session_error", "pydantic_validation_failure"):
+            return "error"
+        if action == "enemy_defeat":
+            return "defeat"
+        return None
+
+
+def _replay_context(state: dict) -> dict:
+    agents = state.get("agents", {})
+    return {
+        "clocks": [{"name": name, **c, "pct": pct(c.get("cur"), c.get("max"))}
+                   for name, c in state.get("clocks", {}).items()],
+        "characters": [{"id": k, **c, "pct": pct(c.get("health"), c.get("max_health"))}
+                       for k, c in state.get("characters", {}).items()],
+        "enemies": [{"id": k, **e, "pct": pct(e.get("health"), e.get("max_health"))}
+                    for k, e in state.get("enemies", {}).items()],
+        "agents": [{"id": k, **a, "tokens": a["input"] + a["output"]} for k, a in agents.items()],
+        "llm_total": {f: sum(a[f] for a in agents.values()) for f in ("calls", "input", "output")},
+    }
+
+
+REPLAY = ReplaySpec(
+    reducer=SessionReducer,
+    template="viewer/kinds/session_replay.html",
+    filters=("agent", "round_min", "round_max"),
+    context=_replay_context,
+    markers=("failed roll", "error", "defeat"),
+    rounds=True,
+)
 
 # -- diff -----------------------------------------------------------------------------------------
 DIFF = None

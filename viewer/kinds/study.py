@@ -56,7 +56,48 @@ def _written_values(record: Any, stored: Any) -> Any:
 CELLS = None
 
 # -- replay ---------------------------------------------------------------------------------------
-REPLAY = None
+from ..replay import Reducer, ReplaySpec, bump, mapping, text as as_text  # noqa: E402
+from ..text import duration  # noqa: E402
+
+
+class StudyReducer(Reducer):
+    """Events by type, keystrokes, the current document and every one seen, active time, the user."""
+
+    IDLE_MS = 60_000  # a gap longer than this is idle, not active time
+
+    def initial(self) -> dict:
+        return {"counts": {}, "round": None, "keystrokes": 0, "document": None, "documents": {},
+                "active_ms": 0.0, "last_t_ms": None, "user": None}
+
+    def fold(self, state: dict, d: dict) -> None:
+        action = d["action"]
+        bump(state["counts"], action)
+        v = mapping(d.get("values"))
+        if action == "keystroke":
+            state["keystrokes"] += 1
+        obj = mapping(v.get("object"))
+        doc_id = as_text(obj.get("id") or v.get("doc_id"))
+        if doc_id:
+            title = as_text(obj.get("title")) or mapping(state["documents"].get(doc_id)).get("title", "")
+            state["document"] = {"id": doc_id, "title": title}
+            doc = state["documents"].setdefault(doc_id, {"title": title, "events": 0})
+            doc["title"] = title
+            doc["events"] += 1
+        t = d.get("t_ms")
+        if t is not None:
+            last = state["last_t_ms"]
+            if last is not None and 0 < t - last <= self.IDLE_MS:
+                state["active_ms"] += t - last
+            state["last_t_ms"] = t if last is None else max(last, t)
+        if d.get("agent"):
+            state["user"] = d["agent"]
+
+
+def _replay_context(state: dict) -> dict:
+    return {"active": duration(state.get("active_ms", 0)), "documents": list(state.get("documents", {}).items())}
+
+
+REPLAY = ReplaySpec(reducer=StudyReducer, template="viewer/kinds/study_replay.html", context=_replay_context)
 
 # -- diff -----------------------------------------------------------------------------------------
 DIFF = None
