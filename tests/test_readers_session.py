@@ -2,6 +2,8 @@ import datetime as dt
 import io
 import json
 import math
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,16 @@ from viewer.readers.base import Limits, ReadError, RunInfo
 
 COMBAT = "combat_session_sample.jsonl"
 AMBUSH = "session_debt_auction_ambush.jsonl"
+DATA = Path(__file__).parent / "data"
+MIXED = DATA / "session_v12_mixed_zones.jsonl"  # v1.2 shapes: local naive times, llm_call at +00:00
+NO_ROUND_START = DATA / "session_no_round_start.jsonl"  # v1.0 shapes, rounds 1-3, no round_start lines
+
+
+@dataclass
+class InfoWithWarnings(RunInfo):
+    """A RunInfo that carries warnings, as ingest would put them on the run."""
+
+    warnings: list = field(default_factory=list)
 
 
 def read_path(path, **kwargs):
@@ -104,7 +116,7 @@ def test_agent_is_the_first_present_id_field(combat):
     assert by_line(decisions, 3).agent == "enemy_grunt_8e2f1533"  # enemy_spawn: enemy_id
     assert by_line(decisions, 6).agent == "enemy_grunt_8e2f1533"  # llm_call: agent_id
     assert by_line(decisions, 8).agent == "player_01"  # action_declaration: player_id
-    assert by_line(decisions, 13).agent == "Drifter Sable"  # action_resolution: agent (a display name)
+    assert by_line(decisions, 13).agent == "player_02"  # action_resolution: "Drifter Sable", by its id
     assert by_line(decisions, 20).agent == "player_01"  # character_state: character_id
 
 
@@ -249,9 +261,9 @@ def test_v1_2_lines_are_read_with_their_event_ids(tmp_path):
     assert decisions[1].values["correlation_id"] is None
     assert [d.round for d in decisions] == [0, 0, 1, 0, 1, 1]
     llm = decisions[3]
-    assert llm.ts == dt.datetime(2026, 6, 23, 4, 28, 26, 19352, tzinfo=dt.timezone.utc)
+    assert llm.ts == dt.datetime(2026, 6, 22, 23, 28, 26, 19352, tzinfo=dt.timezone.utc)  # 5 h: local time
     assert (llm.reason, llm.metric, llm.text) == ("Done.", 12.5, "go\n\n\nDone.\nMore")
-    assert decisions[4].reason == "timeout after 30s"
+    assert decisions[4].reason == "llm: timeout after 30s (recoverable)"
     assert decisions[5].reason == "The broker slips away."
     assert isinstance(llm.values["tokens"]["output"], float)
     assert isinstance(llm.values["tokens"]["input"], int)
@@ -364,3 +376,225 @@ def test_hostile_strings_are_kept_intact(samples_dir):
             assert d.agent == record["agent_id"]
             assert d.text == "\n".join([m["content"] for m in record["prompt"]] + [record["response"]])
     assert '"quoted, with comma"\nand newline' in [d.agent for d in decisions]
+
+
+# --- one time frame for every stamp (issue 13, point 1) -------------------------------------------
+
+
+def utc(*args):
+    return dt.datetime(*args, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("path", [MIXED, NO_ROUND_START])
+def test_every_llm_call_lies_between_its_neighbours_whatever_zone_it_was_written_in(path):
+    decisions, _ = read_path(path)
+    for d in decisions:
+        if d.action == "llm_call" and 0 < d.seq < len(decisions) - 1:
+            assert decisions[d.seq - 1].ts <= d.ts <= decisions[d.seq + 1].ts
+
+
+@pytest.mark.parametrize("path", [MIXED, NO_ROUND_START])
+def test_times_never_go_backwards_within_a_round(path):
+    decisions, _ = read_path(path)
+    rounds = {}
+    for d in decisions:
+        rounds.setdefault(d.round, []).append(d.ts)
+    for times in rounds.values():
+        assert times == sorted(times)
+    assert [d.ts for d in decisions] == sorted(d.ts for d in decisions)
+
+
+def test_a_v1_2_llm_call_at_utc_is_moved_into_the_local_time_of_its_neighbours():
+    decisions, _ = read_path(MIXED)
+    llm = by_line(decisions, 4)
+    assert json.loads(llm.raw)["ts"] == "2026-06-23T04:28:25.984000+00:00"  # the line keeps what was written
+    assert llm.ts == utc(2026, 6, 22, 23, 28, 25, 984000)
+    assert by_line(decisions, 3).ts == utc(2026, 6, 22, 23, 28, 4, 784000)  # local times stay as written
+    last = decisions[-1].ts - decisions[0].ts
+    assert dt.timedelta(minutes=1) < last < dt.timedelta(minutes=3)  # the duration is the session's, not 5 h
+
+
+def test_a_v1_0_writer_east_of_utc_has_its_llm_calls_moved_forward():
+    decisions, _ = read_path(NO_ROUND_START)
+    llm = by_line(decisions, 2)
+    assert json.loads(llm.raw)["ts"] == "2025-11-02T06:15:09.750000"
+    assert llm.ts == utc(2025, 11, 2, 9, 15, 9, 750000)
+
+
+def test_naive_local_naive_utc_and_offset_times_in_one_file_share_one_frame():
+    decisions, _ = read_text(
+        jsonl(
+            {"event_type": "round_start", "ts": "2026-03-01T10:00:00", "round": 1},
+            {"event_type": "llm_call", "ts": "2026-03-01T15:00:05", "agent_id": "dm_01"},  # naive UTC
+            {"event_type": "action_resolution", "ts": "2026-03-01T10:00:06", "round": 1},
+            {"event_type": "llm_call", "ts": "2026-03-01T10:00:07-05:00", "agent_id": "dm_01"},  # with offset
+            {"event_type": "character_state", "ts": "2026-03-01T10:00:08", "round": 1},
+            {"event_type": "llm_call", "ts": "2026-03-01T15:00:09+00:00", "agent_id": "dm_01"},
+        )
+    )
+    assert [d.ts.second for d in decisions] == [0, 5, 6, 7, 8, 9]
+    assert {d.ts.hour for d in decisions} == {10}
+
+
+def test_a_stamp_with_an_offset_before_any_local_event_waits_for_the_next_one():
+    decisions, _ = read_text(
+        jsonl(
+            {"event_type": "llm_call", "ts": "2026-06-23T04:28:00+00:00", "agent_id": "dm_01"},
+            {"event_type": "session_start", "ts": "2026-06-22T23:28:01", "session": "s"},
+        )
+    )
+    assert [d.ts for d in decisions] == [utc(2026, 6, 22, 23, 28), utc(2026, 6, 22, 23, 28, 1)]
+
+
+def test_a_gap_of_more_than_14_hours_is_not_a_zone_and_moves_nothing():
+    decisions, _ = read_text(
+        jsonl(
+            {"event_type": "round_start", "ts": "2026-03-01T10:00:00", "round": 1},
+            {"event_type": "llm_call", "ts": "2026-03-02T10:00:00+00:00", "agent_id": "dm_01"},
+        )
+    )
+    assert decisions[1].ts == utc(2026, 3, 2, 10)
+
+
+def test_what_was_moved_and_by_how_much_is_recorded_on_the_run():
+    info = InfoWithWarnings(kind="session")
+    with open(MIXED, "rb") as stream:
+        list(session.read(stream, info, limits=Limits()))
+    assert info.warnings == [
+        (
+            "6 times written with a UTC offset were moved by -05:00 into the local time of the other events "
+            "(the lines keep what was written)."
+        )
+    ]
+    info = InfoWithWarnings(kind="session")
+    with open(NO_ROUND_START, "rb") as stream:
+        list(session.read(stream, info, limits=Limits()))
+    assert info.warnings == [
+        (
+            "7 llm_call times written in UTC without a zone were moved by +03:00 into the local time of the "
+            "other events (the lines keep what was written)."
+        )
+    ]
+
+
+def test_nothing_is_recorded_when_no_time_moved():
+    info = InfoWithWarnings(kind="session")
+    text = jsonl(
+        {"event_type": "round_start", "ts": "2026-03-01T10:00:00"},
+        {"event_type": "llm_call", "ts": "2026-03-01T10:00:01"},
+    )
+    list(session.read(io.BytesIO(text.encode()), info, limits=Limits()))
+    assert info.warnings == []
+
+
+# --- one agent per character (point 2) ------------------------------------------------------------
+
+
+def test_the_debt_auction_has_one_agent_per_character(samples_dir):
+    decisions, info = read_path(samples_dir / "session" / AMBUSH)
+    assert {d.agent for d in decisions} == {None, "dm_01", "player_01", "player_02", "player_03"}
+    assert info.agents == {"player_01": "Riven Ashglow", "player_02": "Ash Vex", "player_03": "Recursionist Vale"}
+    resolutions = [d for d in decisions if d.action == "action_resolution"]
+    assert [d.agent for d in resolutions][:3] == ["player_02", "player_03", "player_01"]
+    assert json.loads(resolutions[0].raw)["agent"] == "Ash Vex"  # raw keeps the name
+
+
+def test_every_event_about_a_character_carries_its_id():
+    decisions, info = read_path(MIXED)
+    agents = {d.line: d.agent for d in decisions}
+    assert agents[7] == "player_02"  # action_resolution "Ash Vex" before any line pairs it: config order
+    assert agents[18] == "player_01"  # action_resolution "Enforcer Kael Dren"
+    assert agents[19] == "player_02"  # combat_action: attacker.id
+    assert agents[32] == "npc_broker_5e6f"  # npc_departure: npc_id
+    assert agents[35] == "player_02"  # void_change "Ash Vex"
+    assert (agents[36], agents[37]) == ("player_01", "player_02")  # mission_debrief by character
+    assert agents[31] == "Broker Ilse"  # no line had paired this name yet: the name is kept
+    assert info.agents == {
+        "enemy_grunt_1a2b3c4d": "Freeborn Thug #1",
+        "player_01": "Enforcer Kael Dren",
+        "player_02": "Ash Vex",
+        "npc_broker_5e6f": "Broker Ilse",
+    }
+
+
+def test_a_stated_pair_overrides_the_config_order_and_ids_in_config_are_used():
+    decisions, info = read_text(
+        jsonl(
+            {"event_type": "session_start", "config": {"agents": {"players": [
+                {"name": "Mira Seln"}, {"name": "Echo"}, {"name": "Ash", "agent_id": "player_ash"}]}}},
+            {"event_type": "character_state", "character_id": "player_01", "character_name": "Echo"},
+            {"event_type": "action_resolution", "agent": "Echo"},
+            {"event_type": "action_resolution", "agent": "Mira Seln"},
+            {"event_type": "mission_debrief", "character": "Ash"},
+        )
+    )
+    assert [d.agent for d in decisions[2:]] == ["player_01", "Mira Seln", "player_ash"]
+    assert info.agents == {"player_01": "Echo", "player_ash": "Ash"}
+
+
+def test_a_name_two_ids_claim_stays_a_name():
+    decisions, info = read_text(
+        jsonl(
+            {"event_type": "enemy_spawn", "enemy_id": "enemy_a", "enemy_name": "Guard"},
+            {"event_type": "enemy_spawn", "enemy_id": "enemy_b", "enemy_name": "Guard"},
+            {"event_type": "action_resolution", "agent": "Guard"},
+        )
+    )
+    assert decisions[2].agent == "Guard"
+    assert info.agents == {"enemy_a": "Guard", "enemy_b": "Guard"}
+
+
+# --- rounds without round_start (point 3) -------------------------------------------------------
+
+
+def test_without_round_start_an_event_without_a_round_takes_the_highest_round_seen():
+    decisions, _ = read_path(NO_ROUND_START)
+    rounds = {d.line: d.round for d in decisions}
+    assert rounds[1] == 0  # session_start, before any round
+    assert rounds[11] == 2  # clock_spawn in round 2
+    assert rounds[17] == 0  # a DM llm_call written with round 0 keeps it...
+    assert (rounds[18], rounds[19]) == (3, 3)  # ...and does not pull the debrief and session_end back
+
+
+# --- readable reasons for v1.2 events (point 4) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        (13, "dm_01: structured output ok, 1 validation issue, completeness 85%"),
+        (14, "2 actions assessed, 1 change: player_01: DC 20 -> 18 (point-blank)"),
+        (15, "player_02: target Thug → enemy_grunt_1a2b3c4d (mechanical, name_instead_of_id)"),
+        (16, ("ActionResolution from dm_01 failed validation (attempt 1/3): UnexpectedModelBehavior: "
+              "Exceeded maximum retries (1) for output validation")),
+        (23, ("Enforcer Kael Dren: 1 story beat, 1 place; latest: Combat [success] vs Freeborn Thug #1: "
+              "stunned him, 8 dmg")),
+        (29, "NPCs spawned 1, enemies converted 1: Thug #1 surrendered at low health."),
+        (30, "Freeborn Thug #1: enemy → npc (surrender)"),
+        (32, "Broker Ilse departed (story_advanced)"),
+        (33, "Ash Vex could not buy Med Kit from Field Medic Jara: Insufficient currency: need 5 Drip, have 4 Drip"),
+        (34, "llm_error: Request timed out after 60s (TimeoutError, recoverable)"),
+        (38, "Enemy Reinforcements removed (session_end) at 1/10"),
+        (39, "party: Enforcer Kael Dren, Ash Vex (defeated); enemies 1, clocks 1"),
+    ],
+)
+def test_v1_2_events_get_a_readable_reason(line, reason):
+    decisions, _ = read_path(MIXED)
+    assert by_line(decisions, line).reason == reason
+
+
+def test_an_unknown_event_gets_a_reason_from_its_fields():
+    decisions, _ = read_text(
+        jsonl(
+            {"event_type": "seed_attunement", "round": 2, "agent_id": "player_01", "seed": "raw", "amount": 3,
+             "event_id": "e1", "parent_event_id": None, "correlation_id": "round_2_x"},
+            {"event_type": "morale_check", "round": 2, "data": {"character": "Thug", "result": "flee", "roll": {"d20": 4}}},
+        )
+    )
+    assert decisions[0].reason == "agent_id: player_01, seed: raw, amount: 3"
+    assert decisions[1].reason == "character: Thug, result: flee, roll: 1 item"
+
+
+def test_v1_0_structured_output_metrics_are_described(combat):
+    decisions, _ = combat
+    assert by_line(decisions, 11).reason == "dm_01: structured output ok, completeness 43%"
