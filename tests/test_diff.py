@@ -5,6 +5,7 @@ selectors hand them over (values and cell as JSON text), so these tests need no 
 Expected values are computed from the sample files themselves.
 """
 
+import importlib
 import importlib.util
 import json
 import random
@@ -12,11 +13,13 @@ from collections import Counter
 
 import pytest
 
-from viewer import diff
+from viewer import diff, diff_summary, diff_values, kinds
 from viewer.readers import dynoai, session, study
 from viewer.readers.base import Limits, RunInfo
 
 READERS = {"dynoai": dynoai, "session": session, "study": study}
+SPECS = {kind: kinds.profile(kind).diff for kind in READERS}  # (loads every built-in kind)
+dynoai_kind = importlib.import_module("viewer.kinds.dynoai")
 DYNO_PAIR = (
     "dynoai/runs/large200k_s2_c7/session_replay.json",
     "dynoai/runs/large200k_s4_c10/session_replay.json",
@@ -47,12 +50,12 @@ def rows_of(kind, decisions, volatile=False):
             "agent": d.agent,
             "ts_text": d.ts.isoformat() if d.ts else None,
         }
-        rows.append(tuple(column[name] for name in diff.fields(kind, volatile)))
+        rows.append(tuple(column[name] for name in diff.fields(SPECS[kind], volatile)))
     return rows
 
 
 def side(kind, path, volatile=False):
-    return diff.side_from_rows(kind, rows_of(kind, read(kind, path), volatile), include_volatile=volatile)
+    return diff.side_from_rows(SPECS[kind], rows_of(kind, read(kind, path), volatile), include_volatile=volatile)
 
 
 def run_diff(kind, path_a, path_b, volatile=False):
@@ -145,7 +148,7 @@ def test_the_real_dynoai_pair_lists_every_changed_gradient_limiting_value_with_i
     found = set()
     for row in result.rows:
         if row.status == diff.CHANGED and result.a.action[row.a] == "GRADIENT_LIMITING":
-            cell = json.loads(result.a.cell_text[row.a])
+            cell = json.loads(result.a.column("cell_text")[row.a])
             for c in row.changes:
                 assert c.delta == pytest.approx(c.new - c.old)
                 found.add(((cell["rpm_index"], cell["kpa_index"]), c.path, c.old, c.new))
@@ -202,7 +205,7 @@ def test_the_session_replay_first_diverges_at_the_first_round_4_action_resolutio
     # Rounds 1-3 (and everything before the divergence) are identical; so is the rest here.
     before = [r for r in result.rows[: result.row_of_a[first_r4]]]
     assert before and all(r.status == diff.SAME for r in before)
-    assert {result.a.round[i] for i in range(first_r4)} >= {1, 2, 3}
+    assert {result.a.column("round")[i] for i in range(first_r4)} >= {1, 2, 3}
     assert [result.a.seq[r.a] for r in result.differences()] == differing
 
 
@@ -322,18 +325,18 @@ def test_a_generated_session_pair_first_diverges_where_the_files_first_differ(ge
 
 
 def test_numbers_compare_by_value_and_booleans_by_type():
-    assert diff.compare({"x": 10}, {"x": 10.0}) == ()
-    (c,) = diff.compare({"x": True}, {"x": 1})
+    assert diff_values.compare({"x": 10}, {"x": 10.0}) == ()
+    (c,) = diff_values.compare({"x": True}, {"x": 1})
     assert (c.old, c.new, c.delta) == (True, 1, None)
-    (c,) = diff.compare({"x": 2.68}, {"x": 2.71})
+    (c,) = diff_values.compare({"x": 2.68}, {"x": 2.71})
     assert c.delta == pytest.approx(0.03) and str(c.delta) == "0.03"
 
 
 def test_a_value_missing_on_one_side_is_a_change_without_delta():
-    changes = diff.compare({"a": 1}, {"b": 2})
+    changes = diff_values.compare({"a": 1}, {"b": 2})
     assert [(c.path, c.old, c.new, c.delta) for c in changes] == [
-        ("a", 1, diff.MISSING, None),
-        ("b", diff.MISSING, 2, None),
+        ("a", 1, diff_values.MISSING, None),
+        ("b", diff_values.MISSING, 2, None),
     ]
 
 
@@ -342,11 +345,11 @@ def test_volatile_keys_are_ignored_at_any_depth_unless_included():
         values = {"action": {"intent": "x", "timestamp": stamp}, "event_id": event_id, "n": 1}
         return [(0, "action_declaration", 0.0, json.dumps(values), 1, "player_01")]
 
-    a = diff.side_from_rows("session", make("2025-01-01", "e1"))
-    b = diff.side_from_rows("session", make("2025-01-02", "e2"))
+    a = diff.side_from_rows(SPECS["session"], make("2025-01-01", "e1"))
+    b = diff.side_from_rows(SPECS["session"], make("2025-01-02", "e2"))
     assert diff.diff_sides(a, b).identical
-    a = diff.side_from_rows("session", [r + ("t1",) for r in make("2025-01-01", "e1")], include_volatile=True)
-    b = diff.side_from_rows("session", [r + ("t2",) for r in make("2025-01-02", "e2")], include_volatile=True)
+    a = diff.side_from_rows(SPECS["session"], [r + ("t1",) for r in make("2025-01-01", "e1")], include_volatile=True)
+    b = diff.side_from_rows(SPECS["session"], [r + ("t2",) for r in make("2025-01-02", "e2")], include_volatile=True)
     (row,) = diff.diff_sides(a, b).rows
     assert {c.path for c in row.changes} == {"action.timestamp", "event_id", "ts"}
 
@@ -358,8 +361,8 @@ def test_a_dropped_decision_shifts_nothing_after_it_in_its_group():
             for k, v in enumerate(values)
         ]
 
-    a = diff.side_from_rows("dynoai", rows([1, 2, 3, 4, 5]))
-    b = diff.side_from_rows("dynoai", rows([1, 3, 4.5, 5, 6]))
+    a = diff.side_from_rows(SPECS["dynoai"], rows([1, 2, 3, 4, 5]))
+    b = diff.side_from_rows(SPECS["dynoai"], rows([1, 3, 4.5, 5, 6]))
     result = diff.diff_sides(a, b)
     assert [(r.status, r.a, r.b) for r in result.rows] == [
         ("same", 0, 0),
@@ -383,7 +386,7 @@ def test_long_groups_align_by_the_linear_sync_as_well_as_by_sequence_matcher():
         ]
 
     result = diff.diff_sides(
-        diff.side_from_rows("dynoai", rows(values)), diff.side_from_rows("dynoai", rows(b_values))
+        diff.side_from_rows(SPECS["dynoai"], rows(values)), diff.side_from_rows(SPECS["dynoai"], rows(b_values))
     )
     assert len(values) * len(b_values) > diff.MATCHER_LIMIT
     diffs = [(r.status, r.a, r.b) for r in result.differences()]
@@ -392,10 +395,10 @@ def test_long_groups_align_by_the_linear_sync_as_well_as_by_sequence_matcher():
 
 def test_different_kinds_align_by_action_alone(samples_dir):
     a = diff.side_from_rows(
-        "dynoai", rows_of("dynoai", read("dynoai", samples_dir / DYNO_PAIR[0])), align="study"
+        SPECS["dynoai"], rows_of("dynoai", read("dynoai", samples_dir / DYNO_PAIR[0])), key=diff.BY_ACTION
     )
     b = diff.side_from_rows(
-        "session", rows_of("session", read("session", samples_dir / SESSION_PAIR[0])), align="study"
+        SPECS["session"], rows_of("session", read("session", samples_dir / SESSION_PAIR[0])), key=diff.BY_ACTION
     )
     result = diff.diff_sides(a, b)
     assert result.counts[diff.SAME] == 0
@@ -403,15 +406,15 @@ def test_different_kinds_align_by_action_alone(samples_dir):
 
 
 def test_settings_diff_flattens_and_marks_changes():
-    rows = diff.settings_diff(
+    rows = diff_values.settings_diff(
         {"clamp": 7.0, "cfg": {"x": 1, "y": "s"}}, {"clamp": 10.0, "cfg": {"x": 1}, "new": None}
     )
     got = {r.path: (r.a, r.b, r.changed, r.delta) for r in rows}
     assert got == {
         "clamp": (7.0, 10.0, True, 3.0),
         "cfg.x": (1, 1, False, 0),
-        "cfg.y": ("s", diff.MISSING, True, None),
-        "new": (diff.MISSING, None, True, None),
+        "cfg.y": ("s", diff_values.MISSING, True, None),
+        "new": (diff_values.MISSING, None, True, None),
     }
 
 
@@ -422,16 +425,16 @@ def test_the_cell_heatmap_holds_b_minus_a_of_the_final_correction(samples_dir):
         last = {}
         for d in doc:
             if d["action"] == "GRADIENT_LIMITING":
-                last[(diff.RPM_BINS[d["cell"]["rpm_index"]], diff.KPA_BINS[d["cell"]["kpa_index"]])] = d[
+                last[(dynoai_kind.RPM_BINS[d["cell"]["rpm_index"]], dynoai_kind.KPA_BINS[d["cell"]["kpa_index"]])] = d[
                     "values"
                 ]["result"]
             elif d["action"] == "CLAMPING_APPLIED":
                 for c in d["values"]["cells"]:
-                    last[(diff.RPM_BINS[c["rpm_index"]], diff.KPA_BINS[c["kpa_index"]])] = c["clamped"]
+                    last[(dynoai_kind.RPM_BINS[c["rpm_index"]], dynoai_kind.KPA_BINS[c["kpa_index"]])] = c["clamped"]
         finals.append(last)
 
     result = run_diff("dynoai", *(samples_dir / p for p in DYNO_PAIR))
-    figure = diff.cell_heatmap(result, diff.HEAT_FINAL)
+    figure = diff_summary.cell_heatmap(result, diff_summary.HEAT_FINAL)
     trace = figure["data"][0]
     got = {}
     for r, rpm in enumerate(trace["y"]):
@@ -441,14 +444,14 @@ def test_the_cell_heatmap_holds_b_minus_a_of_the_final_correction(samples_dir):
     assert got.keys() == finals[0].keys() & finals[1].keys()
     for cell, z in got.items():
         assert z == pytest.approx(finals[1][cell] - finals[0][cell])
-    counts = diff.cell_heatmap(result, diff.HEAT_COUNT)["data"][0]
+    counts = diff_summary.cell_heatmap(result, diff_summary.HEAT_COUNT)["data"][0]
     assert all(v in (None, 0) or isinstance(v, int) for row in counts["z"] for v in row)
 
 
 def test_heatmap_hover_text_is_only_markup_of_its_own():
     rows = [(0, "GRADIENT_LIMITING", None, '{"result": 1.0}', "<b>x</b>", '{"rpm_index":0,"kpa_index":0}')]
-    result = diff.diff_sides(diff.side_from_rows("dynoai", rows), diff.side_from_rows("dynoai", rows))
-    texts = [t for row in diff.cell_heatmap(result, diff.HEAT_FINAL)["data"][0]["text"] for t in row]
+    result = diff.diff_sides(diff.side_from_rows(SPECS["dynoai"], rows), diff.side_from_rows(SPECS["dynoai"], rows))
+    texts = [t for row in diff_summary.cell_heatmap(result, diff_summary.HEAT_FINAL)["data"][0]["text"] for t in row]
     assert texts and all("<" not in part for t in texts for part in t.split("<br>"))
 
 
@@ -457,14 +460,14 @@ def test_values_nested_thousands_deep_and_huge_reasons_do_not_break_the_diff():
     deeper = '{"a":' * 3000 + "1" + "}" * 3000
     rows_a = [(0, "X", None, json.dumps({"v": 1}), "r" * 2_000_000, None), (1, "Y", None, deep, "", None)]
     rows_b = [(0, "X", None, json.dumps({"v": 2}), "r" * 2_000_000, None), (1, "Y", None, deeper, "", None)]
-    result = diff.diff_sides(diff.side_from_rows("dynoai", rows_a), diff.side_from_rows("dynoai", rows_b))
+    result = diff.diff_sides(diff.side_from_rows(SPECS["dynoai"], rows_a), diff.side_from_rows(SPECS["dynoai"], rows_b))
     assert [r.status for r in result.rows] == ["changed", "changed"]
     assert result.rows[0].changes[0].path == "v"
-    same = diff.diff_sides(diff.side_from_rows("dynoai", rows_a), diff.side_from_rows("dynoai", rows_a))
+    same = diff.diff_sides(diff.side_from_rows(SPECS["dynoai"], rows_a), diff.side_from_rows(SPECS["dynoai"], rows_a))
     assert same.identical
 
 
 def test_cell_labels_follow_dynoai_viewer_order():
-    assert diff.cell_label('{"cylinder":"f","kpa":65,"rpm":2000}') == "RPM=2000 KPA=65 Cyl=f"
-    assert diff.cell_label('{"rpm_index":0,"kpa_index":1}') == "RPM[0] KPA[1]"
-    assert diff.cell_label(None) == ""
+    assert dynoai_kind.diff_cell_label('{"cylinder":"f","kpa":65,"rpm":2000}') == "RPM=2000 KPA=65 Cyl=f"
+    assert dynoai_kind.diff_cell_label('{"rpm_index":0,"kpa_index":1}') == "RPM[0] KPA[1]"
+    assert dynoai_kind.diff_cell_label(None) == ""

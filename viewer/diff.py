@@ -1,17 +1,18 @@
 """Two runs compared: aligned decisions, what changed, and the first divergence.
 
 Plain Python, no ORM and no request. The caller fetches each run's decisions through the
-selectors, in file order, as tuples of the columns `fields()` names, and hands them to
+selectors, in file order, as tuples of the columns `fields(spec)` names, and hands them to
 `side_from_rows`; `diff_sides` does the rest.
 
-Decisions are aligned by content, never by time. They are grouped by a key per kind:
-    dynoai   (action, cell)
-    session  (round, event_type, agent)
-    study    (event type)
-and each group's two sequences are aligned by edit distance (difflib.SequenceMatcher over each
-decision's signature), so a dropped or repeated decision shifts nothing after it. Where a stretch
-differs on both sides, its decisions are paired by a small dynamic programme on value distance:
-a nudged decision pairs with its counterpart rather than with a neighbour.
+What differs by log kind is the kind's `DiffSpec` (built in `viewer/kinds/<kind>.py`): the
+columns read besides the values, the alignment key, what else is compared, where a decision sits,
+the settings and the per-cell heatmap. Decisions are aligned by content, never by time. They are
+grouped by the spec's key (DynoAI: action and cell; sessions: round, event type and agent; study
+logs: event type; two runs of different kinds: action alone, `BY_ACTION`), and each group's two
+sequences are aligned by edit distance (difflib.SequenceMatcher over each decision's signature),
+so a dropped or repeated decision shifts nothing after it. Where a stretch differs on both sides,
+its decisions are paired by a small dynamic programme on value distance: a nudged decision pairs
+with its counterpart rather than with a neighbour.
 
 Fields that differ between any two runs (timestamps, session and run ids, event ids, measured
 elapsed times) are left out of the comparison unless `include_volatile` is set.
@@ -19,55 +20,80 @@ elapsed times) are left out of the comparison unless `include_volatile` is set.
 from __future__ import annotations
 
 import gc
-import html
 import math
-import re
 from bisect import bisect_left
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any
 
-import orjson
+from .diff_values import (
+    MISSING,  # noqa: F401  (what a Change holds for a path on one side only)
+    VOLATILE,
+    VOLATILE_KEYS,
+    Change,
+    canonical,
+    compare,
+    distance,
+    flatten,
+    loads,
+    strip_volatile,
+)
 
 SAME, CHANGED, ONLY_A, ONLY_B = "same", "changed", "only_a", "only_b"
 STATUSES = (SAME, CHANGED, ONLY_A, ONLY_B)
-
-# Keys (at any depth of a decision's values) whose values differ between any two runs.
-VOLATILE_KEYS = frozenset({
-    "timestamp", "ts", "iso_ts", "human_ts", "server_time", "generated_at",
-    "session", "session_id", "run_id", "event_id", "parent_event_id", "correlation_id",
-    "elapsed_ms",
-})
-_VOLATILE = re.compile(r'"(?:%s)"\s*:' % "|".join(sorted(map(re.escape, VOLATILE_KEYS))))
-
-# What each kind's rows hold, in order. `values_text`, `cell_text` and `ts_text` are the JSON
-# columns and the timestamp as text (the caller casts them; no JSON is decoded for equal rows).
-_FIELDS = {
-    "dynoai": ("seq", "action", "t_ms", "values_text", "reason", "cell_text"),
-    "session": ("seq", "action", "t_ms", "values_text", "round", "agent"),
-    "study": ("seq", "action", "t_ms", "values_text"),
-}
-MAX_DEPTH = 64  # deeper values compare as their JSON text
+BASE = ("seq", "action", "t_ms", "values_text")  # every side's first columns
+BY_ACTION = ("action",)  # the key of two runs of different kinds
 NEAR = 64  # _sync looks this far ahead before indexing the whole group
 MATCHER_LIMIT = 40_000  # longer groups (both sides multiplied) align by _sync
 PAIR_DP_LIMIT = 2500  # cells of the pairing table; a bigger unequal stretch pairs in order
 GAP_COST = 0.6  # cost of leaving a decision unpaired; pairing costs its distance (0..1)
 CONTEXT = 3
 
-# DynoAI's grid (FORMATS.md 1.3), for cells given by index only.
-RPM_BINS = [1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 5500, 6000, 6500]
-KPA_BINS = [35, 50, 65, 80, 95]
+
+@dataclass(frozen=True)
+class CellDelta:
+    """A kind whose decisions sit on a grid of (row, column) bins: the per-cell B − A heatmap.
+
+    `column`: the side's column holding each decision's cell (JSON text); `cell_of(text)`: its
+    (row bin, column bin), or None; `finals(side)`: {cell: the last value the run logged for it}.
+    The notes say what each metric counts, under the heatmap."""
+
+    column: str
+    cell_of: Callable[[str | None], tuple | None]
+    finals: Callable[[Side], dict[tuple, float]]
+    final_note: str = ""
+    count_note: str = ""
 
 
-class _Missing:
-    def __repr__(self):
-        return "(absent)"
+def _no_settings(run) -> dict:
+    return {}
 
 
-MISSING = _Missing()
+@dataclass(frozen=True)
+class DiffSpec:
+    """What a kind's diff reads and how (built in each `viewer/kinds/<kind>.py`, `# -- diff`).
+
+    columns: read besides `BASE`, in order (their Decision names; `cell_text` is the cell as JSON
+    text). key: the columns whose values group decisions for alignment. compared: columns compared
+    as leaves of their own besides the values (DynoAI's reason). where(columns -> value): the
+    decision's place as people say it. settings(run): what the run was made with; settings_source
+    says where they come from, settings_missing what to do when neither run has any. filters: the
+    diff page's own filter inputs (parameter, label, input type)."""
+
+    columns: tuple[str, ...] = ()
+    key: tuple[str, ...] = BY_ACTION
+    compared: tuple[str, ...] = ()
+    where: Callable[[Mapping[str, Any]], str] | None = None
+    settings: Callable[[Any], dict] = _no_settings
+    settings_source: str = "settings"
+    settings_missing: str = ""
+    filters: tuple[tuple[str, str, str], ...] = ()
+    cells: CellDelta | None = None
+
+
+GENERIC = DiffSpec()  # a kind without a spec of its own
 
 
 @contextmanager
@@ -87,26 +113,22 @@ def gc_paused():
             gc.enable()
 
 
-def fields(kind: str, include_volatile: bool = False) -> tuple[str, ...]:
-    """The columns `side_from_rows` expects for a run of `kind`, in order."""
-    base = _FIELDS.get(kind, _FIELDS["study"])
-    return base + ("ts_text",) if include_volatile else base
+def fields(spec: DiffSpec, include_volatile: bool = False) -> tuple[str, ...]:
+    """The columns `side_from_rows` expects for a run of `spec`'s kind, in order."""
+    return BASE + spec.columns + (("ts_text",) if include_volatile else ())
 
 
 @dataclass(eq=False)
 class Side:
     """One run's decisions as the diff reads them: parallel lists in file order."""
 
-    kind: str
+    spec: DiffSpec
     include_volatile: bool
     seq: list[int] = field(default_factory=list)
     action: list[str] = field(default_factory=list)
     t_ms: list[float | None] = field(default_factory=list)
     values_text: list[str] = field(default_factory=list)
-    reason: list[str] | None = None
-    cell_text: list[str | None] | None = None
-    round: list[int | None] | None = None
-    agent: list[str | None] | None = None
+    columns: dict[str, list] = field(default_factory=dict)  # the spec's columns
     ts: list[str | None] | None = None
     key: list[str] = field(default_factory=list)  # the alignment key, as one string (not GC-tracked)
     sig: list[str] = field(default_factory=list)
@@ -115,17 +137,19 @@ class Side:
     def __len__(self) -> int:
         return len(self.seq)
 
+    def column(self, name: str) -> list | None:
+        """One of the spec's columns (None where the kind does not read it)."""
+        return self.columns.get(name)
+
     def values(self, i: int) -> Any:
-        return _loads(self.values_text[i])
+        return loads(self.values_text[i])
 
     def leaves(self, i: int) -> dict[str, Any]:
         """path -> leaf value of what is compared for decision i (cached)."""
         found = self._leaves.get(i)
         if found is None:
-            found = {}
-            if self.reason is not None:
-                found["reason"] = self.reason[i]
-            _flatten(self.values(i), "", found, 0, skip=() if self.include_volatile else VOLATILE_KEYS)
+            found = {name: self.columns[name][i] for name in self.spec.compared}
+            flatten(self.values(i), "", found, 0, skip=() if self.include_volatile else VOLATILE_KEYS)
             if self.ts is not None:
                 found["ts"] = self.ts[i]
             self._leaves[i] = found
@@ -133,14 +157,9 @@ class Side:
 
     def where(self, i: int) -> str:
         """The decision's place in its run, as people say it (cell, round, agent)."""
-        if self.cell_text is not None:
-            return cell_label(self.cell_text[i])
-        parts = []
-        if self.round is not None and self.round[i] is not None:
-            parts.append(f"round {self.round[i]}")
-        if self.agent is not None and self.agent[i]:
-            parts.append(str(self.agent[i]))
-        return " · ".join(parts)
+        if self.spec.where is None:
+            return ""
+        return self.spec.where({name: self.columns[name][i] for name in self.spec.columns})
 
     def duration_ms(self) -> float | None:
         times = [t for t in self.t_ms if t is not None]
@@ -148,52 +167,49 @@ class Side:
 
 
 def side_from_rows(
-    kind: str, rows: Iterable[tuple], *, include_volatile: bool = False, align: str | None = None
+    spec: DiffSpec, rows: Iterable[tuple], *, include_volatile: bool = False, key: tuple[str, ...] | None = None
 ) -> Side:
-    """Read rows (columns as `fields(kind, include_volatile)`) into a Side.
+    """Read rows (columns as `fields(spec, include_volatile)`) into a Side.
 
-    `align` is the kind whose key aligns the decisions (default `kind`); two runs of different
-    kinds are aligned by action alone ("study").
+    `key`: the columns aligning the decisions (default the spec's); two runs of different kinds
+    are aligned by action alone (`BY_ACTION`).
     """
-    kind = kind if kind in _FIELDS else "study"
-    align = align or kind
-    names = fields(kind, include_volatile)
+    names = fields(spec, include_volatile)
     columns = list(zip(*rows)) or [()] * len(names)  # transposed: one list per column, at C speed
     col = {name: list(values) for name, values in zip(names, columns)}
-    side = Side(kind=kind, include_volatile=include_volatile, seq=col["seq"], action=col["action"],
+    side = Side(spec=spec, include_volatile=include_volatile, seq=col["seq"], action=col["action"],
                 t_ms=col["t_ms"], values_text=[vt if vt is not None else "{}" for vt in col["values_text"]])
+    for name in spec.columns:
+        side.columns[name] = col[name]
     sig = side.values_text
     if not include_volatile:
         sig = _without_volatile(sig)
-    if kind == "dynoai":
-        side.reason = [r or "" for r in col["reason"]]
-        side.cell_text = col["cell_text"]
-        sig = [r + "\x00" + s for r, s in zip(side.reason, sig)]
-        key = _keys(side.action, side.cell_text) if align == "dynoai" else side.action
-    elif kind == "session":
-        side.round, side.agent = col["round"], col["agent"]
-        key = _keys(side.round, side.action, side.agent) if align == "session" else side.action
+    for name in spec.compared:
+        side.columns[name] = [v if v is not None else "" for v in col[name]]
+        sig = [str(v) + "\x00" + s for v, s in zip(side.columns[name], sig)]
+    key = key or spec.key
+    if key == BY_ACTION:
+        side.key = side.action
+    elif len(key) == 2 and key[0] == "action":  # DynoAI's (action, cell): the hot path
+        side.key = [a + "\x1f" + c if c is not None else a + "\x1f\x00" for a, c in zip(side.action, col[key[1]])]
     else:
-        key = side.action
+        side.key = _keys(*(col[name] for name in key))
     if include_volatile:
         side.ts = col["ts_text"]
         sig = [s + "\x00" + (t or "") for s, t in zip(sig, side.ts)]
-    side.key = list(key)
     side.sig = sig if sig is not side.values_text else list(sig)
     return side
 
 
 def _keys(*columns: list) -> list[str]:
     """One string per row joining the columns; None is kept apart from any text."""
-    if len(columns) == 2:  # (action, cell_text): the DynoAI hot path
-        return [a + "\x1f" + c if c is not None else a + "\x1f\x00" for a, c in zip(*columns)]
     return ["\x1f".join("\x00" if v is None else str(v) for v in values) for values in zip(*columns)]
 
 
 def _without_volatile(texts: list[str], chunk: int = 512) -> list[str]:
     """The values texts with volatile keys removed (canonical JSON where there were any)."""
     out = texts
-    search = _VOLATILE.search
+    search = VOLATILE.search
     for start in range(0, len(texts), chunk):
         if not search("\n".join(texts[start : start + chunk])):
             continue  # most chunks of most runs: nothing to strip
@@ -201,19 +217,11 @@ def _without_volatile(texts: list[str], chunk: int = 512) -> list[str]:
             if search(texts[i]):
                 if out is texts:
                     out = list(texts)
-                out[i] = _canonical(_strip(_loads(texts[i]), 0))
+                out[i] = canonical(strip_volatile(loads(texts[i])))
     return out
 
 
 # --- the alignment -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    path: str
-    old: Any
-    new: Any
-    delta: float | None
 
 
 @dataclass(slots=True)
@@ -499,286 +507,3 @@ def _divergence(result: DiffResult, partner_a: list[int]) -> Divergence | None:
     )
 
 
-# --- comparing two decisions -------------------------------------------------------------------
-
-
-def compare(old: dict[str, Any], new: dict[str, Any]) -> tuple[Change, ...]:
-    """The leaf paths whose values differ, old -> new, with the numeric delta where both are numbers."""
-    out = []
-    for path, x in old.items():
-        y = new.get(path, MISSING)
-        if not same_value(x, y):
-            out.append(Change(path, x, y, delta(x, y)))
-    for path, y in new.items():
-        if path not in old:
-            out.append(Change(path, MISSING, y, None))
-    return tuple(out)
-
-
-def same_value(x: Any, y: Any) -> bool:
-    if isinstance(x, bool) or isinstance(y, bool):
-        return type(x) is type(y) and x == y
-    if x is MISSING or y is MISSING:
-        return x is y
-    return x == y
-
-
-def is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def delta(x: Any, y: Any) -> float | None:
-    if is_number(x) and is_number(y):
-        d = y - x
-        return d if isinstance(d, int) else float(f"{d:.12g}")
-    return None
-
-
-def distance(x: dict[str, Any], y: dict[str, Any]) -> float:
-    """0 (equal) .. 1 (nothing alike): the mean distance of their leaves."""
-    paths = x.keys() | y.keys()
-    if not paths:
-        return 0.0
-    total = 0.0
-    for p in paths:
-        u, v = x.get(p, MISSING), y.get(p, MISSING)
-        if same_value(u, v):
-            continue
-        if is_number(u) and is_number(v):
-            total += min(1.0, abs(u - v) / (abs(u) + abs(v)))
-        else:
-            total += 1.0
-    return total / len(paths)
-
-
-def _flatten(value: Any, prefix: str, out: dict, depth: int, skip=()) -> None:
-    if isinstance(value, dict) and value:
-        if depth >= MAX_DEPTH:
-            out[prefix or "values"] = _canonical(value)
-            return
-        for k, v in value.items():
-            if k in skip:
-                continue
-            _flatten(v, f"{prefix}.{k}" if prefix else str(k), out, depth + 1, skip)
-    elif isinstance(value, list) and value:
-        if depth >= MAX_DEPTH:
-            out[prefix or "values"] = _canonical(value)
-            return
-        for n, v in enumerate(value):
-            _flatten(v, f"{prefix}[{n}]", out, depth + 1, skip)
-    elif prefix or value not in ({}, []):
-        out[prefix or "values"] = value
-
-
-def _strip(value: Any, depth: int) -> Any:
-    if depth > MAX_DEPTH:
-        return value
-    if isinstance(value, dict):
-        return {k: _strip(v, depth + 1) for k, v in value.items() if k not in VOLATILE_KEYS}
-    if isinstance(value, list):
-        return [_strip(v, depth + 1) for v in value]
-    return value
-
-
-def _loads(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:  # deeper than orjson goes (or not JSON): compare the text
-        return text
-
-
-def _canonical(value: Any) -> str:
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    except (TypeError, orjson.JSONEncodeError):  # nested deeper than orjson writes
-        import json
-
-        try:
-            return json.dumps(value, sort_keys=True, ensure_ascii=False)
-        except (RecursionError, ValueError, TypeError):
-            return "(nested too deeply to show)"
-
-
-# --- summaries, settings, cells ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CountRow:
-    label: str
-    a: int
-    b: int
-
-    @property
-    def delta(self) -> int:
-        return self.b - self.a
-
-
-def action_counts(a: Side, b: Side) -> list[CountRow]:
-    """Decisions per action on each side, most frequent first (ties in order of appearance)."""
-    ca, cb = Counter(a.action), Counter(b.action)
-    order = list(dict.fromkeys([*ca, *cb]))
-    order.sort(key=lambda act: -(ca[act] + cb[act]))
-    return [CountRow(act, ca[act], cb[act]) for act in order]
-
-
-@dataclass(frozen=True)
-class SettingRow:
-    path: str
-    a: Any
-    b: Any
-
-    @property
-    def changed(self) -> bool:
-        return not same_value(self.a, self.b)
-
-    @property
-    def delta(self) -> float | None:
-        return delta(self.a, self.b)
-
-
-def run_settings(run) -> dict:
-    """What a run was made with: manifest `config.args` for DynoAI; seed, version, commit and config
-    for a session; source and version for a study log."""
-    if run.kind == "dynoai":
-        return dict(run.settings or {})
-    if run.kind == "session":
-        return {"random_seed": run.random_seed, "version": run.version or None,
-                "git_commit": run.git_commit or None, "config": run.settings or {}}
-    return {"source": run.source or None, "version": run.version or None}
-
-
-def settings_diff(a: dict, b: dict) -> list[SettingRow]:
-    """Every setting path on either side, in order of appearance; see SettingRow.changed."""
-    fa, fb = {}, {}
-    _flatten(a, "", fa, 0)
-    _flatten(b, "", fb, 0)
-    paths = list(dict.fromkeys([*fa, *fb]))
-    return [SettingRow(p, fa.get(p, MISSING), fb.get(p, MISSING)) for p in paths]
-
-
-HEAT_FINAL, HEAT_COUNT = "final", "count"
-DIVERGING = [[0, "#2166ac"], [0.25, "#92c5de"], [0.5, "#f7f7f7"], [0.75, "#f4a582"], [1, "#b2182b"]]
-
-
-def cell_heatmap(result: DiffResult, metric: str = HEAT_FINAL) -> dict | None:
-    """A plotly heatmap of B − A per (rpm, kpa) cell, for DynoAI runs; None when there are no cells.
-
-    `final`: the last correction logged for the cell (GRADIENT_LIMITING `result`, or a later
-    CLAMPING_APPLIED `clamped`). `count`: decisions logged for the cell.
-    """
-    a, b = result.a, result.b
-    if a.kind != "dynoai" or b.kind != "dynoai":
-        return None
-    per = [_cell_counts(a), _cell_counts(b)] if metric == HEAT_COUNT else [_final(a), _final(b)]
-    cells = per[0].keys() | per[1].keys()
-    if not cells:
-        return None
-    rpms = sorted({c[0] for c in cells})
-    kpas = sorted({c[1] for c in cells})
-    z, text = [], []
-    what = "decisions" if metric == HEAT_COUNT else "final correction"
-    for rpm in rpms:
-        zr, tr = [], []
-        for kpa in kpas:
-            va, vb = per[0].get((rpm, kpa)), per[1].get((rpm, kpa))
-            d = delta(va, vb) if va is not None and vb is not None else None
-            zr.append(d)
-            parts = [f"RPM {rpm} · KPA {kpa} ({what})",
-                     f"A: {_num_text(va)}", f"B: {_num_text(vb)}"]
-            if d is not None:
-                parts.append(f"B − A: {d:+g}")
-            tr.append("<br>".join(html.escape(p) for p in parts))
-        z.append(zr)
-        text.append(tr)
-    limit = max((abs(v) for row in z for v in row if v is not None), default=0) or 1
-    return {
-        "data": [{
-            "type": "heatmap", "x": [str(k) for k in kpas], "y": [str(r) for r in rpms], "z": z,
-            "text": text, "hovertemplate": "%{text}<extra></extra>", "colorscale": DIVERGING,
-            "zmin": -limit, "zmax": limit, "xgap": 2, "ygap": 2,
-            "colorbar": {"title": {"text": "B − A"}},
-        }],
-        "layout": {
-            "margin": {"l": 60, "r": 20, "t": 10, "b": 45}, "height": 420,
-            "xaxis": {"title": {"text": "KPA"}, "type": "category"},
-            "yaxis": {"title": {"text": "RPM"}, "type": "category"},
-        },
-    }
-
-
-def _num_text(v) -> str:
-    return "–" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def _cell_of(text: str | None) -> tuple[int, int] | None:
-    """(rpm, kpa) of a cell given by bins or by indices into DynoAI's grid."""
-    cell = _loads(text) if text else None
-    if not isinstance(cell, dict):
-        return None
-    rpm, kpa = cell.get("rpm"), cell.get("kpa")
-    if is_number(rpm) and is_number(kpa):
-        return rpm, kpa
-    return _bins(cell.get("rpm_index"), cell.get("kpa_index"))
-
-
-def _bins(ri, ki) -> tuple[int, int] | None:
-    if isinstance(ri, int) and isinstance(ki, int) and 0 <= ri < len(RPM_BINS) and 0 <= ki < len(KPA_BINS):
-        if not isinstance(ri, bool) and not isinstance(ki, bool):
-            return RPM_BINS[ri], KPA_BINS[ki]
-    return None
-
-
-def _cell_counts(side: Side) -> dict[tuple, int]:
-    out: dict[tuple, int] = {}
-    for text, n in Counter(side.cell_text).items():
-        cell = _cell_of(text)
-        if cell is not None:
-            out[cell] = out.get(cell, 0) + n
-    return out
-
-
-def _final(side: Side) -> dict[tuple, float]:
-    last: dict[tuple, tuple[int, float]] = {}  # cell -> (position, value)
-    cells: dict[str | None, tuple | None] = {}
-    for i, act in enumerate(side.action):
-        if act == "GRADIENT_LIMITING":
-            text = side.cell_text[i]
-            cell = cells[text] if text in cells else cells.setdefault(text, _cell_of(text))
-            values = side.values(i)
-            if cell and isinstance(values, dict) and is_number(values.get("result")):
-                last[cell] = (i, values["result"])
-        elif act == "CLAMPING_APPLIED":
-            values = side.values(i)
-            for c in (values.get("cells") if isinstance(values, dict) else None) or []:
-                cell = _bins(c.get("rpm_index"), c.get("kpa_index")) if isinstance(c, dict) else None
-                if cell and is_number(c.get("clamped")):
-                    last[cell] = (i, c["clamped"])
-    return {cell: value for cell, (_, value) in last.items()}
-
-
-def cell_label(text: str | None) -> str:
-    """`RPM=2000 KPA=65 Cyl=f` / `RPM[0] KPA[1]`, as DynoAI's viewer writes cells."""
-    cell = _loads(text) if text else None
-    if not isinstance(cell, dict) or not cell:
-        return ""
-    parts = []
-    for key, fmt in (("rpm", "RPM={}"), ("kpa", "KPA={}"), ("rpm_index", "RPM[{}]"),
-                     ("kpa_index", "KPA[{}]"), ("cylinder", "Cyl={}")):
-        if key in cell:
-            parts.append(fmt.format(cell[key]))
-    return " ".join(parts) if parts else _canonical(cell)
-
-
-def value_text(value: Any, limit: int | None = None) -> str:
-    """A leaf value as text for a table cell (JSON spelling; strings as they are)."""
-    if value is MISSING:
-        text = "(absent)"
-    elif isinstance(value, str):
-        text = value
-    else:
-        text = _canonical(value)
-    if limit is not None and len(text) > limit:
-        return text[: limit - 1] + "…"
-    return text

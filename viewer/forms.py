@@ -76,3 +76,35 @@ class FramesForm(StepForm):
     back = forms.IntegerField(required=False, min_value=0, max_value=MAX_FRAMES)
     count = forms.IntegerField(required=False, min_value=1, max_value=MAX_FRAMES)
     stride = forms.IntegerField(required=False, min_value=1, max_value=MAX_FRAME_SPAN)
+
+
+# -- diff: the two runs and how to compare them (/diff/, its exports; the API has its own schema) ------
+from .diff_summary import HEAT_COUNT, HEAT_FINAL
+
+A, B, RUN, ROWS, VOLATILE, HEAT, START = "a", "b", "run", "rows", "volatile", "heat", "start"
+ROWS_DIFF, ROWS_ALL = "diff", "all"
+MAX_RUN_ID = 2**63 - 1
+
+
+class DiffForm(forms.Form):
+    """The diff's own parameters; the decision filters are DecisionFilterForm's."""
+
+    a = forms.IntegerField(required=False, min_value=1, max_value=MAX_RUN_ID)
+    b = forms.IntegerField(required=False, min_value=1, max_value=MAX_RUN_ID)
+    rows = forms.ChoiceField(
+        required=False, choices=[(ROWS_DIFF, "Only differences"), (ROWS_ALL, "All decisions")]
+    )
+    volatile = forms.BooleanField(required=False, label="Also compare timestamps and ids")
+    heat = forms.ChoiceField(
+        required=False, choices=[(HEAT_FINAL, "Final correction"), (HEAT_COUNT, "Decision count")]
+    )
+    start = forms.IntegerField(required=False, min_value=0, max_value=10**9)
+
+    def clean(self):
+        data = super().clean()
+        data[ROWS] = data.get(ROWS) or ROWS_DIFF
+        data[START] = data.get(START) or 0
+        return data
+
+    def error_text(self) -> str:
+        return "; ".join(f"{name}: {e}" for name, errors in self.errors.items() for e in errors)

@@ -6,10 +6,12 @@ from typing import Any, Literal
 from ninja import Field, Query, Schema
 from ninja.errors import HttpError
 
-from ..filters import DecisionFilterForm
-from ..views import diff as diff_views
-from .base import DEFAULT_LIMIT, ERRORS, FilterQuery, MAX_API_LIMIT, MAX_ID, router
-from .base import _run
+from .. import kinds
+from ..diff_report import DiffReport, change_view, diff_report
+from ..diff_values import Change
+from ..filters import DecisionFilterForm, describe_filters
+from .base import DEFAULT_LIMIT, ERRORS, MAX_API_LIMIT, MAX_ID, FilterQuery, _run, router
+
 
 class DiffQuery(FilterQuery):
     a: int = Field(..., ge=1, le=MAX_ID, description="run A")
@@ -89,6 +91,38 @@ def diff_runs(request, query: Query[DiffQuery]):
     form = DecisionFilterForm(data)
     if not form.is_valid():
         raise HttpError(400, form.error_text())
-    result = diff_views.load_diff(a, b, filters=form.filters(), include_volatile=query.volatile)
-    return diff_views.api_payload(result, a, b, form, only=query.rows == "diff", start=query.start, limit=query.limit)
+    report = diff_report(a, kinds.profile(a), b, kinds.profile(b), filters=form.filters(),
+                         include_volatile=query.volatile)
+    return _payload(report, only=query.rows == "diff", start=query.start, limit=query.limit)
 
+
+def _payload(report: DiffReport, *, only: bool, start: int, limit: int) -> dict:
+    """The report as DiffOut: counts, first divergence, settings, a page of rows."""
+    rows = report.rows(only=only)
+    d = report.divergence
+    result = report.result
+
+    def run_out(run, side):
+        return {"id": run.pk, "name": run.name, "kind": run.kind, "decisions": len(side),
+                "duration_ms": side.duration_ms()}
+
+    def row_out(r):
+        return {"status": r["status"], "a_seq": r["seq_a"], "b_seq": r["seq_b"], "action": r["action"],
+                "where": r["where"], "changes": r["changes"]}
+
+    return {
+        "a": run_out(report.a, result.a),
+        "b": run_out(report.b, result.b),
+        "filters": describe_filters(report.filters),
+        "identical": report.identical,
+        "counts": report.counts,
+        "first_divergence": None if d is None else {
+            "position": d["position"], "a_seq": d["seq_a"], "b_seq": d["seq_b"], "description": d["what"],
+            "changes": d["changes"],
+        },
+        "actions": [{"action": c.label, "a": c.a, "b": c.b, "delta": c.delta} for c in report.summary["actions"]],
+        "settings": [change_view(Change(s.path, s.a, s.b, s.delta)) for s in report.settings_changed],
+        "rows": [row_out(r) for r in report.row_views(rows[start : start + limit])],
+        "total_rows": len(rows),
+        "next": start + limit if start + limit < len(rows) else None,
+    }

@@ -264,7 +264,60 @@ REPLAY = ReplaySpec(
 )
 
 # -- diff -----------------------------------------------------------------------------------------
-DIFF = None
+from ..diff import CellDelta, DiffSpec
+from ..diff_values import is_number as diff_is_number
+from ..diff_values import loads as diff_loads
+from ..dynoai_text import format_cell
+
+
+def diff_cell_label(cell_text: str | None) -> str:
+    """`RPM=2000 KPA=65 Cyl=f` / `RPM[0] KPA[1]`, as DynoAI's viewer writes cells."""
+    return format_cell(diff_loads(cell_text)) if cell_text else ""
+
+
+def _diff_cell_of(cell_text: str | None) -> tuple | None:
+    return cell_bins(diff_loads(cell_text)) if cell_text else None
+
+
+def _diff_finals(side) -> dict[tuple, float]:
+    """The last correction logged per (rpm, kpa): GRADIENT_LIMITING `result`, or a later
+    CLAMPING_APPLIED `clamped`."""
+    last: dict[tuple, tuple[int, float]] = {}  # cell -> (position, value)
+    cells: dict[str | None, tuple | None] = {}
+    cell_text = side.column("cell_text")
+    for i, act in enumerate(side.action):
+        if act == GRADIENT:
+            text = cell_text[i]
+            cell = cells[text] if text in cells else cells.setdefault(text, _diff_cell_of(text))
+            values = side.values(i)
+            if cell and isinstance(values, dict) and diff_is_number(values.get("result")):
+                last[cell] = (i, values["result"])
+        elif act == CLAMP:
+            for ri, ki, _, clamped in clamp_cells(side.values(i)):
+                cell = bins_of(ri, ki)
+                if cell and diff_is_number(clamped):
+                    last[cell] = (i, clamped)
+    return {cell: value for cell, (_, value) in last.items()}
+
+
+DIFF = DiffSpec(
+    columns=("reason", "cell_text"),
+    key=("action", "cell_text"),
+    compared=("reason",),
+    where=lambda row: diff_cell_label(row["cell_text"]),
+    settings=lambda run: dict(run.settings or {}),
+    settings_source="manifest config.args",
+    settings_missing="import the session replay together with its manifest.json",
+    filters=(("rpm", "RPM", "number"), ("kpa", "kPa", "number")),
+    cells=CellDelta(
+        column="cell_text",
+        cell_of=_diff_cell_of,
+        finals=_diff_finals,
+        final_note="The last correction logged per cell: GRADIENT_LIMITING result, or a later "
+        "CLAMPING_APPLIED value. Blank: no value on one side.",
+        count_note="Decisions logged per cell (both cylinders; index cells mapped to DynoAI's bins).",
+    ),
+)
 
 
 PROFILE = register(

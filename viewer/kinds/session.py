@@ -183,7 +183,30 @@ REPLAY = ReplaySpec(
 )
 
 # -- diff -----------------------------------------------------------------------------------------
-DIFF = None
+from ..diff import DiffSpec
+
+
+def _diff_where(row) -> str:
+    """`round 4 · player_01`."""
+    parts = [f"round {row['round']}"] if row["round"] is not None else []
+    if row["agent"]:
+        parts.append(str(row["agent"]))
+    return " · ".join(parts)
+
+
+def _diff_settings(run) -> dict:
+    return {"random_seed": run.random_seed, "version": run.version or None,
+            "git_commit": run.git_commit or None, "config": run.settings or {}}
+
+
+DIFF = DiffSpec(
+    columns=("round", "agent"),
+    key=("round", "action", "agent"),
+    where=_diff_where,
+    settings=_diff_settings,
+    settings_source="session_start: random_seed, version, git_commit, config",
+    filters=(("round", "Round", "number"), ("agent", "Agent", "search")),
+)
 
 
 PROFILE = register(

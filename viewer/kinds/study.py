@@ -100,7 +100,12 @@ def _replay_context(state: dict) -> dict:
 REPLAY = ReplaySpec(reducer=StudyReducer, template="viewer/kinds/study_replay.html", context=_replay_context)
 
 # -- diff -----------------------------------------------------------------------------------------
-DIFF = None
+from ..diff import DiffSpec
+
+DIFF = DiffSpec(
+    settings=lambda run: {"source": run.source or None, "version": run.version or None},
+    settings_source="source and version",
+)
 
 
 PROFILE = register(
