@@ -344,3 +344,10 @@ def test_jumping_equals_stepping_on_generated_runs(kind, every, decisions, data)
     n = data.draw(st.integers(0, len(decisions)))
     assert player.state_at(n) == R.step_by_step(reducer(kind), decisions, n)
     assert player.frame(n).decision == (decisions[n - 1] if n else None)
+
+
+def test_every_marker_a_reducer_gives_is_in_its_kinds_legend(session_decisions, dyno_decisions, study_decisions):
+    for kind, decisions in (("session", session_decisions), ("dynoai", dyno_decisions),
+                            ("study", study_decisions)):
+        given = {category for _, category, _ in R.MemoryReplay(reducer(kind), decisions).index.markers}
+        assert given <= set(SPECS[kind].markers), kind

@@ -17,6 +17,7 @@ from viewer.forms import parse_time
 from viewer.kinds.session import CHARACTER_FIELDS
 from viewer.models import ReplayCheckpoint, ReplayIndex
 from viewer.selectors import filtered_decisions
+from viewer.text import clock, duration
 
 SESSION = "session/session_debt_auction_ambush.jsonl"
 DYNO = "dynoai/real_sample/session_replay.json"
@@ -341,3 +342,46 @@ def test_a_failed_build_is_reported_and_tried_again(client_in, session_run, monk
     assert "could not be prepared: disk on fire" in content
     monkeypatch.undo()
     assert client_in.get(page_url(session_run, step=3)).context["step"] == 3
+
+
+def test_the_fragment_is_picked_by_hx_target_and_the_answer_varies_on_it(client_in, session_run):
+    for headers in ({"HX-Request": "true"}, {"HX-Request": "true", "HX-Target": "somewhere-else"}):
+        response = client_in.get(page_url(session_run, step=7), headers=headers)
+        assert response.status_code == 200 and "<html" in response.content.decode()
+        assert "HX-Request" in response["Vary"] and "HX-Target" in response["Vary"]
+
+
+def test_the_state_grid_is_the_one_heatmap_figure_with_rpm_rows_and_kpa_columns(client_in, dyno_run):
+    grid = client_in.get(frames_url(dyno_run, start=119, count=1)).json()["frames"][0]["grid"]
+    figure = grid["figure"]
+    assert figure["layout"]["yaxis"]["title"]["text"] == "RPM"
+    assert figure["layout"]["xaxis"]["title"]["text"] == "kPa"
+    assert figure["layout"]["yaxis"]["autorange"] == "reversed"  # RPM ascends downwards
+    assert figure["data"][0]["y"] == grid["rows"] == ["1500", "2000", "2500", "3000", "3500", "4000", "4500",
+                                                     "5000", "5500", "6000", "6500"]
+    assert figure["data"][0]["x"] == grid["cols"] == ["35", "50", "65", "80", "95"]
+
+
+def test_times_read_as_the_text_module_writes_them(client_in, session_run):
+    body = client_in.get(frames_url(session_run, start=60, count=3)).json()
+    for f in body["frames"]:
+        assert f["t_text"] == clock(f["t_ms"]) and f"<span class=\"t\">{f['t_text']}</span>" in f["row"]
+        assert f["round_text"] == f"round {f['round']}"
+    response = client_in.get(page_url(session_run, step=60))
+    assert response.context["current_t_text"] == clock(response.context["frame"].decision["t_ms"])
+    assert f"({duration(response.context['index'].t_last)} in all)" in response.content.decode()
+
+
+def test_a_kind_without_rounds_shows_none(client_in, dyno_run):
+    body = client_in.get(frames_url(dyno_run, start=10, count=1)).json()
+    assert body["frames"][0]["round_text"] == ""
+    assert 'class="rnd"' not in body["frames"][0]["row"]
+    assert "Replay to round" not in client_in.get(page_url(dyno_run, step=10)).content.decode()
+
+
+def test_a_study_log_shows_its_active_time_as_a_duration(client_in, import_sample, samples_dir):
+    path = next(p for p in sorted((samples_dir / "study").iterdir()) if p.name.endswith(".study.log"))
+    run = import_sample(path.relative_to(samples_dir))
+    response = client_in.get(page_url(run, step=run.decision_count))
+    active = duration(response.context["state"]["active_ms"])
+    assert f"<dt>Active time</dt><dd>{active}</dd>" in response.content.decode()
