@@ -1,4 +1,5 @@
-"""viewer.cells: heatmap grids and drilldowns, checked against counts computed here from the samples."""
+"""viewer.cells and viewer.drilldown with each kind's cells spec: heatmap grids and drilldowns,
+checked against counts computed here from the samples."""
 
 import json
 from collections import Counter, defaultdict
@@ -7,8 +8,9 @@ from urllib.parse import urlencode
 import pytest
 from django.http import QueryDict
 
-from viewer import cells
+from viewer import cells, drilldown, kinds
 from viewer.filters import DecisionFilterForm
+from viewer.kinds import study_cells
 from viewer.selectors import filtered_decisions
 
 pytestmark = pytest.mark.django_db
@@ -17,6 +19,19 @@ RUNS = ["dynoai/runs/large200k_s2_c7", "dynoai/runs/large200k_s4_c10"]
 # The toolkit's bins (FORMATS.md 1.3), written out here rather than imported from the code under test.
 RPM = [1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 5500, 6000, 6500]
 KPA = [35, 50, 65, 80, 95]
+
+
+def cell_grid(*, run, **kw):
+    """The engine with the run's kind spec, as the page and the API call it."""
+    return cells.cell_grid(spec=kinds.profile(run).cells, run=run, **kw)
+
+
+def cell_drilldown(*, run, **kw):
+    return drilldown.cell_drilldown(spec=kinds.profile(run).cells, run=run, **kw)
+
+
+def available_metrics(*, run):
+    return cells.available_metrics(spec=kinds.profile(run).cells, run=run)
 
 
 def _decisions(samples_dir, folder):
@@ -51,13 +66,13 @@ def test_afr_grid_shows_all_55_cells_per_cylinder_with_counts_from_the_json(
             expected[(d["cell"]["rpm"], d["cell"]["kpa"])] += 1
             sums[(d["cell"]["rpm"], d["cell"]["kpa"])] += d["values"]["afr_error_pct"]
 
-    grid = cells.cell_grid(run=run, filters={"action": ("AFR_CORRECTION",)}, metric="count", cylinder=cyl)
+    grid = cell_grid(run=run, filters={"action": ("AFR_CORRECTION",)}, metric="count", cylinder=cyl)
     assert len(expected) == 55
     assert {k: c["count"] for k, c in _by_cell(grid).items()} == dict(expected)
     assert grid["y_values"] == RPM and grid["x_values"] == KPA
     assert all(v is not None for row in grid["z"] for v in row)
 
-    means = _by_cell(cells.cell_grid(run=run, filters={}, metric="afr_mean", cylinder=cyl))
+    means = _by_cell(cell_grid(run=run, filters={}, metric="afr_mean", cylinder=cyl))
     assert {k: c["count"] for k, c in means.items()} == dict(expected)
     for k, n in expected.items():
         assert means[k]["value"] == pytest.approx(sums[k] / n)
@@ -70,7 +85,7 @@ def test_afr_last_is_the_last_sample_of_the_cell_in_file_order(samples_dir, impo
     for d in _decisions(samples_dir, folder):
         if d["action"] == "AFR_CORRECTION" and d["cell"]["cylinder"] == "r":
             last[(d["cell"]["rpm"], d["cell"]["kpa"])] = d["values"]["afr_error_pct"]
-    grid = cells.cell_grid(run=run, filters={}, metric="afr_last", cylinder="r")
+    grid = cell_grid(run=run, filters={}, metric="afr_last", cylinder="r")
     assert {k: c["value"] for k, c in _by_cell(grid).items()} == pytest.approx(last)
 
 
@@ -84,13 +99,13 @@ def test_gradient_limiting_indices_land_on_the_standard_bins(samples_dir, import
             expected[where] += 1
             last[where] = d["values"]["result"]
     assert expected
-    counts = _by_cell(cells.cell_grid(run=run, filters={}, metric="gradient_count"))
+    counts = _by_cell(cell_grid(run=run, filters={}, metric="gradient_count"))
     assert {k: c["value"] for k, c in counts.items()} == dict(expected)
-    results = _by_cell(cells.cell_grid(run=run, filters={}, metric="gradient_result", cylinder="f"))
+    results = _by_cell(cell_grid(run=run, filters={}, metric="gradient_result", cylinder="f"))
     assert {k: c["value"] for k, c in results.items()} == pytest.approx(last)
     assert any(
         "standard bins" in note
-        for note in cells.cell_grid(run=run, filters={}, metric="gradient_count")["notes"]
+        for note in cell_grid(run=run, filters={}, metric="gradient_count")["notes"]
     )
 
 
@@ -103,7 +118,7 @@ def test_clamped_cells_come_from_values_cells_and_blank_cells_are_null(samples_d
             for e in d["values"]["cells"]:
                 expected[(RPM[e["rpm_index"]], KPA[e["kpa_index"]])] = (e["original"], e["clamped"])
     assert expected
-    grid = cells.cell_grid(run=run, filters={}, metric="clamped")
+    grid = cell_grid(run=run, filters={}, metric="clamped")
     got = _by_cell(grid)
     assert set(got) == set(expected)
     for k, (original, clamped) in expected.items():
@@ -121,14 +136,14 @@ def test_anomaly_score_is_the_highest_score_of_the_cell(samples_dir, import_samp
         if d["action"] == "ANOMALY_DETECTED":
             k = (d["cell"]["rpm"], d["cell"]["kpa"])
             expected[k] = max(expected.get(k, float("-inf")), d["values"]["score"])
-    grid = cells.cell_grid(run=run, filters={}, metric="anomaly_score")
+    grid = cell_grid(run=run, filters={}, metric="anomaly_score")
     assert {k: c["value"] for k, c in _by_cell(grid).items()} == pytest.approx(expected)
 
 
 def test_any_numeric_value_key_is_a_metric_and_averages_that_value(samples_dir, import_sample):
     folder = RUNS[0]
     run = _import(import_sample, folder)
-    keys = {m.key for m in cells.available_metrics(run=run)}
+    keys = {m.key for m in available_metrics(run=run)}
     assert {"value:weight", "value:afr_measured", "value:blend_factor", "value:score"} <= keys
     assert "value:passes" not in keys  # SMOOTHING_START has no cell
     sums, counts = defaultdict(float), Counter()
@@ -137,7 +152,7 @@ def test_any_numeric_value_key_is_a_metric_and_averages_that_value(samples_dir, 
             k = (d["cell"]["rpm"], d["cell"]["kpa"])
             sums[k] += d["values"]["weight"]
             counts[k] += 1
-    grid = cells.cell_grid(run=run, filters={}, metric="value:weight", cylinder="f")
+    grid = cell_grid(run=run, filters={}, metric="value:weight", cylinder="f")
     got = _by_cell(grid)
     assert set(got) == set(counts)
     for k in counts:
@@ -146,7 +161,7 @@ def test_any_numeric_value_key_is_a_metric_and_averages_that_value(samples_dir, 
 
 def test_an_unknown_metric_falls_back_to_the_first(import_sample):
     run = _import(import_sample, RUNS[0])
-    assert cells.cell_grid(run=run, filters={}, metric="value:no such key")["metric"] == "count"
+    assert cell_grid(run=run, filters={}, metric="value:no such key")["metric"] == "count"
 
 
 @pytest.mark.parametrize("cyl", ["f", "both"])
@@ -154,7 +169,7 @@ def test_each_cells_link_selects_exactly_that_cells_decisions(samples_dir, impor
     folder = RUNS[0]
     run = _import(import_sample, folder)
     decisions = _decisions(samples_dir, folder)
-    grid = cells.cell_grid(run=run, filters={}, metric="afr_mean", cylinder=cyl)
+    grid = cell_grid(run=run, filters={}, metric="afr_mean", cylinder=cyl)
     assert len(grid["cells"]) == 55
     for c in grid["cells"]:
         (link,) = c["links"]
@@ -167,7 +182,7 @@ def test_each_cells_link_selects_exactly_that_cells_decisions(samples_dir, impor
         ]
         assert _seqs_for(run, link["params"]) == expected
 
-    for c in cells.cell_grid(run=run, filters={}, metric="gradient_count")["cells"]:
+    for c in cell_grid(run=run, filters={}, metric="gradient_count")["cells"]:
         (link,) = c["links"]
         i, j = RPM.index(c["y"]), KPA.index(c["x"])
         expected = [
@@ -198,7 +213,7 @@ def test_drilldown_lists_every_decision_of_the_cell_in_file_order(samples_dir, i
             expected.append(seq)
     assert any(decisions[s]["action"] == "CLAMPING_APPLIED" for s in expected)
 
-    drill = cells.cell_drilldown(run=run, filters={}, key={"cell_rpm": rpm, "cell_kpa": kpa})
+    drill = cell_drilldown(run=run, filters={}, key={"cell_rpm": rpm, "cell_kpa": kpa})
     assert [r["d"].seq for r in drill["rows"]] == expected
     assert drill["total"] == len(expected)
     assert dict(drill["by_action"]) == dict(Counter(decisions[s]["action"] for s in expected))
@@ -209,7 +224,7 @@ def test_drilldown_lists_every_decision_of_the_cell_in_file_order(samples_dir, i
     names = {t["name"] for t in drill["figure"]["data"]}
     assert names == {"AFR_CORRECTION", "GRADIENT_LIMITING", "CLAMPING_APPLIED"}
 
-    front = cells.cell_drilldown(run=run, filters={}, key={"cell_rpm": rpm, "cell_kpa": kpa}, cylinder="f")
+    front = cell_drilldown(run=run, filters={}, key={"cell_rpm": rpm, "cell_kpa": kpa}, cylinder="f")
     assert [r["d"].seq for r in front["rows"]] == [
         s for s in expected if decisions[s].get("cell", {}).get("cylinder") == "f"
     ]
@@ -220,19 +235,19 @@ def test_the_current_filters_apply_to_the_grid_and_the_drilldown(samples_dir, im
     run = _import(import_sample, folder)
     decisions = _decisions(samples_dir, folder)
     filters = {"rpm_min": 4000, "q": "r cylinder"}
-    grid = cells.cell_grid(run=run, filters=filters, metric="count")
+    grid = cell_grid(run=run, filters=filters, metric="count")
     expected = Counter(
         (d["cell"]["rpm"], d["cell"]["kpa"])
         for d in decisions
         if d["action"] == "AFR_CORRECTION" and d["cell"]["rpm"] >= 4000 and "r cylinder" in d["reason"]
     )
     assert {k: c["count"] for k, c in _by_cell(grid).items()} == dict(expected)
-    drill = cells.cell_drilldown(run=run, filters=filters, key={"cell_rpm": 4000, "cell_kpa": 65})
+    drill = cell_drilldown(run=run, filters=filters, key={"cell_rpm": 4000, "cell_kpa": 65})
     assert {r["d"].cylinder for r in drill["rows"]} == {"r"}
     assert drill["total"] == expected[(4000, 65)]
     # a cell outside the filters has nothing, whatever its coordinates say
     assert (
-        cells.cell_drilldown(run=run, filters=filters, key={"cell_rpm": 1500, "cell_kpa": 65})["total"] == 0
+        cell_drilldown(run=run, filters=filters, key={"cell_rpm": 1500, "cell_kpa": 65})["total"] == 0
     )
 
 
@@ -263,13 +278,13 @@ def _session_expected(path):
 def test_session_grid_matches_counts_from_the_jsonl(samples_dir, import_sample, name):
     run = import_sample(f"session/{name}")
     events, tokens, calls, ok, known = _session_expected(samples_dir / "session" / name)
-    grid = cells.cell_grid(run=run, filters={}, metric="events")
+    grid = cell_grid(run=run, filters={}, metric="events")
     assert {k: c["value"] for k, c in _by_cell(grid).items()} == dict(events)
     assert grid["y_values"] == sorted({r for r, _ in events})
-    grid = cells.cell_grid(run=run, filters={}, metric="tokens")
+    grid = cell_grid(run=run, filters={}, metric="tokens")
     assert {k: c["value"] for k, c in _by_cell(grid).items()} == dict(tokens)
     assert {k: c["count"] for k, c in _by_cell(grid).items()} == dict(calls)
-    grid = cells.cell_grid(run=run, filters={}, metric="success")
+    grid = cell_grid(run=run, filters={}, metric="success")
     assert known
     assert {k: c["value"] for k, c in _by_cell(grid).items()} == pytest.approx(
         {k: 100.0 * ok[k] / n for k, n in known.items()}
@@ -280,12 +295,12 @@ def test_a_session_cell_link_selects_that_round_and_agent(samples_dir, import_sa
     name = "session_debt_auction_ambush.jsonl"
     run = import_sample(f"session/{name}")
     events, *_ = _session_expected(samples_dir / "session" / name)
-    grid = cells.cell_grid(run=run, filters={}, metric="events")
+    grid = cell_grid(run=run, filters={}, metric="events")
     for c in grid["cells"]:
         (link,) = c["links"]
         seqs = _seqs_for(run, link["params"])
         assert len(seqs) == events[(c["y"], c["x"])]
-        drill = cells.cell_drilldown(run=run, filters={}, key=c["key"])
+        drill = cell_drilldown(run=run, filters={}, key=c["key"])
         assert [r["d"].seq for r in drill["rows"]] == seqs
         assert (
             not drill["figure"] or not drill["figure"]["x_is_time"]
@@ -299,21 +314,21 @@ def test_study_grid_counts_events_by_type_and_time_bucket(samples_dir, import_sa
     for line in (samples_dir / name).read_text().splitlines():
         if line.strip() and not line.startswith("[Empty"):
             per_type[json.loads(line.rpartition("\t")[0])["client"]["event"]] += 1
-    grid = cells.cell_grid(run=run, filters={}, metric="events")
+    grid = cell_grid(run=run, filters={}, metric="events")
     totals = Counter()
     for c in grid["cells"]:
         totals[c["y"]] += c["count"]
         (link,) = c["links"]
         assert len(_seqs_for(run, link["params"])) == c["count"]
-        assert cells.cell_drilldown(run=run, filters={}, key=c["key"])["total"] == c["count"]
+        assert cell_drilldown(run=run, filters={}, key=c["key"])["total"] == c["count"]
     assert totals == per_type
-    assert len(grid["x"]) <= cells.MAX_BUCKETS + 1
+    assert len(grid["x"]) <= study_cells.MAX_BUCKETS + 1
     assert all(label.endswith(":00") for label in grid["x"])  # buckets start on whole minutes
 
 
 def test_an_empty_study_log_gives_an_empty_grid_with_a_note(import_sample):
     run = import_sample("study/2024-03-05T19-02-11.000001-0000000009-GUEST-41233.study.log")
-    grid = cells.cell_grid(run=run, filters={})
+    grid = cell_grid(run=run, filters={})
     assert grid["cells"] == [] and grid["notes"]
 
 
@@ -337,21 +352,21 @@ def _markup(text):
 )
 def test_hostile_strings_reach_plotly_escaped(import_sample, path, metric):
     run = import_sample(path)
-    grid = cells.cell_grid(run=run, filters={}, metric=metric)
+    grid = cell_grid(run=run, filters={}, metric=metric)
     assert grid["cells"]
     figure = cells.heatmap_figure(grid)
     assert all("<" not in _markup(s) for s in _strings(figure))
     text = json.dumps(figure)
     assert "&lt;script&gt;" in text or "&lt;i&gt;" in text or "&lt;" in text
     for c in grid["cells"]:
-        drill = cells.cell_drilldown(run=run, filters={}, key=c["key"])
+        drill = cell_drilldown(run=run, filters={}, key=c["key"])
         if drill["figure"]:
             assert all("<" not in _markup(s) for s in _strings(drill["figure"]))
 
 
 def test_hostile_value_keys_are_metrics_whose_labels_are_escaped(import_sample):
     run = import_sample("hostile/xss_session_replay.json")
-    grid = cells.cell_grid(run=run, filters={}, metric="value:<i>key3</i>")
+    grid = cell_grid(run=run, filters={}, metric="value:<i>key3</i>")
     assert grid["metric"] == "value:<i>key3</i>"
     assert [c["value"] for c in grid["cells"]] == [3]
     figure = cells.heatmap_figure(grid)
@@ -369,5 +384,5 @@ def test_narrow_intersects_and_reports_contradictions():
     "span,width", [(0, 1000), (40_000, 1000), (50 * 60_000, 120_000), (3 * 86_400_000, 7_200_000)]
 )
 def test_bucket_width_keeps_the_grid_under_the_bucket_limit(span, width):
-    assert cells.bucket_width(span) == width
-    assert span / cells.bucket_width(span) < cells.MAX_BUCKETS
+    assert study_cells.bucket_width(span) == width
+    assert span / study_cells.bucket_width(span) < study_cells.MAX_BUCKETS

@@ -200,6 +200,24 @@ def test_a_bad_parameter_is_a_400_naming_it(client_in, dyno_run, params, name):
     assert f"<li>{name}: " in page.content.decode()
 
 
+STUDY = "study/2024-03-05T18-22-30.004512-0000000007-gc-104523-41233.study.log"
+
+
+@pytest.mark.parametrize(
+    "name,value", [("cell_t", "1e40"), ("cell_t", "-1e40"), ("cell_w", "1e40"), ("cell_w", "100000000000000000000")]
+)
+def test_an_out_of_range_study_cell_is_a_400_naming_it(client_in, import_sample, name, value):
+    run = import_sample(STUDY)
+    url = reverse("run-cells", args=[run.pk])
+    params = {"cell_action": "keystroke", "cell_t": "0", "cell_w": "60000", name: value}
+    fragment = client_in.get(url, params, headers={**HTMX, "HX-Target": "cell-drilldown"})
+    assert fragment.status_code == 400
+    assert f"{name}:" in fragment.content.decode()
+    page = client_in.get(url, params)
+    assert page.status_code == 400
+    assert f"<li>{name}: " in page.content.decode()
+
+
 def test_a_full_page_with_a_cell_shows_its_drilldown_and_frames_it(client_in, dyno_run):
     html = client_in.get(
         reverse("run-cells", args=[dyno_run.pk]), {"metric": "count", "cell_rpm": "6500", "cell_kpa": "95"}
@@ -228,14 +246,14 @@ def test_hostile_strings_are_inert_on_the_page_and_in_the_drilldown(client_in, i
 
 
 def test_the_api_serves_the_same_grid(client_in, dyno_run):
-    from viewer import cells
+    from viewer import cells, kinds
 
     response = client_in.get(
         f"/api/runs/{dyno_run.pk}/cells", {"metric": "afr_mean", "cyl": "f", "rpm_min": "4000"}
     )
     assert response.status_code == 200, response.content
     body = response.json()
-    grid = cells.cell_grid(run=dyno_run, filters={"rpm_min": 4000}, metric="afr_mean", cylinder="f")
+    grid = cells.cell_grid(spec=kinds.profile(dyno_run).cells, run=dyno_run, filters={"rpm_min": 4000}, metric="afr_mean", cylinder="f")
     assert body["z"] == grid["z"] and body["y_values"] == list(range(4000, 7000, 500))
     assert [(c["y"], c["x"], c["count"], c["links"][0]["params"]) for c in body["cells"]] == [
         (c["y"], c["x"], c["count"], c["links"][0]["params"]) for c in grid["cells"]

@@ -108,3 +108,58 @@ class DiffForm(forms.Form):
 
     def error_text(self) -> str:
         return "; ".join(f"{name}: {e}" for name, errors in self.errors.items() for e in errors)
+
+
+MAX_CELL_MS = 10 * 365 * 86_400_000  # a cell's start and width, in ms: ten years (no bucket is wider)
+
+
+def _cell_int():
+    return forms.IntegerField(required=False, min_value=-(2**31), max_value=2**31 - 1)
+
+
+class CellOptionsForm(forms.Form):
+    """The cells page's own parameters (the decision filters are DecisionFilterForm's): `metric`,
+    `cyl` (the kind's cylinder choice, when it has one) and the selected cell (`cell_*`, the kind's
+    `cell_keys`: its drilldown). `spec` is the kind's cells.CellsSpec, `metrics` those on offer."""
+
+    metric = forms.CharField(required=False, max_length=600)
+    cyl = forms.ChoiceField(required=False)
+    cell_rpm = _cell_int()
+    cell_kpa = _cell_int()
+    cell_round = _cell_int()
+    cell_agent = forms.CharField(required=False, max_length=500, strip=False)
+    cell_action = forms.CharField(required=False, max_length=500, strip=False)
+    cell_t = forms.FloatField(required=False, min_value=-MAX_CELL_MS, max_value=MAX_CELL_MS)
+    cell_w = forms.IntegerField(required=False, min_value=1, max_value=MAX_CELL_MS)
+
+    def __init__(self, data, *, spec, metrics: list):
+        super().__init__(data)
+        self.spec = spec
+        self.metrics = metrics
+        self.fields["cyl"].choices = list((spec.cylinders or {"both": "all"}).items())
+
+    def clean_metric(self):
+        key = self.cleaned_data.get("metric") or ""
+        if key and key not in {m.key for m in self.metrics}:
+            raise forms.ValidationError("%(key)r is not a metric of this run", params={"key": key[:100]})
+        return key or self.metrics[0].key
+
+    def clean_cyl(self):
+        return self.cleaned_data.get("cyl") or "both"
+
+    def clean(self):
+        data = super().clean()
+        names = self.spec.cell_keys
+        given = [n for n in names if data.get(n) not in (None, "")]
+        if given and len(given) != len(names):
+            missing = [n for n in names if n not in given]
+            self.add_error(missing[0], f"a cell needs {', '.join(names)}")
+        return data
+
+    def cell_key(self) -> dict | None:
+        """The selected cell's key (as in cell_grid's cells), or None."""
+        key = {n: self.cleaned_data.get(n) for n in self.spec.cell_keys}
+        return key if all(v not in (None, "") for v in key.values()) else None
+
+    def error_text(self) -> str:
+        return "; ".join(f"{name}: {e}" for name, errors in self.errors.items() for e in errors)

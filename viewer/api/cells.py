@@ -7,7 +7,8 @@ from ninja import Field, Query, Schema
 from ninja.errors import HttpError
 
 from .. import cells as cells_mod
-from ..memo import run_memo
+from .. import kinds
+from ..forms import CellOptionsForm
 from .base import ERRORS, FilterQuery, router
 from .base import _filter_form, _run
 
@@ -29,7 +30,7 @@ class CellOut(Schema):
     row: int = Field(description="index into y")
     col: int = Field(description="index into x")
     y: Any = Field(description="RPM bin, round or event type")
-    x: Any = Field(description="KPA bin, agent or bucket label")
+    x: Any = Field(description="kPa bin, agent or bucket label")
     value: float | None
     count: int = Field(description="decisions behind the value")
     text: str
@@ -66,22 +67,23 @@ class CellGridOut(Schema):
 @router.get(
     "/runs/{run_id}/cells",
     response={200: CellGridOut, **ERRORS},
-    summary="The cell heatmap: RPM x KPA (DynoAI), round x agent (sessions), time x event (study)",
+    summary="The cell heatmap: RPM x kPa (DynoAI), round x agent (sessions), time x event (study)",
     description="The filters of the run page apply. `metric` picks the value (see `metrics`); `cyl` the "
     "DynoAI cylinder. Index-based DynoAI actions are placed on the standard bins (RPM 1500-6500 step 500, "
-    "KPA 35/50/65/80/95).",
+    "kPa 35/50/65/80/95).",
 )
 def run_cells(request, run_id: int, filters: Query[CellsQuery]):
     run = _run(request, run_id)
     form = _filter_form(request, allow_paging=False)
-    options = cells_mod.CellOptionsForm(request.GET, run=run)
+    spec = kinds.profile(run).cells
+    options = CellOptionsForm(request.GET, spec=spec, metrics=cells_mod.available_metrics(spec=spec, run=run))
     if not options.is_valid():
         raise HttpError(400, options.error_text())
     opts = options.cleaned_data
-    params = {**form.filters(), "metric": opts["metric"], "cyl": opts["cyl"]}
-    grid = run_memo(run, "cells", params, lambda: cells_mod.cell_grid(
-        run=run, filters=form.filters(), metric=opts["metric"], cylinder=opts["cyl"], metrics=options.metrics
-    ))
+    grid = cells_mod.remembered_grid(
+        spec=spec, run=run, filters=form.filters(), metric=opts["metric"], cylinder=opts["cyl"],
+        metrics=options.metrics,
+    )
     return {"run": run.pk, **grid}
 
 

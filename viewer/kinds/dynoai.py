@@ -89,7 +89,23 @@ def _is_log(name: str, head: str) -> bool:
 
 
 # -- cells ----------------------------------------------------------------------------------------
-CELLS = None
+from ..cells import CellsSpec  # noqa: E402  (the grid code needs the facts above: kinds/dynoai_cells.py)
+from ..heatmap import KPA as KPA_TITLE, RPM as RPM_TITLE  # noqa: E402
+from . import dynoai_cells  # noqa: E402
+
+CELLS = CellsSpec(
+    metrics=dynoai_cells.METRICS,
+    more_metrics=dynoai_cells.value_metrics,
+    build=dynoai_cells.build,
+    cell_keys=("cell_rpm", "cell_kpa"),
+    parts=dynoai_cells.parts,
+    inside=dynoai_cells.inside,
+    title=dynoai_cells.title,
+    where=dynoai_cells.where,
+    x_title=KPA_TITLE,
+    y_title=RPM_TITLE,
+    cylinders=CYLINDERS,
+)
 
 # -- replay ---------------------------------------------------------------------------------------
 from ..heatmap import KPA as KPA_AXIS, RPM as RPM_AXIS, figure as heatmap_figure  # noqa: E402

@@ -35,7 +35,20 @@ def _replay_file(run) -> str | None:
 
 
 # -- cells ----------------------------------------------------------------------------------------
-CELLS = None
+from ..cells import CellsSpec  # noqa: E402  (the grid code needs the facts above: kinds/session_cells.py)
+from . import session_cells  # noqa: E402
+
+CELLS = CellsSpec(
+    metrics=session_cells.METRICS,
+    build=session_cells.build,
+    cell_keys=("cell_round", "cell_agent"),
+    parts=session_cells.parts,
+    title=session_cells.title,
+    where=session_cells.where,
+    x_title="Agent",
+    y_title="Round",
+    by_time=False,  # v1.0 files mix time zones: file order is the truth
+)
 
 # -- replay ---------------------------------------------------------------------------------------
 from ..replay import Reducer, ReplaySpec, bump, mapping, number, pct, text as as_text  # noqa: E402

@@ -1,85 +1,81 @@
 """The cell heatmap page (/runs/<id>/cells/): the grid over the run's filtered decisions, and
-one cell's drilldown, each also an htmx fragment of the same template."""
-
-import datetime as dt
-from urllib.parse import urlencode
+one cell's drilldown, each also an htmx fragment of the same template. What the grid is comes
+from the run's kind profile (`kinds.profile(run).cells`)."""
 
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
-from django.views.decorators.vary import vary_on_headers
 
-from .. import cells
-from ..memo import run_memo
+from .. import cells, drilldown, htmx, kinds
 from ..filters import FILTER_PARAMS, DecisionFilterForm, filter_querystring
+from ..forms import CellOptionsForm
+from ..querystring import pairs, query_string
 from ..selectors import get_run_or_404
 
-DRILL_TARGET = "cell-drilldown"
+PARTS = {"cells-panel": "viewer/cells.html#cells-panel", "cell-drilldown": "viewer/cells.html#drilldown"}
 
 
 @require_GET
-@vary_on_headers("HX-Request", "HX-Target")
+@htmx.vary_on_fragment
 def run_cells(request, run_id):
     run = get_run_or_404(request.user, run_id)
+    profile = kinds.profile(run)
+    spec = profile.cells
     form = DecisionFilterForm(request.GET)
-    options = cells.CellOptionsForm(request.GET, run=run)
+    options = CellOptionsForm(request.GET, spec=spec, metrics=cells.available_metrics(spec=spec, run=run))
     valid = form.is_valid() & options.is_valid()
-    fragment = request.htmx and not request.htmx.history_restore_request
-    drill_only = fragment and request.htmx.target == DRILL_TARGET
+    part = htmx.fragment(request, PARTS)
+    if not valid and part:
+        return htmx.bad_request("; ".join(t for t in (form.error_text(), options.error_text()) if t))
     context = {
         "run": run,
+        "words": profile.words,
         "form": form,
         "options": options,
         "filter_qs": filter_querystring(request.GET),
-        "filter_pairs": _query(request.GET, keep=FILTER_PARAMS),
-        "cylinders": list(cells.CYLINDERS.items()),
-        "cyl": request.GET.get(cells.CYL) or "both",
+        "filter_pairs": pairs(request.GET, keep=FILTER_PARAMS),
+        "cylinders": list(spec.cylinders.items()),
+        "cyl": request.GET.get(cells.CYL) or cells.BOTH,
     }
     if valid:
-        filters, opts = form.filters(), options.cleaned_data
-        context["cylinder_label"] = cells.CYLINDERS[opts["cyl"]]
+        opts = options.cleaned_data
+        context["cylinder_label"] = spec.cylinders.get(opts["cyl"], "")
         key = options.cell_key()
-        if not drill_only:
-            context.update(_grid_context(request, run, form, options, key))
+        if part != "cell-drilldown":
+            context.update(_grid_context(request, run, spec, form, options, key))
         if key:
-            context["drill"] = _drill_context(request, run, filters, opts, key)
-    elif fragment:
-        context["error"] = "; ".join(t for t in (form.error_text(), options.error_text()) if t)
-    template = "viewer/cells.html"
-    if fragment:
-        template += "#drilldown" if drill_only else "#cells-panel"
-    return render(request, template, context, status=200 if valid else 400)
+            context["drill"] = _drill_context(request, run, spec, form.filters(), opts, key)
+    return render(request, PARTS.get(part, "viewer/cells.html"), context, status=200 if valid else 400)
 
 
-def _grid_context(request, run, form, options, key) -> dict:
+def _grid_context(request, run, spec, form, options, key) -> dict:
     opts = options.cleaned_data
-    params = {**form.filters(), "metric": opts["metric"], "cyl": opts["cyl"]}
-    grid = run_memo(run, "cells", params, lambda: cells.cell_grid(
-        run=run, filters=form.filters(), metric=opts["metric"], cylinder=opts["cyl"], metrics=options.metrics
-    ))
-    base = _query(request.GET, drop=cells.CELL_PARAMS[2:])
+    grid = cells.remembered_grid(
+        spec=spec, run=run, filters=form.filters(), metric=opts["metric"], cylinder=opts["cyl"],
+        metrics=options.metrics,
+    )
     table = [[None] * len(grid["x"]) for _ in grid["y"]]
     for c in grid["cells"]:
-        c["href"] = request.path + "?" + _with(base, c["key"])
+        c["href"] = request.path + query_string(request.GET, remove=_cell_params(), set=c["key"])
         table[c["row"]][c["col"]] = c
     return {
         "grid": grid,
         "figure": {"figure": cells.heatmap_figure(grid, selected=key)},
         "table": [{"label": label, "cells": row} for label, row in zip(grid["y"], table)],
-        "metric": cells.metric_by_key(options.metrics, opts["metric"]),
+        "metric": cells.metric_by_key(options.metrics, options.cleaned_data["metric"]),
         "filters_text": form.describe() if form.filters() else "",
-        "clear_qs": urlencode(_query(request.GET, keep=(cells.METRIC, cells.CYL))),
+        "clear_qs": query_string(request.GET, keep=(cells.METRIC, cells.CYL))[1:],
     }
 
 
-def _drill_context(request, run, filters, opts, key) -> dict:
-    drill = cells.cell_drilldown(run=run, filters=filters, key=key, cylinder=opts["cyl"])
-    run_query = _query(request.GET, keep=FILTER_PARAMS)
+def _drill_context(request, run, spec, filters, opts, key) -> dict:
+    drill = drilldown.cell_drilldown(spec=spec, run=run, filters=filters, key=key, cylinder=opts["cyl"])
+    run_url = reverse("run", args=[run.pk])
     for link in drill["links"]:
-        link["href"] = reverse("run", args=[run.pk]) + "?" + _with(run_query, link["params"])
+        link["href"] = run_url + query_string(request.GET, keep=FILTER_PARAMS, set=link["params"])
     figure = drill.pop("figure")
     drill.update(
-        title=_title(run, key, opts["cyl"]),
+        title=spec.title(run, key, opts["cyl"]),
         first_text=_when(drill["first_ts"], drill["first_t_ms"]),
         last_text=_when(drill["last_ts"], drill["last_t_ms"]),
         plot={"figure": figure} if figure else None,
@@ -88,22 +84,9 @@ def _drill_context(request, run, filters, opts, key) -> dict:
     return drill
 
 
-def _title(run, key: dict, cyl: str) -> str:
-    if run.kind == "session":
-        return f"Round {key['cell_round']} · agent {key['cell_agent']}"
-    if run.kind == "study":
-        if run.first_ts is None:
-            return f"“{key['cell_action']}” events"
-        start = run.first_ts + dt.timedelta(milliseconds=key["cell_t"])
-        end = start + dt.timedelta(milliseconds=key["cell_w"])
-        return f"“{key['cell_action']}” events, {start:%Y-%m-%d %H:%M:%S} to {end:%H:%M:%S} UTC"
-    title = f"RPM {key['cell_rpm']} × KPA {key['cell_kpa']}"
-    index = cells.index_of(key["cell_rpm"], key["cell_kpa"])
-    if index is not None:
-        title += f" (index [{index[0]}, {index[1]}])"
-    if cyl != "both":
-        title += f" · {cells.CYLINDERS[cyl]} cylinder"
-    return title
+def _cell_params() -> list[str]:
+    """Every kind's cell_* parameters: a link to a cell drops any other cell's."""
+    return [name for name in CellOptionsForm.base_fields if name.startswith("cell_")]
 
 
 def _when(ts, t_ms) -> str:
@@ -111,29 +94,3 @@ def _when(ts, t_ms) -> str:
         return ""
     text = ts.strftime("%Y-%m-%d %H:%M:%S.") + f"{ts.microsecond // 1000:03d} UTC"
     return text + (f" (+{t_ms:,.1f} ms)" if t_ms is not None else "")
-
-
-def _query(params, *, keep=None, drop=()) -> list[tuple[str, str]]:
-    """The querystring's non-empty (name, value) pairs: only `keep` (all when None), without `drop`."""
-    return [
-        (name, value)
-        for name in params
-        if (keep is None or name in keep) and name not in drop
-        for value in params.getlist(name)
-        if value != ""
-    ]
-
-
-def _with(pairs: list[tuple[str, str]], params: dict) -> str:
-    """pairs with each name in params replaced by its value(s), urlencoded."""
-    out = [(n, v) for n, v in pairs if n not in params]
-    for name, value in params.items():
-        for v in value if isinstance(value, (list, tuple)) else [value]:
-            out.append((name, _text(v)))
-    return urlencode(out)
-
-
-def _text(value) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
