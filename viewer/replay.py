@@ -16,7 +16,6 @@ selectors; tests use MemoryReplay.
 from __future__ import annotations
 
 import bisect
-import copy
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,10 +23,12 @@ from typing import Any
 
 import orjson
 
+from .readers.base import json_safe  # NaN and infinities become None, for the checkpoints' JSON column
+
 CHECKPOINT_EVERY = 1000
 MARKER_BINS = 400  # at most this many marker positions per category on the scrubber
 # Bump when a reducer's state changes shape: stored checkpoints of older versions are then rebuilt.
-REDUCER_VERSION = 2
+REDUCER_VERSION = 3  # 3: the kinds' reducers (DynoAI clamp values read by kinds.dynoai.clamp_cells)
 
 FIELDS = ("seq", "ts", "t_ms", "action", "reason", "values", "cell", "rpm", "kpa", "cylinder",
           "rpm_index", "kpa_index", "round", "agent", "metric")
@@ -45,20 +46,10 @@ def copy_state(state: dict) -> dict:
     try:
         return orjson.loads(orjson.dumps(state))
     except TypeError:  # integers beyond 64 bits: slow path
-        return _finite(copy.deepcopy(state))
+        return json_safe(state)  # new dicts and lists all the way down
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
-# Small readers of hostile values, for the reducers (viewer/kinds/*_replay.py).
+# Small readers of hostile values, for the reducers (the replay sections of viewer/kinds/*.py).
 
 
 def number(value: Any) -> float | int | None:
