@@ -420,3 +420,56 @@ def test_the_api_diff_refuses_foreign_runs_and_bad_parameters(
     assert missing.status_code == 400 and "b" in missing.json()["detail"]
     bad = client_in.get(f"/api/diff?a={a.pk}&b={a.pk}&rpm=x")
     assert bad.status_code == 400 and bad.json()["detail"].startswith("rpm:")
+
+
+# --- issue 12: one htmx helper, kinds by profile, one heatmap, one text module ---------------------
+
+
+def test_the_fragment_is_picked_by_hx_target_and_the_answer_varies_on_it(client_in, session_pair):
+    body = client_in.get(url(*session_pair), headers={"HX-Request": "true", "HX-Target": "diff-body"})
+    assert body.content.decode().lstrip().startswith('<div id="diff-body">')
+    assert {"HX-Request", "HX-Target"} <= {v.strip() for v in body["Vary"].split(",")}
+    # Another part of the page (or none) gets the page: a cache keyed on HX-Request alone could not tell.
+    other = client_in.get(url(*session_pair), headers={"HX-Request": "true", "HX-Target": "elsewhere"})
+    assert "<html" in other.content.decode()
+    restore = client_in.get(
+        url(*session_pair), headers={"HX-Request": "true", "HX-Target": "diff-body", "HX-History-Restore-Request": "true"}
+    )
+    assert "<html" in restore.content.decode()
+
+
+def test_runs_of_different_kinds_are_compared_by_action_and_the_page_says_so(client_in, dyno_pair, session_pair):
+    a, b = dyno_pair[0], session_pair[0]
+    response = client_in.get(url(a, b))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="diff-kinds"' in html and "Runs of different kinds" in html
+    assert "aligned by action, then" in html and response.context["heatmap"] is None
+    assert response.context["report"].settings_source.startswith("A: manifest config.args; B: session_start")
+    # Both kinds' own filter inputs are offered.
+    assert 'name="rpm"' in html and 'name="round"' in html
+    same = client_in.get(url(*dyno_pair)).content.decode()
+    assert 'id="diff-kinds"' not in same and "aligned by action and cell" in same
+
+
+def test_filters_without_an_input_ride_along_hidden(client_in, dyno_pair):
+    html = client_in.get(url(*dyno_pair, round=3, cylinder="f")).content.decode()
+    assert '<input type="hidden" name="round" value="3">' in html
+    assert '<input type="hidden" name="cylinder" value="f">' in html
+    assert '<input type="hidden" name="rpm"' not in html
+
+
+def test_the_delta_heatmap_has_rpm_rows_and_kpa_columns(client_in, dyno_pair):
+    figure = client_in.get(url(*dyno_pair)).context["heatmap"]
+    trace, layout = figure["data"][0], figure["layout"]
+    assert layout["yaxis"]["title"]["text"] == "RPM" and layout["xaxis"]["title"]["text"] == "kPa"
+    assert [int(v) for v in trace["y"]] == sorted(int(v) for v in trace["y"])
+    assert layout["yaxis"]["autorange"] == "reversed"  # as the toolkit's grid CSVs read: RPM ascends downwards
+    hover = [h for row in trace["customdata"] for h in row if h]
+    assert hover and all(h.startswith("<b>RPM ") and " · kPa " in h for h in hover)
+
+
+def test_durations_read_as_people_read_them(client_in, session_pair):
+    summary = client_in.get(url(*session_pair)).context["report"].summary
+    assert summary["duration_a"] == summary["duration_b"]  # (the replay keeps the session's pace)
+    assert re.fullmatch(r"\d+ min \d\d s", summary["duration_a"]), summary["duration_a"]  # never "1127482.0ms"

@@ -57,6 +57,46 @@ def test_ticking_two_runs_opens_their_diff_at_the_first_divergence(
     assert len(rows) > 1 and any(str(seq) in row for row in rows[1:])
 
 
+@pytest.fixture
+def demo_dyno_pair(tmp_path, browser_user):
+    """The demo's two DynoAI runs: one dyno log tuned with 2 smoothing passes and clamp 7, and 4 and 10."""
+    from viewer.demo import write_dynoai
+    from viewer.ingest import Source, run_ingest
+
+    runs = []
+    for folder, passes, clamp in (("a", 2, 7.0), ("b", 4, 10.0)):
+        replay = write_dynoai(tmp_path / folder, passes=passes, clamp=clamp)
+        sources = [Source(name=p.name, path=p, group=folder) for p in (replay, replay.parent / "manifest.json")]
+        (result,) = [r for r in run_ingest(owner=browser_user, sources=sources) if r.run]
+        runs.append(result.run)
+    return runs
+
+
+def test_the_dynoai_diff_draws_its_per_cell_heatmap_and_switches_it_in_place(page, demo_dyno_pair, shot):
+    a, b = demo_dyno_pair
+    page.goto(f"/diff/?a={a.pk}&b={b.pk}")
+    heat = page.locator("#diff-heatmap")
+    heat.locator(".main-svg").first.wait_for()
+    assert heat.locator(".xtitle").text_content() == "kPa" and heat.locator(".ytitle").text_content() == "RPM"
+    assert "smooth_passes" in page.locator(".diff-settings").first.inner_text()
+    shot(page, "final")
+    page.locator(".diff-heat-switch a", has_text="Decision count").click()
+    page.wait_for_url(re.compile(r"heat=count"))
+    page.locator(".diff-heat-switch strong", has_text="Decision count").wait_for()
+    heat.locator(".main-svg").first.wait_for()
+    shot(page, "count")
+
+
+def test_the_session_pair_diff_reads_as_a_session(page, import_sample, browser_user, shot):
+    run_a = import_sample(A, owner=browser_user)
+    run_b = import_sample(B, owner=browser_user)
+    page.goto(f"/diff/?a={run_a.pk}&b={run_b.pk}")
+    assert page.locator("input[name=round]").count() == 1 and page.locator("input[name=rpm]").count() == 0
+    assert "round, event type and agent" in page.locator(".diff-verdict").inner_text()
+    assert page.locator("#diff-heatmap").count() == 0 and page.locator("#diff-kinds").count() == 0
+    shot(page)
+
+
 def test_the_run_exports_download_with_every_matching_decision(
     page, import_sample, browser_user, samples_dir, shot
 ):
