@@ -385,3 +385,29 @@ def test_a_study_log_shows_its_active_time_as_a_duration(client_in, import_sampl
     response = client_in.get(page_url(run, step=run.decision_count))
     active = duration(response.context["state"]["active_ms"])
     assert f"<dt>Active time</dt><dd>{active}</dd>" in response.content.decode()
+
+
+@pytest.fixture
+def plain_kind_run(session_run):
+    """The session run, stored as a registered kind that brings no replay spec of its own."""
+    from viewer.kinds import Profile
+
+    kinds.register(Profile(name="plainlog", label="Plain log", reader="viewer.readers.session"))
+    type(session_run).objects.filter(pk=session_run.pk).update(kind="plainlog")
+    session_run.refresh_from_db()
+    yield session_run
+    kinds.unregister("plainlog")
+
+
+def test_a_kind_without_a_replay_spec_steps_through_counts_by_action(client_in, plain_kind_run, samples_dir):
+    events = session_events(samples_dir)
+    response = client_in.get(page_url(plain_kind_run, step=40))
+    assert response.status_code == 200
+    assert response.context["state"] == {"counts": {e: sum(x["event_type"] == e for x in events[:40])
+                                                    for e in dict.fromkeys(x["event_type"] for x in events[:40])},
+                                         "round": None}
+    content = response.content.decode()
+    assert "Party" not in content and 'id="replay-heatmap"' not in content and "Replay to round" not in content
+    body = client_in.get(frames_url(plain_kind_run, start=40, count=1)).json()
+    assert body["frames"][0]["round_text"] == "" and "grid" not in body["frames"][0]
+    assert "<th scope=\"col\">Event</th>" in body["frames"][0]["state"]
