@@ -38,6 +38,7 @@ from .diff import (
 )
 from .diff_summary import HEAT_COUNT, HEAT_FINAL, CountRow, action_counts, cell_heatmap, cells_of
 from .diff_values import MISSING, Change, SettingRow, delta, is_number, settings_diff, value_text
+from .exports import neutralize
 from .filters import describe_filters
 from .models import Run
 from .selectors import filtered_decisions
@@ -302,8 +303,7 @@ def csv_cell(value: Any) -> str | int | float:
         return ""
     if is_number(value):
         return value
-    text = value_text(value)
-    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
+    return neutralize(value_text(value))
 
 
 def csv_chunks(report: DiffReport, *, only: bool = True) -> Iterator[str]:
