@@ -251,18 +251,15 @@ def test_the_current_filters_apply_to_the_grid_and_the_drilldown(samples_dir, im
     )
 
 
-def _session_expected(path):
-    """Round and agent as SPEC.md defines them, computed from the JSONL."""
-    agent_keys = ("agent_id", "player_id", "character_id", "enemy_id", "agent")
+def _session_expected(path, run):
+    """Counts per (round, agent) computed from the JSONL. Round and agent are the reader's, decision by
+    decision (issue 13: agents by id, display names mapped to them; tests/test_readers_session.py)."""
+    where = {d.seq: (d.round, d.agent) for d in filtered_decisions(run=run)}
     events, tokens, calls, ok, known = Counter(), Counter(), Counter(), Counter(), Counter()
-    current = 0
-    for line in path.read_text().splitlines():
+    for seq, line in enumerate(path.read_text().splitlines()):
         e = json.loads(line)
-        if e["event_type"] == "round_start" and e.get("round") is not None:
-            current = e["round"]
-        rnd = e["round"] if e.get("round") is not None else current
-        agent = next((e[k] for k in agent_keys if e.get(k) is not None), None)
-        if agent is None:
+        rnd, agent = where[seq]
+        if agent is None or rnd is None:
             continue
         events[(rnd, agent)] += 1
         if e["event_type"] == "llm_call":
@@ -277,7 +274,7 @@ def _session_expected(path):
 @pytest.mark.parametrize("name", ["combat_session_sample.jsonl", "session_debt_auction_ambush.jsonl"])
 def test_session_grid_matches_counts_from_the_jsonl(samples_dir, import_sample, name):
     run = import_sample(f"session/{name}")
-    events, tokens, calls, ok, known = _session_expected(samples_dir / "session" / name)
+    events, tokens, calls, ok, known = _session_expected(samples_dir / "session" / name, run)
     grid = cell_grid(run=run, filters={}, metric="events")
     assert {k: c["value"] for k, c in _by_cell(grid).items()} == dict(events)
     assert grid["y_values"] == sorted({r for r, _ in events})
@@ -294,7 +291,7 @@ def test_session_grid_matches_counts_from_the_jsonl(samples_dir, import_sample, 
 def test_a_session_cell_link_selects_that_round_and_agent(samples_dir, import_sample):
     name = "session_debt_auction_ambush.jsonl"
     run = import_sample(f"session/{name}")
-    events, *_ = _session_expected(samples_dir / "session" / name)
+    events, *_ = _session_expected(samples_dir / "session" / name, run)
     grid = cell_grid(run=run, filters={}, metric="events")
     for c in grid["cells"]:
         (link,) = c["links"]

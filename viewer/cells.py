@@ -71,6 +71,7 @@ class CellsSpec:
     where: Callable[[Any], str] = lambda d: ""
     more_metrics: Callable[[Any], list[Metric]] | None = None  # run -> metrics found in its data
     inside: Callable[..., list] | None = None
+    inside_label: str = "Decision"  # how the drilldown names such a decision: "<label> #<seq>"
     cylinders: dict[str, str] = field(default_factory=dict)  # the cylinder choice: value -> label
     by_time: bool = True  # drilldown charts over time; False: over seq (times not comparable)
 

@@ -78,13 +78,13 @@ def cell_drilldown(
         "first_t_ms": _t_ms(run, first),
         "last_t_ms": _t_ms(run, last),
         "rows": [
-            {"d": d, "where": spec.where(d), "values": _values_text(d.values), "clamps": hits.get(d.seq, [])}
+            {"d": d, "where": spec.where(d), "values": _values_text(d.values), "inside": hits.get(d.seq, [])}
             for d in decisions[:DRILL_ROWS]
         ],
         "shown": min(len(decisions), DRILL_ROWS),
         "charted": len(decisions),
         "links": [link(p, n, filters) for p, n in zip(parts, part_sizes) if n],
-        "clamps": [{"seq": d.seq, "entries": entries} for d, entries in inside],
+        "inside": [{"seq": d.seq, "entries": entries} for d, entries in inside],
         "figure": values_figure(decisions, hits, by_time=spec.by_time, colours=colours),
     }
 

@@ -100,6 +100,7 @@ CELLS = CellsSpec(
     cell_keys=("cell_rpm", "cell_kpa"),
     parts=dynoai_cells.parts,
     inside=dynoai_cells.inside,
+    inside_label="Clamping decision",
     title=dynoai_cells.title,
     where=dynoai_cells.where,
     x_title=KPA_TITLE,

@@ -30,6 +30,7 @@ def run_cells(request, run_id):
     context = {
         "run": run,
         "words": profile.words,
+        "inside_label": spec.inside_label,
         "form": form,
         "options": options,
         "filter_qs": filter_querystring(request.GET),
