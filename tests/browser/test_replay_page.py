@@ -85,3 +85,25 @@ def test_the_replay_of_a_dynoai_run_draws_its_grid(page, import_sample, browser_
     page.keyboard.press("End")
     wait_step(page, 119)
     shot(page)
+
+
+def test_the_dynoai_grid_has_rpm_rows_downwards_and_kpa_columns_and_switches_layers(
+    page, import_sample, browser_user, shot
+):
+    run = import_sample("dynoai/real_sample/session_replay.json", owner=browser_user)
+    page.goto(f"/runs/{run.pk}/replay/?step=119")
+    page.wait_for_function("() => { const g = document.getElementById('replay-heatmap'); return g && g._fullLayout; }")
+    drawn = page.evaluate(
+        """() => { const g = document.getElementById('replay-heatmap'); const heat = g.data[1];
+        return { x: g.layout.xaxis.title.text, y: g.layout.yaxis.title.text, down: g._fullLayout.yaxis.range[0] > g._fullLayout.yaxis.range[1],
+                 rows: heat.y, filled: heat.z.flat().filter((v) => v !== null).length,
+                 hover: heat.customdata.flat().filter(Boolean).length }; }"""
+    )
+    assert (drawn["x"], drawn["y"], drawn["down"]) == ("kPa", "RPM", True)  # the first row at the top
+    assert drawn["rows"][0] == "1500" and drawn["rows"][-1] == "6500"
+    assert drawn["filled"] == 18 and drawn["hover"] >= 18
+    page.select_option("#layer", "result")
+    page.wait_for_function(
+        "() => document.getElementById('replay-heatmap').data[1].colorbar.title.text === 'Gradient-limited result'"
+    )
+    shot(page)
