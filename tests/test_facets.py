@@ -61,7 +61,16 @@ def test_session_facets_are_event_round_and_agent(samples_dir, import_sample):
     assert by_name(facets)["round"][1].selected
     events = [json.loads(line) for line in (samples_dir / COMBAT).read_text().splitlines()]
     keys = ("agent_id", "player_id", "character_id", "enemy_id", "agent")
-    agents = collections.Counter(next((e[k] for k in keys if e.get(k) is not None), None) for e in events)
+    # A character is one agent: a resolution names its actor by display name, mapped to the id
+    # the log pairs with that name (character_state, action_declaration).
+    ids = {e["character_name"]: e.get("character_id") or e.get("player_id") for e in events
+           if e.get("character_name") and (e.get("character_id") or e.get("player_id"))}
+    def actor(e):  # a per-character debrief names its character
+        named = next((e[k] for k in keys if e.get(k) is not None), None)
+        return e.get("character") if named is None and e["event_type"] == "mission_debrief" else named
+
+    agents = collections.Counter(ids.get(actor(e), actor(e)) for e in events)
+    assert "Drifter Sable" not in agents and agents["player_02"] > 0
     shown = {fv.value: fv.count for fv in by_name(facets_for(run=run, filters={}, facets=kinds.profile(run).facets))["agent"].values()}
     assert all(agents[a] == n for a, n in shown.items())
 
