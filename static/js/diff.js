@@ -1,5 +1,6 @@
 // Run diff page: draws the server-built per-cell heatmap (plotly figure JSON in a
 // <script type="application/json">), on first load and whenever htmx swaps the diff in.
+// A refused fragment (a filter that does not parse) is shown by app.js, as on every page.
 (function () {
   "use strict";
 
@@ -9,18 +10,6 @@
     const fig = JSON.parse(source.textContent);
     window.Plotly.newPlot(el, fig.data, fig.layout, { responsive: true, displaylogo: false });
   }
-
-  // A fragment refused with a 400 (a filter that does not parse) is not swapped in: show why.
-  document.body.addEventListener("htmx:responseError", (event) => {
-    const box = document.getElementById("diff-fragment-error");
-    if (!box) return;
-    box.textContent = event.detail.xhr.responseText || "The request failed.";
-    box.hidden = false;
-  });
-  document.body.addEventListener("htmx:afterSwap", () => {
-    const box = document.getElementById("diff-fragment-error");
-    if (box) box.hidden = true;
-  });
 
   htmx.onLoad((root) => {
     const found = root.matches && root.matches("[data-plot]") ? [root] : [];

@@ -87,7 +87,7 @@ def test_the_dynoai_diff_draws_its_per_cell_heatmap_and_switches_it_in_place(pag
     shot(page, "count")
 
 
-def test_the_session_pair_diff_reads_as_a_session(page, import_sample, browser_user, shot):
+def test_the_session_pair_diff_reads_as_a_session(page, import_sample, browser_user, shot, watch):
     run_a = import_sample(A, owner=browser_user)
     run_b = import_sample(B, owner=browser_user)
     page.goto(f"/diff/?a={run_a.pk}&b={run_b.pk}")
@@ -95,6 +95,16 @@ def test_the_session_pair_diff_reads_as_a_session(page, import_sample, browser_u
     assert "round, event type and agent" in page.locator(".diff-verdict").inner_text()
     assert page.locator("#diff-heatmap").count() == 0 and page.locator("#diff-kinds").count() == 0
     shot(page)
+    # A filter that does not parse: the fragment is refused, and the page's one error line says why.
+    watch.allow(r"/diff/\?", 400)
+    page.fill("#diff-form input[name=v]", "roll.d20 >>> 3")
+    page.click("#diff-form button[type=submit]")
+    error = page.locator("#htmx-error")
+    error.wait_for(state="visible")
+    assert error.inner_text().startswith("v:")
+    assert page.locator("#diff-body .diff-verdict").count() == 1  # the last good answer stays
+    # htmx also logs the refused answer on the console; that one was expected.
+    watch.problems[:] = [p for p in watch.problems if "Response Status Error Code 400 from /diff/" not in p]
 
 
 def test_the_run_exports_download_with_every_matching_decision(
