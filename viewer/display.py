@@ -60,14 +60,20 @@ class Row:
     round: int | None
     agent: str | None
     preview: str
+    agent_label: str = ""  # "player_02 · Ash Vex" where the run names its agents
     columns: list[tuple[str, str]] = field(default_factory=list)  # the kind's own columns: (text, css)
 
 
 def table_rows(
-    decisions, previous_t_ms: float | None = None, colours: Colours | None = None, columns: tuple = ()
+    decisions,
+    previous_t_ms: float | None = None,
+    colours: Colours | None = None,
+    columns: tuple = (),
+    agents: dict | None = None,
 ) -> list[Row]:
     """Rows for decisions in seq order; `previous_t_ms` is the matching decision before the first;
-    `columns` the kind's own columns (each with a `field` of Row and its `css`)."""
+    `columns` the kind's own columns (each with a `field` of Row and its `css`); `agents` the run's
+    agent id -> display name."""
     rows, prev = [], previous_t_ms
     for d in decisions:
         gap = None if d.t_ms is None or prev is None else d.t_ms - prev
@@ -84,11 +90,20 @@ def table_rows(
             round=d.round,
             agent=d.agent,
             preview=preview(d.values),
+            agent_label=agent_label(d.agent, agents),
         ))
         row = rows[-1]
         row.columns = [(_column_text(getattr(row, c.field)), c.css) for c in columns]
         prev = d.t_ms if d.t_ms is not None else prev
     return rows
+
+
+def agent_label(agent: str | None, agents: dict | None) -> str:
+    """An agent as people know it: its id and, where the run names it, its display name."""
+    if agent is None:
+        return ""
+    name = (agents or {}).get(agent)
+    return f"{agent} · {name}" if isinstance(name, str) and name and name != agent else agent
 
 
 def _column_text(value) -> str:
@@ -249,6 +264,7 @@ def decision_detail(
     written_values: Callable[[Any, Any], Any] | None = None,
     raw_suffix: Callable[[str], str] | None = None,
     columns: tuple = (),
+    agents: dict | None = None,
 ) -> dict:
     """Everything the detail shows of one decision, as template context. The kind gives the
     record's JSON text (`record_json`), its values as written, the text after the record
@@ -281,9 +297,16 @@ def decision_detail(
         "record_json": shown,
         "record_hidden": hidden,
         "server_time": raw_suffix(decision.raw) if raw_suffix else "",
-        "facts": [
-            (c.label, _column_text(getattr(decision, c.field, None)) or "–", c.css)
-            for c in columns
-            if c.field != "cell"
-        ],
+        "facts": [(c.label, text or "–", c.css) for c, text in _facts(decision, columns, agents)],
     }
+
+
+def _facts(decision, columns: tuple, agents: dict | None) -> list[tuple]:
+    """The kind's own columns of one decision (its cell is shown on its own)."""
+    out = []
+    for c in columns:
+        if c.field == "agent_label":
+            out.append((c, agent_label(decision.agent, agents)))
+        elif c.field != "cell":
+            out.append((c, _column_text(getattr(decision, c.field, None))))
+    return out

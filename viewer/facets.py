@@ -12,7 +12,7 @@ from django.db.models import Count
 from django.http import QueryDict
 
 from . import filters as F
-from .display import Colours, colour
+from .display import Colours, agent_label, colour
 from .models import Run
 from .selectors import filtered_decisions
 
@@ -29,6 +29,7 @@ class FacetValue:
     href: str = ""
     colour: str = ""
     substring: bool = False  # an `action` value matched as a substring, not an action's name
+    label: str = ""  # how the value reads ("player_02 · Ash Vex"); the value itself when empty
 
 
 @dataclass
@@ -99,15 +100,19 @@ def _selected_but_missing(
     return [_value(name, chosen, 0, filters)]
 
 
-def link_facets(facets: list[Facet], query: QueryDict, colours: Colours | None = None) -> list[Facet]:
-    """Give each clickable value the querystring that toggles it (from the current `query`), and
-    each action its colour."""
+def link_facets(
+    facets: list[Facet], query: QueryDict, colours: Colours | None = None, agents: dict | None = None
+) -> list[Facet]:
+    """Give each clickable value the querystring that toggles it (from the current `query`), each
+    action its colour and each agent its display name (`agents`: id -> name)."""
     for facet in facets:
         for fv in facet.values:
             if fv.value is not None:
                 fv.href = toggle_query(query, facet.name, fv.toggled)
                 if facet.name == F.ACTION:
                     fv.colour = colour(fv.value, colours)
+                elif facet.name == F.AGENT:
+                    fv.label = agent_label(fv.value, agents)
     return facets
 
 

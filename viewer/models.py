@@ -41,6 +41,9 @@ class Run(models.Model):
     version = models.CharField(max_length=100, blank=True)
     git_commit = models.CharField(max_length=100, blank=True)
     source = models.CharField(max_length=500, blank=True)
+    # Agent id -> display name, as the log pairs them (a session's characters): pages show
+    # "player_02 · Ash Vex" and the agent filter takes either spelling.
+    agents = models.JSONField(default=dict, blank=True)
     user_label = models.CharField(max_length=500, blank=True)
     declared_total = models.IntegerField(null=True, blank=True)
     decision_count = models.IntegerField(default=0)

@@ -237,7 +237,7 @@ PROFILE = register(
             align="round, event type and agent",
         ),
         filter_fields=("round", "agent", "round_min", "round_max"),
-        columns=(Column("Round", "round", "num"), Column("Agent", "agent", "agent")),
+        columns=(Column("Round", "round", "num"), Column("Agent", "agent_label", "agent")),
         facets=(("action", "Event"), ("round", "Round"), ("agent", "Agent")),
         summary_facts=_facts,
         written_values=_written_values,

@@ -136,7 +136,7 @@ PROFILE = register(
         ),
         display_name=display_name,
         filter_fields=("agent",),
-        columns=(Column("User", "agent", "agent mono"),),
+        columns=(Column("User", "agent_label", "agent mono"),),
         facets=(("action", "Event"), ("agent", "User")),
         summary_facts=_facts,
         record_json=_record_json,

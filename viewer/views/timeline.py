@@ -98,7 +98,7 @@ def decision_detail(request, run_id, seq):
     panel = htmx.wants_fragment(request)
     detail = display.decision_detail(
         decision, _colours(run), record_json=kind.record_json, written_values=kind.written_values,
-        raw_suffix=kind.raw_suffix, columns=kind.columns,
+        raw_suffix=kind.raw_suffix, columns=kind.columns, agents=run.agents,
     )
     context = detail | {
         "run": run,
@@ -134,7 +134,7 @@ def _parts(request, run, kind, form, part, inline) -> dict:
         context.update(_table(run, kind, form, filters, colours, count="table" in wanted))
     if "facets" in wanted:
         facets = _cached(run, "facets", filters, lambda: facets_for(run=run, filters=filters, facets=kind.facets))
-        context["facets"] = link_facets(facets, request.GET, colours)
+        context["facets"] = link_facets(facets, request.GET, colours, agents=run.agents)
     if "stats" in wanted:
         stats, largest = _cached(run, "stats", filters, lambda: (
             action_stats(run=run, **filters), largest_gaps(run=run, **filters)))
@@ -156,7 +156,7 @@ def _table(run, kind, form, filters, colours, *, count: bool) -> dict:
     shown = page[:size]
     before = previous_t_ms(run=run, seq=shown[0].seq, **filters) if shown and after is not None else None
     context = {
-        "rows": display.table_rows(shown, before, colours, kind.columns),
+        "rows": display.table_rows(shown, before, colours, kind.columns, run.agents),
         "more": len(page) > size,
         "last_seq": shown[-1].seq if shown else after,
         "after": after,
