@@ -208,7 +208,8 @@ STUDY = "study/2024-03-05T18-22-30.004512-0000000007-gc-104523-41233.study.log"
 
 
 @pytest.mark.parametrize(
-    "name,value", [("cell_t", "1e40"), ("cell_t", "-1e40"), ("cell_w", "1e40"), ("cell_w", "1" + "0" * 20)]
+    "name,value",
+    [("cell_t", "1e40"), ("cell_t", "-1e40"), ("cell_w", "1e40"), ("cell_w", "1" + "0" * 20)],
 )
 def test_an_out_of_range_study_cell_is_a_400_naming_it(client_in, import_sample, name, value):
     run = import_sample(STUDY)
@@ -251,7 +252,8 @@ def test_the_api_serves_the_same_grid(client_in, dyno_run):
     )
     assert response.status_code == 200, response.content
     body = response.json()
-    grid = cells.cell_grid(spec=kinds.profile(dyno_run).cells, run=dyno_run, filters={"rpm_min": 4000}, metric="afr_mean", cylinder="f")
+    spec = kinds.profile(dyno_run).cells
+    grid = cells.cell_grid(spec=spec, run=dyno_run, filters={"rpm_min": 4000}, metric="afr_mean", cylinder="f")
     assert body["z"] == grid["z"] and body["y_values"] == list(range(4000, 7000, 500))
     assert [(c["y"], c["x"], c["count"], c["links"][0]["params"]) for c in body["cells"]] == [
         (c["y"], c["x"], c["count"], c["links"][0]["params"]) for c in grid["cells"]

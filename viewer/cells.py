@@ -119,7 +119,9 @@ def cell_grid(
     return grid
 
 
-def remembered_grid(*, spec: CellsSpec, run, filters: dict, metric: str, cylinder: str, metrics: list) -> dict:
+def remembered_grid(
+    *, spec: CellsSpec, run, filters: dict, metric: str, cylinder: str, metrics: list
+) -> dict:
     """cell_grid, remembered for big runs (the page, its fragment and the API share it)."""
     params = {**filters, METRIC: metric, CYL: cylinder}
     return run_memo(run, "cells", params, lambda: cell_grid(

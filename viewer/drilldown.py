@@ -51,7 +51,8 @@ def cell_drilldown(
         a, b = parts[0].params, parts[1].params
         both = narrow(a, **{k: v for k, v in b.items() if a.get(k) != v})
         if both is not None:
-            for row in filtered_decisions(run=run, **both).values("action").annotate(n=Count("pk")).order_by():
+            counts = filtered_decisions(run=run, **both).values("action").annotate(n=Count("pk"))
+            for row in counts.order_by():
                 by_action[row["action"]] -= row["n"]
     for d, _ in inside:
         by_action[d.action] += 1
@@ -101,7 +102,9 @@ def _values_text(values, limit: int = 160) -> str:
     return short(" ".join(parts), limit)
 
 
-def values_figure(decisions: list, hits: dict | None = None, *, by_time: bool = True, colours=None) -> dict | None:
+def values_figure(
+    decisions: list, hits: dict | None = None, *, by_time: bool = True, colours=None
+) -> dict | None:
     """Small multiples: each numeric value of the decisions over time (ms since the run's first
     decision), or over seq where times are missing, all equal, or not comparable (`by_time` False:
     sessions mix time zones, file order is the truth). An action keeps its run-page colour
@@ -119,7 +122,8 @@ def values_figure(decisions: list, hits: dict | None = None, *, by_time: bool = 
             points = list(_numbers(d.values))
         for k, v in points:
             if v is not None:
-                series.setdefault(k, {}).setdefault(d.action, []).append((d.t_ms if use_time else d.seq, v, d.seq))
+                x = d.t_ms if use_time else d.seq
+                series.setdefault(k, {}).setdefault(d.action, []).append((x, v, d.seq))
     size = {k: sum(len(p) for p in by_action.values()) for k, by_action in series.items()}
     keys = sorted(series, key=lambda k: (-size[k], k.lower()))[:MAX_CHARTS]
     if not keys:
@@ -135,7 +139,9 @@ def values_figure(decisions: list, hits: dict | None = None, *, by_time: bool = 
         "grid": {"rows": rows, "columns": columns, "pattern": "independent", "xgap": 0.12, "ygap": 0.35},
         "height": 60 + 170 * rows,
         "showlegend": len(actions) > 1,
-        "legend": {"orientation": "h", "yref": "container", "y": 1, "yanchor": "top", "x": 0, "xanchor": "left"},
+        "legend": {
+            "orientation": "h", "yref": "container", "y": 1, "yanchor": "top", "x": 0, "xanchor": "left"
+        },
         "margin": {"l": 50, "r": 10, "t": 64 if len(actions) > 1 else 24, "b": 40},
         "font": {"size": 11},
         "annotations": [],
@@ -166,7 +172,9 @@ def values_figure(decisions: list, hits: dict | None = None, *, by_time: bool = 
                 }
             )
             in_legend.add(action)
-        layout["xaxis" + suffix] = {"title": {"text": x_title if i >= n - columns else ""}, "automargin": True, **seq_ticks}
+        layout["xaxis" + suffix] = {
+            "title": {"text": x_title if i >= n - columns else ""}, "automargin": True, **seq_ticks
+        }
         if i:
             layout["xaxis" + suffix]["matches"] = "x"
         layout["yaxis" + suffix] = {"automargin": True}

@@ -9,8 +9,7 @@ from ninja.errors import HttpError
 from .. import cells as cells_mod
 from .. import kinds
 from ..forms import CellOptionsForm
-from .base import ERRORS, FilterQuery, router
-from .base import _filter_form, _run
+from .base import ERRORS, FilterQuery, _filter_form, _run, router
 
 
 class CellsQuery(FilterQuery):

@@ -19,8 +19,19 @@ from ..cells import Metric, Part, finish_grid, finite, fmt, is_number, narrow, p
 from ..memo import run_memo
 from ..models import Decision
 from ..selectors import filtered_decisions
-from .dynoai import AFR, ANOMALY, CLAMP, CYLINDERS, GRADIENT, INDEX_NOTE, KPA_BINS, RPM_BINS, bins_of
-from .dynoai import clamp_cells, index_of
+from .dynoai import (
+    AFR,
+    ANOMALY,
+    CLAMP,
+    CYLINDERS,
+    GRADIENT,
+    INDEX_NOTE,
+    KPA_BINS,
+    RPM_BINS,
+    bins_of,
+    clamp_cells,
+    index_of,
+)
 
 VALUE_PREFIX = "value:"
 MAX_VALUE_KEYS = 40  # numeric value keys offered as metrics
@@ -86,9 +97,13 @@ def build(grid: dict, *, run, filters: dict, metric: Metric, cylinder: str) -> d
     qs = filtered_decisions(run=run, **filters)
     cells: dict[tuple[int, int], _Acc] = defaultdict(_Acc)
     stats = ("n", "m_n", "m_sum", "m_max", "last")
-    aggregates = dict(
-        n=Count("pk"), m_n=Count("metric"), m_sum=Sum("metric"), m_max=Max("metric"), last=Max("seq")
-    )
+    aggregates = {
+        "n": Count("pk"),
+        "m_n": Count("metric"),
+        "m_sum": Sum("metric"),
+        "m_max": Max("metric"),
+        "last": Max("seq"),
+    }
 
     # One pass over the run: rows with bins and rows with indices, by cylinder and action.
     outside = 0
@@ -200,7 +215,7 @@ def _value_sums(qs, key: str, cells: dict, cylinder: str) -> None:
     # CASE, not an aggregate FILTER, so PostgreSQL never casts a string value to a number.
     number = Case(When(is_num, then=Cast(KeyTextTransform(key, "values"), FloatField())))
     qs = qs.alias(_t=_JsonType(key))
-    per_cell = dict(n=Count("pk", filter=is_num), s=Sum(number))
+    per_cell = {"n": Count("pk", filter=is_num), "s": Sum(number)}
     for row in qs.values("rpm", "kpa", "cylinder", "rpm_index", "kpa_index").annotate(**per_cell).order_by():
         if not row["n"]:
             continue

@@ -26,7 +26,8 @@ def build(grid: dict, *, run, filters: dict, metric: Metric, cylinder: str) -> d
     span = qs.aggregate(lo=Min("t_ms"), hi=Max("t_ms"), untimed=Count("pk") - Count("t_ms"))
     if span["untimed"]:
         n = span["untimed"]
-        grid["notes"].append(f"{n} event{plural(n)} without a time {'is' if n == 1 else 'are'} not in the grid.")
+        are = "is" if n == 1 else "are"
+        grid["notes"].append(f"{n} event{plural(n)} without a time {are} not in the grid.")
     if span["lo"] is None or run.first_ts is None:
         grid["notes"].append("No event of this run (with these filters) has a time.")
         return grid
