@@ -107,6 +107,14 @@ def test_the_session_pair_diff_reads_as_a_session(page, import_sample, browser_u
     watch.problems[:] = [p for p in watch.problems if "Response Status Error Code 400 from /diff/" not in p]
 
 
+def test_runs_of_different_kinds_say_so(page, import_sample, browser_user, demo_dyno_pair, shot):
+    session = import_sample(A, owner=browser_user)
+    page.goto(f"/diff/?a={demo_dyno_pair[0].pk}&b={session.pk}")
+    assert "Runs of different kinds" in page.locator("#diff-kinds").inner_text()
+    assert page.locator("#diff-heatmap").count() == 0
+    shot(page)
+
+
 def test_the_run_exports_download_with_every_matching_decision(
     page, import_sample, browser_user, samples_dir, shot
 ):
