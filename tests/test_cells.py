@@ -3,15 +3,16 @@ checked against counts computed here from the samples."""
 
 import json
 from collections import Counter, defaultdict
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import pytest
 from django.http import QueryDict
 
-from viewer import cells, drilldown, kinds
+from viewer import cells, display, drilldown, kinds
 from viewer.filters import DecisionFilterForm
 from viewer.kinds import study_cells
-from viewer.selectors import filtered_decisions
+from viewer.selectors import filtered_decisions, run_actions
 
 pytestmark = pytest.mark.django_db
 
@@ -383,3 +384,23 @@ def test_narrow_intersects_and_reports_contradictions():
 def test_bucket_width_keeps_the_grid_under_the_bucket_limit(span, width):
     assert study_cells.bucket_width(span) == width
     assert span / study_cells.bucket_width(span) < study_cells.MAX_BUCKETS
+
+
+def test_a_drilldown_colours_each_action_as_the_run_page_does(import_sample):
+    """Issue 12: one palette; an action keeps its colour between the run page and a cell drilldown."""
+    run = _import(import_sample, RUNS[0])
+    drill = cell_drilldown(run=run, filters={}, key={"cell_rpm": 6500, "cell_kpa": 95})
+    colours = display.palette(run_actions(run=run))
+    assert len({t["name"] for t in drill["figure"]["data"]}) == 3
+    for trace in drill["figure"]["data"]:
+        assert trace["marker"]["color"] == colours[trace["name"]]
+
+
+def test_the_drilldown_chart_shows_bidi_controls_as_code_points():
+    decisions = [
+        SimpleNamespace(seq=seq, t_ms=t, action="ACT\u202eION", values={"k\u2067ey": v})
+        for seq, t, v in ((0, 0.0, 1.5), (1, 5.0, 2.5))
+    ]
+    text = json.dumps(drilldown.values_figure(decisions), ensure_ascii=False)
+    assert "\u202e" not in text and "\u2067" not in text
+    assert "ACT&lt;U+202E&gt;ION" in text and "k&lt;U+2067&gt;ey" in text

@@ -63,6 +63,15 @@ def test_the_page_draws_the_heatmap_from_embedded_json(client_in, dyno_run):
     assert 'value="f" checked' in html
 
 
+def test_the_heatmap_names_its_axes_rpm_and_kpa_as_the_replay_and_diff_heatmaps_do(client_in, dyno_run):
+    """Issue 12: one orientation (RPM rows ascending downwards, kPa columns) and one axis naming."""
+    html = client_in.get(reverse("run-cells", args=[dyno_run.pk])).content.decode()
+    layout = _json_script(html, "cells-figure")["figure"]["layout"]
+    assert layout["yaxis"]["title"]["text"] == "RPM" and layout["xaxis"]["title"]["text"] == "kPa"
+    assert layout["yaxis"]["autorange"] == "reversed"
+    assert "<th>RPM \\ kPa</th>" in html
+
+
 def test_the_page_says_where_index_based_actions_are_placed(client_in, dyno_run):
     html = client_in.get(
         reverse("run-cells", args=[dyno_run.pk]), {"metric": "gradient_count"}
