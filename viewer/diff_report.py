@@ -65,10 +65,10 @@ def diff_report(
         a=a, b=b, result=result, filters=filters, include_volatile=include_volatile, heat_asked=heat,
         same_kind=same_kind, kinds=(pa.label, pb.label),
         align=pa.words.align if same_kind else "action",
-        settings=settings_diff(spec_a.settings(a), spec_b.settings(b)),
-        settings_source=spec_a.settings_source if same_kind
-        else f"A: {spec_a.settings_source}; B: {spec_b.settings_source}",
-        settings_missing=spec_a.settings_missing if same_kind else "",
+        # Runs of different kinds record different settings: nothing to line up.
+        settings=settings_diff(spec_a.settings(a), spec_b.settings(b)) if same_kind else [],
+        settings_source=spec_a.settings_source if same_kind else "not compared",
+        settings_missing=spec_a.settings_missing,
     )
 
 
