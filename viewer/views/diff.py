@@ -50,7 +50,7 @@ def diff_page(request):
         return _refused(request, form, context)
     report = diff_report(run_a, pa, run_b, pb, filters=form.filters(), include_volatile=p[VOLATILE],
                          heat=p[HEAT] or None)
-    context.update(_context(request, report, p))
+    context.update(_context(report, p))
     return render(request, PARTS.get(htmx.fragment(request, PARTS), TEMPLATE), context)
 
 
@@ -103,7 +103,7 @@ def _others(user, run):
     return sorted(others, key=lambda r: not r.same_kind)
 
 
-def _context(request, report, p: dict) -> dict:
+def _context(report, p: dict) -> dict:
     only = p[ROWS] == ROWS_DIFF
     divergence = report.divergence
     return {
@@ -119,7 +119,6 @@ def _context(request, report, p: dict) -> dict:
         "divergence": divergence,
         "divergence_sides": [("A", report.a, divergence["context_a"]), ("B", report.b, divergence["context_b"])]
         if divergence else [],
-        "export_query": query_string(request.GET, remove=[START]),
     }
 
 
