@@ -9,9 +9,8 @@ from urllib.parse import urlencode
 import pytest
 from django.http import QueryDict
 
-from viewer import cells, display, drilldown, kinds
+from viewer import cells, cells_time, display, drilldown, kinds
 from viewer.filters import DecisionFilterForm
-from viewer.kinds import study_cells
 from viewer.selectors import filtered_decisions, run_actions
 
 pytestmark = pytest.mark.django_db
@@ -320,7 +319,7 @@ def test_study_grid_counts_events_by_type_and_time_bucket(samples_dir, import_sa
         assert len(_seqs_for(run, link["params"])) == c["count"]
         assert cell_drilldown(run=run, filters={}, key=c["key"])["total"] == c["count"]
     assert totals == per_type
-    assert len(grid["x"]) <= study_cells.MAX_BUCKETS + 1
+    assert len(grid["x"]) <= cells_time.MAX_BUCKETS + 1
     assert all(label.endswith(":00") for label in grid["x"])  # buckets start on whole minutes
 
 
@@ -382,8 +381,8 @@ def test_narrow_intersects_and_reports_contradictions():
     "span,width", [(0, 1000), (40_000, 1000), (50 * 60_000, 120_000), (3 * 86_400_000, 7_200_000)]
 )
 def test_bucket_width_keeps_the_grid_under_the_bucket_limit(span, width):
-    assert study_cells.bucket_width(span) == width
-    assert span / study_cells.bucket_width(span) < study_cells.MAX_BUCKETS
+    assert cells_time.bucket_width(span) == width
+    assert span / cells_time.bucket_width(span) < cells_time.MAX_BUCKETS
 
 
 def test_a_drilldown_colours_each_action_as_the_run_page_does(import_sample):

@@ -303,3 +303,25 @@ def test_the_run_page_opened_from_a_cell_lists_exactly_that_cells_decisions(samp
         page = client_in.get(href, headers={**HTMX, "HX-Target": "run-view"})
         assert page.status_code == 200
         assert [int(s) for s in re.findall(r'data-seq="(\d+)"', page.content.decode())] == expected
+
+
+def test_a_kind_without_a_cells_spec_shows_its_events_over_time(client_in, import_sample):
+    """A new kind needs no cells code: its page is the event x time grid (viewer/cells_time.py)."""
+    from dataclasses import replace
+
+    from viewer import kinds
+    from viewer.models import Run
+
+    run = import_sample(STUDY)
+    kinds.register(replace(kinds.profile("study"), name="made_up", label="Made-up log", cells=None))
+    try:
+        Run.objects.filter(pk=run.pk).update(kind="made_up")
+        url = reverse("run-cells", args=[run.pk])
+        html = client_in.get(url).content.decode()
+        assert _json_script(html, "cells-figure")["figure"]["layout"]["xaxis"]["title"]["text"] == "Time (UTC)"
+        hrefs = [unescape(h) for h in re.findall(r'<a id="cell-\d+-\d+" href="([^"]+)"', html)]
+        drill = client_in.get(hrefs[0], headers={**HTMX, "HX-Target": "cell-drilldown"})
+        assert drill.status_code == 200 and "in the run view" in drill.content.decode()
+        assert client_in.get(f"/api/runs/{run.pk}/cells").json()["y_title"] == "Event"
+    finally:
+        kinds.unregister("made_up")

@@ -7,7 +7,7 @@ from ninja import Field, Query, Schema
 from ninja.errors import HttpError
 
 from .. import cells as cells_mod
-from .. import kinds
+from .. import cells_time, kinds
 from ..forms import CellOptionsForm
 from .base import ERRORS, FilterQuery, _filter_form, _run, router
 
@@ -74,7 +74,7 @@ class CellGridOut(Schema):
 def run_cells(request, run_id: int, filters: Query[CellsQuery]):
     run = _run(request, run_id)
     form = _filter_form(request, allow_paging=False)
-    spec = kinds.profile(run).cells
+    spec = kinds.profile(run).cells or cells_time.SPEC
     options = CellOptionsForm(request.GET, spec=spec, metrics=cells_mod.available_metrics(spec=spec, run=run))
     if not options.is_valid():
         raise HttpError(400, options.error_text())

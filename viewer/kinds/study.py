@@ -53,18 +53,9 @@ def _written_values(record: Any, stored: Any) -> Any:
 
 
 # -- cells ----------------------------------------------------------------------------------------
-from ..cells import CellsSpec  # noqa: E402
-from . import study_cells  # noqa: E402
+from ..cells_time import SPEC as EVENTS_OVER_TIME  # noqa: E402
 
-CELLS = CellsSpec(
-    metrics=study_cells.METRICS,
-    build=study_cells.build,
-    cell_keys=("cell_action", "cell_t", "cell_w"),
-    parts=study_cells.parts,
-    title=study_cells.title,
-    x_title="Time (UTC)",
-    y_title="Event",
-)
+CELLS = EVENTS_OVER_TIME  # event type x time bucket (UTC): a study log has no grid of its own
 
 # -- replay ---------------------------------------------------------------------------------------
 from ..replay import Reducer, ReplaySpec, bump, mapping, text as as_text  # noqa: E402

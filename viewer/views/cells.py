@@ -1,12 +1,12 @@
 """The cell heatmap page (/runs/<id>/cells/): the grid over the run's filtered decisions, and
 one cell's drilldown, each also an htmx fragment of the same template. What the grid is comes
-from the run's kind profile (`kinds.profile(run).cells`)."""
+from the run's kind profile (`kinds.profile(run).cells`; events over time for a kind without)."""
 
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from .. import cells, drilldown, htmx, kinds
+from .. import cells, cells_time, drilldown, htmx, kinds
 from ..filters import FILTER_PARAMS, DecisionFilterForm, filter_querystring
 from ..forms import CellOptionsForm
 from ..querystring import pairs, query_string
@@ -20,7 +20,7 @@ PARTS = {"cells-panel": "viewer/cells.html#cells-panel", "cell-drilldown": "view
 def run_cells(request, run_id):
     run = get_run_or_404(request.user, run_id)
     profile = kinds.profile(run)
-    spec = profile.cells
+    spec = profile.cells or cells_time.SPEC
     form = DecisionFilterForm(request.GET)
     options = CellOptionsForm(request.GET, spec=spec, metrics=cells.available_metrics(spec=spec, run=run))
     valid = form.is_valid() & options.is_valid()

@@ -1,5 +1,7 @@
-"""A study log's cells (the cells section of kinds/study.py builds its CellsSpec from these):
-event type x time bucket, buckets starting on round clock times, in UTC.
+"""The event x time grid: event types (rows, in order of first appearance) by time buckets
+(columns, starting on round clock times, in UTC). It reads only a decision's action and time, so
+any kind can have it: study logs build their CellsSpec from it, and `SPEC` is the cells page of a
+kind whose profile has none.
 """
 from __future__ import annotations
 
@@ -9,9 +11,9 @@ import math
 from django.db.models import Count, F, Max, Min
 from django.db.models.functions import Floor
 
-from ..cells import MAX_AXIS, Metric, Part, finish_grid, ms_value, narrow, plural
-from ..selectors import filtered_decisions
-from ..text import duration
+from .cells import MAX_AXIS, CellsSpec, Metric, Part, finish_grid, ms_value, narrow, plural
+from .selectors import filtered_decisions
+from .text import duration
 
 METRICS = (Metric("events", "Events (count)", digits=0),)
 BUCKET_WIDTHS_MS = [
@@ -111,3 +113,14 @@ def title(run, key: dict, cylinder: str) -> str:
     except OverflowError:  # a bucket beyond the calendar: nothing can be in it
         return what
     return f"{what}, {start:%Y-%m-%d %H:%M:%S} to {end:%H:%M:%S} UTC"
+
+
+SPEC = CellsSpec(
+    metrics=METRICS,
+    build=build,
+    cell_keys=("cell_action", "cell_t", "cell_w"),
+    parts=parts,
+    title=title,
+    x_title="Time (UTC)",
+    y_title="Event",
+)
