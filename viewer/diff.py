@@ -324,8 +324,9 @@ def diff_sides(a: Side, b: Side) -> DiffResult:
     return result
 
 
-def _groups(keys: list[str]) -> dict[str, list[int]]:
-    groups: dict[str, list[int]] = {}
+def _groups(keys: list) -> dict:
+    """item -> the positions where it appears, in order."""
+    groups: dict = {}
     for i, k in enumerate(keys):
         g = groups.get(k)
         if g is None:
@@ -400,7 +401,7 @@ def _sync(sa: list, sb: list, everywhere: tuple[set, set]) -> list[tuple[str, in
         nb = _find(sb, sa[i], j + 1, m)
         if na < 0 and nb < 0 and (i + NEAR < n or j + NEAR < m) and (sb[j] in in_a or sa[i] in in_b):
             if pos_a is None:
-                pos_a, pos_b = _positions(sa), _positions(sb)
+                pos_a, pos_b = _groups(sa), _groups(sb)
             na = _next(pos_a.get(sb[j]), i + 1)
             nb = _next(pos_b.get(sa[i]), j + 1)
         if na < 0 and nb < 0:
@@ -421,17 +422,6 @@ def _find(items: list, item, lo: int, n: int) -> int:
         return items.index(item, lo, min(n, lo + NEAR))
     except ValueError:
         return -1
-
-
-def _positions(items: list) -> dict:
-    out: dict = {}
-    for n, item in enumerate(items):
-        found = out.get(item)
-        if found is None:
-            out[item] = [n]
-        else:
-            found.append(n)
-    return out
 
 
 def _next(positions: list[int] | None, lo: int) -> int:

@@ -65,14 +65,14 @@ def _form_values(request, pa, pb) -> dict:
     """The filter inputs the form shows (the kinds' own and the common ones); the other filters
     ride along hidden."""
     get = request.GET
-    own = {name: (name, label, kind) for p in (pa, pb) if p.diff for name, label, kind in p.diff.filters}
+    own = {name: (name, label, type_) for p in (pa, pb) if p.diff for name, label, type_ in p.diff.filters}
     shown = {F.ACTION, F.Q, F.VALUE, *own}
     return {
         "action_values": get.getlist(F.ACTION) + [""],
         "v_values": get.getlist(F.VALUE) + [""],
         "kind_inputs": [
-            {"name": name, "label": label, "type": kind, "value": get.get(name, "")}
-            for name, label, kind in own.values()
+            {"name": name, "label": label, "type": type_, "value": get.get(name, "")}
+            for name, label, type_ in own.values()
         ],
         "hidden_filters": [(k, v) for k in F.FILTER_PARAMS if k not in shown for v in get.getlist(k)],
     }
