@@ -184,9 +184,9 @@ def side_from_rows(
     sig = side.values_text
     if not include_volatile:
         sig = _without_volatile(sig)
-    for name in spec.compared:
-        side.columns[name] = [v if v is not None else "" for v in col[name]]
-        sig = [str(v) + "\x00" + s for v, s in zip(side.columns[name], sig)]
+    for name in spec.compared:  # text columns (None reads as "")
+        side.columns[name] = [v or "" for v in col[name]]
+        sig = [v + "\x00" + s for v, s in zip(side.columns[name], sig)]
     key = key or spec.key
     if key == BY_ACTION:
         side.key = side.action
