@@ -4,7 +4,6 @@ RPM bins x kPa bins (FORMATS.md 1.3).
 AFR corrections and anomalies carry bin values (rpm, kpa) and a cylinder; gradient limiting
 carries indices (rpm_index, kpa_index) on the combined front+rear grid, and clamping lists its
 cells by index inside values.cells: indices are placed on the standard bins (kinds.dynoai.bins_of).
-Imported by kinds/dynoai.py once its facts are defined (import `viewer.kinds`, not this module).
 """
 from __future__ import annotations
 
@@ -19,19 +18,6 @@ from ..cells import Metric, Part, finish_grid, finite, fmt, is_number, narrow, p
 from ..memo import run_memo
 from ..models import Decision
 from ..selectors import filtered_decisions
-from .dynoai import (
-    AFR,
-    ANOMALY,
-    CLAMP,
-    CYLINDERS,
-    GRADIENT,
-    INDEX_NOTE,
-    KPA_BINS,
-    RPM_BINS,
-    bins_of,
-    clamp_cells,
-    index_of,
-)
 
 VALUE_PREFIX = "value:"
 MAX_VALUE_KEYS = 40  # numeric value keys offered as metrics
@@ -415,3 +401,20 @@ def where(d) -> str:
         out.append(f"cyl {d.cylinder}")
     return " ".join(out)
 
+
+# The DynoAI facts, imported last: kinds/dynoai.py imports this module in its cells section, after
+# they are defined, and this module may also be imported first (then kinds/dynoai.py runs here and
+# finds every name above already defined).
+from .dynoai import (
+    AFR,
+    ANOMALY,
+    CLAMP,
+    CYLINDERS,
+    GRADIENT,
+    INDEX_NOTE,
+    KPA_BINS,
+    RPM_BINS,
+    bins_of,
+    clamp_cells,
+    index_of,
+)

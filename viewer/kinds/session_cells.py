@@ -1,6 +1,5 @@
 """A session's cells (the cells section of kinds/session.py builds its CellsSpec from these):
 round x agent, agents in order of first appearance.
-Imported by kinds/session.py once its facts are defined (import `viewer.kinds`, not this module).
 """
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from django.db.models import Count, Min, Q, Sum
 
 from ..cells import MAX_AXIS, Metric, Part, compact, finish_grid, fmt, narrow, plural
 from ..selectors import filtered_decisions
-from .session import LLM_CALL, RESOLUTION
 
 METRICS = (
     Metric("events", "Events (count)", digits=0),
@@ -143,3 +141,7 @@ def title(run, key: dict, cylinder: str) -> str:
 
 def where(d) -> str:
     return f"round {d.round}" if d.round is not None and d.agent is not None else ""
+
+
+# Imported last: kinds/session.py imports this module in its cells section (see kinds/dynoai_cells.py).
+from .session import LLM_CALL, RESOLUTION
