@@ -474,3 +474,45 @@ def test_durations_read_as_people_read_them(client_in, session_pair):
     summary = client_in.get(url(*session_pair)).context["report"].summary
     assert summary["duration_a"] == summary["duration_b"]  # (the replay keeps the session's pace)
     assert re.fullmatch(r"\d+ min \d\d s", summary["duration_a"]), summary["duration_a"]  # never "1127482.0ms"
+
+
+@pytest.fixture
+def made_up_pair(user):
+    """Two runs of a kind registered for this test: its diff aligns by action and agent, and says
+    where a decision sits as "desk <agent>"."""
+    from viewer import kinds
+    from viewer.diff import DiffSpec
+    from viewer.models import Decision, Run
+
+    spec = DiffSpec(columns=("agent",), key=("action", "agent"), where=lambda row: f"desk {row['agent']}",
+                    settings=lambda run: dict(run.settings), settings_source="the ledger's header")
+    kinds.register(kinds.Profile(name="ledger", label="Ledger", reader="", words=kinds.Words(align="action and desk"),
+                                 diff=spec))
+    runs = []
+    for n, amounts in enumerate(([5, 7, 9], [5, 8, 9, 1])):
+        run = Run.objects.create(owner=user, name=f"ledger {n}", kind="ledger", source_name="l", size=1,
+                                 sha256=str(n) * 64, settings={"rate": 1 + n}, decision_count=len(amounts))
+        Decision.objects.bulk_create(
+            Decision(run=run, seq=k, action="post", agent="a" if k % 2 else "b", values={"amount": v}, raw="")
+            for k, v in enumerate(amounts)
+        )
+        runs.append(run)
+    yield runs
+    kinds.unregister("ledger")
+
+
+def test_a_new_kind_diffs_through_its_own_spec(client_in, made_up_pair):
+    a, b = made_up_pair
+    response = client_in.get(url(a, b))
+    assert response.status_code == 200
+    rows = response.context["rows_page"]
+    assert [(r["status"], r["seq_a"], r["seq_b"], r["where"]) for r in rows] == [
+        ("changed", 1, 1, "desk a"),
+        ("only_b", None, 3, "desk a"),
+    ]
+    assert [(s.path, s.a, s.b) for s in response.context["settings_changed"]] == [("rate", 1, 2)]
+    html = response.content.decode()
+    assert "aligned by action and desk" in html and "the ledger&#x27;s header" in html
+    assert response.context["heatmap"] is None
+    data = client_in.get(f"/api/diff?a={a.pk}&b={b.pk}").json()
+    assert [r["where"] for r in data["rows"]] == ["desk a", "desk a"]
