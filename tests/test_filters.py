@@ -64,6 +64,16 @@ def test_valid_querystrings_become_typed_filters(qs, expected):
         ("limit=0", "limit"),
         ("limit=ten", "limit"),
         ("rpm=99999999999", "rpm"),
+        ("v=afr_error_pct>>1", "v"),  # issue 13.11: ">1" is not a number
+        ("v=afr_error_pct<=abc", "v"),
+        ('v=type>="Spatial"', "v"),
+        ("v=a>=1%00", "v"),
+        ("action=%00", "action"),
+        ("since=2025-01-01T00:00:00%00", "since"),
+        ("t_from=2.6e14", "t_from"),
+        ("t_to=-1.5e14", "t_to"),
+        ("since=0001-01-01T00:00:00%2B05:00", "since"),
+        ("until=9999-12-31T23:59:59-05:00", "until"),
     ],
 )
 def test_a_malformed_parameter_is_an_error_naming_it(qs, bad):
@@ -178,3 +188,12 @@ def test_every_parameter_of_the_spec_table_is_a_form_field():
     }
     assert set(F.ALL_PARAMS) == spec
     assert set(DecisionFilterForm.base_fields) == spec
+
+
+def test_an_ordering_condition_with_a_value_that_is_not_a_number_names_it():
+    form = parse("v=afr_error_pct%3E%3E1")
+    assert form.error_text() == "v: 'afr_error_pct>>1': > compares numbers, and '>1' is not a number"
+
+
+def test_the_time_window_may_reach_about_three_thousand_years():
+    assert parse("t_from=-1e14&t_to=1e14").is_valid()

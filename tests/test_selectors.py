@@ -15,7 +15,7 @@ from django.http import Http404, QueryDict
 
 from viewer.filters import DecisionFilterForm
 from viewer.models import Run
-from viewer.selectors import decision_list, filtered_decisions, get_run_or_404, visible_runs
+from viewer.selectors import action_stats, decision_list, filtered_decisions, get_run_or_404, visible_runs
 
 pytestmark = pytest.mark.django_db
 
@@ -65,6 +65,8 @@ def read_session(path: Path) -> list[dict]:
             current = own
         agent = next((e[k] for k in ("agent_id", "player_id", "character_id", "enemy_id", "agent")
                       if e.get(k) is not None), None)
+        if agent is None and e["event_type"] == "mission_debrief":  # a per-character debrief (issue 13.2)
+            agent = e.get("character")
         text = ""
         if e["event_type"] == "llm_call":
             text = "\n".join([m["content"] for m in e.get("prompt", [])] + [e.get("response", "")])
@@ -204,7 +206,6 @@ CASES = [
     (REAL, "dynoai", 'v=afr_error_pct="0.73"'),
     (LARGE, "dynoai", "v=type=Spatial discontinuity"),
     (LARGE, "dynoai", "v=type!=Spatial discontinuity"),
-    (LARGE, "dynoai", "v=type>=Spatial"),
     (LARGE, "dynoai", "v=letter_grade!=A"),
     (LARGE, "dynoai", "v=score>10"),
     (LARGE, "dynoai", "action=anomaly&v=score>=15"),
@@ -256,6 +257,9 @@ def test_filters_select_what_the_file_says(samples_dir, import_sample, relpath, 
     assert run.kind == kind
     records = read_sample(samples_dir, relpath, kind)
     assert run.decision_count == len(records)
+    by_name = {name: agent_id for agent_id, name in (run.agents or {}).items()}
+    for r in records:  # the session reader names an actor by id where the log used its display name
+        r["agent"] = by_name.get(r["agent"], r["agent"])
     assert selected(run, qs) == expected(records, qs)
 
 
@@ -322,3 +326,26 @@ def test_a_foreign_run_is_a_404_and_invisible(import_sample, user, other_user):
         get_run_or_404(other_user, run.pk)
     assert list(visible_runs(other_user)) == []
     assert list(visible_runs(user)) == [run]
+
+
+@pytest.mark.parametrize(
+    "first_ts, t_from, t_to, expected",
+    [
+        ("9999-12-31T00:00:00+00:00", 1e14, None, 0),  # past the end of the calendar: nothing after
+        ("9999-12-31T00:00:00+00:00", None, 1e14, 2),  # no upper bound left
+        ("0001-01-01T00:00:01+00:00", -1e14, None, 2),  # before the calendar: no lower bound
+        ("0001-01-01T00:00:01+00:00", None, -1e14, 0),
+    ],
+)
+def test_a_time_window_reaching_past_the_calendar_is_clamped_not_an_overflow(user, first_ts, t_from, t_to, expected):
+    import io
+
+    from viewer.ingest import Source, run_ingest
+
+    line = '{"timestamp": "%s", "action": "A"}' % first_ts
+    text = '{"decisions": [%s, %s]}' % (line, line)
+    [result] = run_ingest(owner=user, sources=[Source(name="edge_session_replay.json", fileobj=io.BytesIO(text.encode()))])
+    assert result.status == "imported", result.message
+    filters = {k: v for k, v in (("t_from", t_from), ("t_to", t_to)) if v is not None}
+    assert decision_list(run=result.run, **filters).count() == expected
+    assert action_stats(run=result.run, **filters) is not None  # as a subquery too

@@ -28,6 +28,10 @@ FILTER_PARAMS = (
 ALL_PARAMS = FILTER_PARAMS + (AFTER, LIMIT)
 MAX_LIMIT = 10_000_000
 OPERATORS = ("<=", ">=", "!=", "<", ">", "=")
+ORDERING = ("<", "<=", ">", ">=")
+# t_from/t_to go at most this far either way (about 3,170 years): further is a typo, and from a
+# run's first time it would leave the calendar (years 1 to 9999; the selector copes even so).
+MAX_T_MS = 1e14
 _CONDITION = re.compile(r"^\s*(?P<key>[^<>=!]+?)\s*(?P<op><=|>=|!=|<|>|=)\s*(?P<value>.*?)\s*$", re.S)
 
 
@@ -74,6 +78,7 @@ def _looks_typed(text: str) -> bool:
 
 
 def parse_condition(text: str) -> ValueCondition:
+    _no_nul(text)
     m = _CONDITION.match(text)
     if not m or not m["key"].strip():
         raise forms.ValidationError(
@@ -102,12 +107,22 @@ def parse_condition(text: str) -> ValueCondition:
                     value = raw
             except ValueError:
                 value = raw
-    if isinstance(value, str) and m["op"] in ("<", "<=", ">", ">=") and not raw:
-        raise forms.ValidationError("%(text)r compares with nothing", params={"text": text[:100]})
+    if isinstance(value, str) and m["op"] in ORDERING:
+        # `v=afr_error_pct>>1` would otherwise compare with the string ">1" and match nothing.
+        raise forms.ValidationError(
+            "%(text)r: %(op)s compares numbers, and %(raw)r is not a number",
+            params={"text": text[:100], "op": m["op"], "raw": raw[:100]},
+        )
     return ValueCondition(path, m["op"], value)
 
 
 _CONSTANTS = {"true": True, "false": False, "null": None}
+
+
+def _no_nul(text: str) -> None:
+    """PostgreSQL cannot hold NUL in a query parameter: refused here like Django's CharField does."""
+    if "\x00" in text:
+        raise forms.ValidationError("Null characters are not allowed.")
 
 
 class _ListWidget(forms.MultipleHiddenInput):
@@ -133,6 +148,8 @@ class ListField(forms.Field):
         value = value or []
         if len(value) > 50:
             raise forms.ValidationError("at most 50 values")
+        for v in value:
+            _no_nul(v)
         return [self.item(v) if self.item else v for v in value]
 
 
@@ -146,12 +163,22 @@ def _instant(text: str) -> dt.datetime:
             value = dt.datetime.fromisoformat(candidate)
         except ValueError:
             continue
-        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        try:
+            value.astimezone(dt.timezone.utc)  # what the database is given
+        except OverflowError:
+            raise forms.ValidationError(
+                "%(text)r is outside the years 1 to 9999 in UTC", params={"text": text[:60]}
+            ) from None
+        return value
     raise forms.ValidationError("%(text)r is not an ISO-8601 time", params={"text": text[:60]})
 
 
 class InstantField(forms.CharField):
     def to_python(self, value):
+        if isinstance(value, str):
+            _no_nul(value)
         value = super().to_python(value)
         return _instant(value) if value else None
 
@@ -196,6 +223,8 @@ class DecisionFilterForm(forms.Form):
             value = data.get(name)
             if value is not None and (value != value or abs(value) == float("inf")):
                 self.add_error(name, "not a finite number")
+            elif value is not None and abs(value) > MAX_T_MS:
+                self.add_error(name, f"at most {MAX_T_MS:.0e} ms (about 3,000 years) either way")
         return data
 
     def filters(self) -> dict:

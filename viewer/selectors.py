@@ -89,13 +89,39 @@ def decision_list(*, run: Run, after: int | None = None, limit: int | None = Non
 def _time_window(qs, run: Run, t_from, t_to):
     """t_from/t_to are ms since the run's first timestamp; query the indexed ts column."""
     if run.first_ts is None:
-        return qs.none()
+        return _nothing(qs)
     if t_from is not None:
-        qs = qs.filter(ts__gte=run.first_ts + dt.timedelta(milliseconds=t_from))
+        low = _shifted(run.first_ts, t_from)
+        if low is _AFTER_ALL:
+            return _nothing(qs)
+        if low is not _BEFORE_ALL:
+            qs = qs.filter(ts__gte=low)
     if t_to is not None:
         # ts keeps microseconds; a window given in ms includes its whole last millisecond.
-        qs = qs.filter(ts__lt=run.first_ts + dt.timedelta(milliseconds=t_to) + dt.timedelta(microseconds=1))
+        high = _shifted(run.first_ts, t_to, dt.timedelta(microseconds=1))
+        if high is _BEFORE_ALL:
+            return _nothing(qs)
+        if high is not _AFTER_ALL:
+            qs = qs.filter(ts__lt=high)
     return qs
+
+
+def _nothing(qs):
+    """No decision, as SQL that still compiles: `qs.none()` raises EmptyResultSet when it is
+    made a subquery (_select_over). A seq is never negative."""
+    return qs.filter(seq__lt=0)
+
+
+_BEFORE_ALL, _AFTER_ALL = object(), object()
+
+
+def _shifted(start: dt.datetime, ms: float, extra: dt.timedelta = dt.timedelta(0)):
+    """start + ms (+ extra), or _BEFORE_ALL / _AFTER_ALL when that is outside the years 1 to 9999
+    (the form bounds t_from/t_to by the span of the calendar; a run may begin near either end)."""
+    try:
+        return start + dt.timedelta(milliseconds=ms) + extra
+    except OverflowError:
+        return _AFTER_ALL if ms > 0 else _BEFORE_ALL
 
 
 class _ValueTest(Func):
