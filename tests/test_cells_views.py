@@ -224,6 +224,8 @@ def test_an_out_of_range_study_cell_is_a_400_naming_it(client_in, import_sample,
     run = import_sample(STUDY)
     params = {"cell_action": "keystroke", "cell_t": "0", "cell_w": "60000", name: value}
     _is_a_400_naming(client_in, reverse("run-cells", args=[run.pk]), params, name, "cell-drilldown")
+    detail = client_in.get(f"/api/runs/{run.pk}/cells", params).json()["detail"]
+    assert detail.startswith(f"{name}: ") and "a cell needs" not in detail  # the range, said once
 
 
 def test_a_full_page_with_a_cell_shows_its_drilldown_and_frames_it(client_in, dyno_run):

@@ -151,7 +151,7 @@ class CellOptionsForm(forms.Form):
         data = super().clean()
         names = self.spec.cell_keys
         given = [n for n in names if data.get(n) not in (None, "")]
-        if given and len(given) != len(names):
+        if given and len(given) != len(names) and not any(n in self.errors for n in names):
             missing = [n for n in names if n not in given]
             self.add_error(missing[0], f"a cell needs {', '.join(names)}")
         return data
