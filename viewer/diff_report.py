@@ -65,6 +65,7 @@ def diff_report(
         a=a, b=b, result=result, filters=filters, include_volatile=include_volatile, heat_asked=heat,
         same_kind=same_kind, kinds=(pa.label, pb.label),
         align=pa.words.align if same_kind else "action",
+        action_word=pa.words.action if same_kind else "Action",
         # Runs of different kinds record different settings: nothing to line up.
         settings=settings_diff(spec_a.settings(a), spec_b.settings(b)) if same_kind else [],
         settings_source=spec_a.settings_source if same_kind else "not compared",
@@ -94,6 +95,7 @@ class DiffReport:
     same_kind: bool
     kinds: tuple[str, str]  # the runs' kind labels
     align: str  # how the decisions were aligned, as a phrase
+    action_word: str  # what the kind calls the action column (Action, Event)
     settings: list[SettingRow] = field(default_factory=list)
     settings_source: str = ""
     settings_missing: str = ""  # what to do when neither run records its settings
@@ -130,7 +132,6 @@ class DiffReport:
         return {
             "actions": action_counts(sa, sb),
             "total": CountRow("Decisions compared", len(sa), len(sb)),
-            "duration_ms": (da, db),
             "duration_a": text.duration(da),
             "duration_b": text.duration(db),
             "duration_delta": text.duration(dd, signed=True) if dd else "",
