@@ -3,10 +3,12 @@
 Defaults are safe for a laptop on localhost; production sets SECRET_KEY, DEBUG=0,
 ALLOWED_HOSTS and DATABASE_URL (see README).
 """
+import datetime as dt
 import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("REPLAYWEB_VAR_DIR", BASE_DIR / "var"))
@@ -25,8 +27,13 @@ def envlist(name, default):
 
 
 DEBUG = envbool("DEBUG", True)
-# The fallback key only ever signs localhost sessions; `check --deploy` flags it.
-SECRET_KEY = os.environ.get("SECRET_KEY", "django-insecure-replayweb-localhost-only")
+# The fallback key only ever signs localhost sessions; `check --deploy` flags it, and production
+# (DEBUG=0) refuses to start on it: the key is public, so anyone could sign a session or a token.
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DEBUG=0 needs SECRET_KEY in the environment (see README, Production)")
+    SECRET_KEY = "django-insecure-replayweb-localhost-only"
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 
@@ -36,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "django_htmx",
     "ninja",  # serves Swagger UI for /api/docs from our own static files (the CSP blocks CDNs)
     "template_partials",
@@ -44,15 +52,21 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ with DEBUG=0, before anything else runs
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
+    # Login and the body limits come before CSRF: CsrfViewMiddleware reads a form body to find its
+    # token, so an anonymous or oversized upload would be spooled to disk before being turned away.
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "viewer.middleware.RequestBodyLimitMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "viewer.middleware.SecurityHeadersMiddleware",
+    "viewer.middleware.InertBidiMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into its answer
 ]
 
 ROOT_URLCONF = "replayweb.urls"
@@ -75,8 +89,10 @@ TEMPLATES = [
 ]
 
 DATABASES = {
+    # Health checks: after a database restart a kept connection is found dead and replaced
+    # before the request uses it, instead of answering one 500 per worker.
     "default": dj_database_url.config(
-        default=f"sqlite:///{VAR_DIR / 'replayweb.sqlite3'}", conn_max_age=60
+        default=f"sqlite:///{VAR_DIR / 'replayweb.sqlite3'}", conn_max_age=60, conn_health_checks=True
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -90,6 +106,41 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# django-axes (maintained by Jazzband, the usual Django login throttle): after AXES_FAILURE_LIMIT
+# wrong passwords from one address, logins from it are refused (429) for the cool-off time.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("REPLAYWEB_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=envint("REPLAYWEB_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+
+def _client_ip(request):
+    """Behind our proxy every request comes from the proxy: the client is the address it appended last."""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+    return forwarded or request.META.get("REMOTE_ADDR")
+
+
+if envbool("REPLAYWEB_BEHIND_PROXY", False):
+    AXES_CLIENT_IP_CALLABLE = _client_ip
+# Attempts are counted in a cache, not in the database: a login must not wait for SQLite's write
+# lock while an import holds it. A file cache is shared by the workers of one host; its counts are
+# not atomic (two simultaneous failures may count once), slack we accept for a throttle, hence the
+# silenced axes.W001. Development and tests count in memory, per process.
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_CACHE = "axes"
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "axes": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "axes"}
+    if DEBUG
+    else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": VAR_DIR / "cache" / "axes"},
+}
+SILENCED_SYSTEM_CHECKS = ["axes.W001"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -106,6 +157,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise serves /static/ from the app with DEBUG=0 (it is the usual maintained library for
+# this; no web server configuration needed). Files are found in place (STATICFILES_DIRS and the
+# apps), so `collectstatic` is optional; with it, they are served from STATIC_ROOT.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # Uploads bigger than this spill to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -116,14 +172,29 @@ REPLAYWEB_MAX_FILES_PER_UPLOAD = envint("REPLAYWEB_MAX_FILES_PER_UPLOAD", 50)
 DATA_UPLOAD_MAX_NUMBER_FILES = max(1000, REPLAYWEB_MAX_FILES_PER_UPLOAD)
 
 # Import limits (bytes). Each refusal names the file, the limit and the setting to raise it.
+# A file stops being written at REPLAYWEB_MAX_UPLOAD_BYTES while it streams in (the first upload
+# handler); a request whose Content-Length is over REPLAYWEB_MAX_REQUEST_BYTES is refused before
+# any of it is read (viewer.middleware), as is a file upload from a client that is not logged in.
 REPLAYWEB_MAX_UPLOAD_BYTES = envint("REPLAYWEB_MAX_UPLOAD_BYTES", 1024**3)
+REPLAYWEB_MAX_REQUEST_BYTES = envint("REPLAYWEB_MAX_REQUEST_BYTES", 2 * 1024**3)
+FILE_UPLOAD_HANDLERS = [
+    "viewer.middleware.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 REPLAYWEB_MAX_DECOMPRESSED_BYTES = envint("REPLAYWEB_MAX_DECOMPRESSED_BYTES", 1024**3)
 REPLAYWEB_MAX_LINE_BYTES = envint("REPLAYWEB_MAX_LINE_BYTES", 16 * 1024**2)
 REPLAYWEB_INSERT_BATCH = envint("REPLAYWEB_INSERT_BATCH", 5000)
+# How long a write a user asked for (a new API token) waits for an import's SQLite write lock.
+REPLAYWEB_WRITE_WAIT_SECONDS = envint("REPLAYWEB_WRITE_WAIT_SECONDS", 120)
 
-# Sessions live in a signed cookie, not a table: logging in writes nothing to the database, so
-# it works while a long import holds SQLite's single write lock.
-SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+# Sessions are files under var/sessions: logout deletes the file, so a copied cookie dies with
+# it (a signed cookie stayed valid for its whole age), and "log out everywhere" deletes each of
+# the user's files. Not database sessions: a login would then write to SQLite and wait behind a
+# long import's write lock; files are shared by the workers of one host and lock nothing.
+SESSION_ENGINE = "replayweb.sessions"
+SESSION_FILE_PATH = Path(os.environ.get("REPLAYWEB_SESSION_DIR", VAR_DIR / "sessions"))
+SESSION_FILE_PATH.mkdir(parents=True, exist_ok=True)
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 SECURE_CONTENT_TYPE_NOSNIFF = True

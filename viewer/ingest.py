@@ -48,6 +48,8 @@ class Source:
         if self.path is not None:
             return self.path.stat().st_size
         f = self.fileobj
+        if getattr(f, "oversized", False):  # middleware.OversizedUpload: not kept past the limit
+            return f.size
         here = f.tell()
         f.seek(0, 2)
         size = f.tell()
@@ -107,6 +109,9 @@ def run_ingest(
     manifests: dict[str, list[manifest_mod.Manifest]] = {}
     results: dict[int, IngestResult] = {}
     for i, src in enumerate(sources):
+        if src.size() > settings.REPLAYWEB_MAX_UPLOAD_BYTES:
+            results[i] = _too_big(src.name, src.size())
+            continue
         try:
             sniffed[i] = _sniff(src)
             if sniffed[i] == "manifest":
@@ -167,6 +172,15 @@ def _unexpected(name: str, exc: BaseException, last_line: int = 0) -> str:
         logger.error("import of %r failed unexpectedly", name, exc_info=exc)
     where = f" (after line {last_line:,})" if last_line else ""
     return f"{name}: {problem}{where}; nothing was stored from this file"
+
+
+def _too_big(name: str, size: int) -> IngestResult:
+    return IngestResult(
+        name,
+        "error",
+        f"{name}: the file is {size:,} bytes, over the {settings.REPLAYWEB_MAX_UPLOAD_BYTES:,}-byte "
+        "limit (REPLAYWEB_MAX_UPLOAD_BYTES)",
+    )
 
 
 def _storable_name(src: Source) -> Source:
@@ -257,12 +271,7 @@ def ingest_file(
     name = source.name
     size = source.size()
     if size > settings.REPLAYWEB_MAX_UPLOAD_BYTES:
-        return IngestResult(
-            name,
-            "error",
-            f"{name}: the file is {size:,} bytes, over the {settings.REPLAYWEB_MAX_UPLOAD_BYTES:,}-byte "
-            "limit (REPLAYWEB_MAX_UPLOAD_BYTES)",
-        )
+        return _too_big(name, size)
     f = source.open()
     try:
         facts = _hash(f, want_crlf=manifest is not None)
@@ -320,6 +329,7 @@ def _finish(run, info: RunInfo, writer: "DecisionWriter", manifest, facts, keep_
         setattr(run, attr, (getattr(info, attr) or "")[: Run._meta.get_field(attr).max_length])
     run.random_seed = info.random_seed if isinstance(info.random_seed, int) and abs(info.random_seed) < 2**63 else None
     run.settings = info.settings
+    run.agents = dict(info.agents)  # agent id -> display name, from the session reader
     run.declared_total = info.declared_total
     run.decision_count = writer.count
     run.first_ts, run.last_ts = writer.first_ts, writer.last_ts

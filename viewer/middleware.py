@@ -1,4 +1,32 @@
+"""HTTP plumbing around every view: security and cache headers, request-body limits, inert bidi text.
+
+- SecurityHeadersMiddleware: the CSP, and `Cache-Control: private` on every answer (they are one
+  user's runs); API answers also vary on `Authorization` (a token is a different user).
+- RequestBodyLimitMiddleware and LimitedUploadHandler: a body is refused before anything reads it
+  when it is bigger than REPLAYWEB_MAX_REQUEST_BYTES or when an anonymous client sends files; an
+  uploaded file stops being written to disk at REPLAYWEB_MAX_UPLOAD_BYTES.
+- InertBidiMiddleware: right-to-left overrides and bidi isolates from logs are shown as their code
+  points (`<U+202E>`) in every HTML page, fragment and HTML export, and in the JSON they embed.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
+from django.http import HttpResponse
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.html import escape
+
+from .text import BIDI, inert
+
+API_PREFIX = "/api/"
+# What a client that is not logged in may send: a login form is well under a kilobyte.
+ANONYMOUS_BODY_BYTES = 64 * 1024
 
 # Only our own static scripts run: no inline script, no eval. Plotly needs inline styles.
 CSP = (
@@ -17,4 +45,154 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", self.csp)
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        # Pages and API answers show one user's runs: no shared cache may keep them.
+        patch_cache_control(response, private=True)
+        if request.path.startswith(API_PREFIX):
+            patch_vary_headers(response, ("Authorization",))
+        return response
+
+
+# -- request bodies -------------------------------------------------------------------------------
+
+
+class RequestBodyLimitMiddleware:
+    """Refuses a body before anything reads it (it sits before CsrfViewMiddleware, which reads a
+    form body to find its token): one bigger than REPLAYWEB_MAX_REQUEST_BYTES (a 413), and more than
+    a login form's worth from a client that is not logged in (to the login page for pages, a 401
+    for the API; an API client with an `Authorization` header is let through: ninja checks its
+    token before it reads the body)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.refusal(request) or self.get_response(request)
+
+    def refusal(self, request) -> HttpResponse | None:
+        if request.method not in ("POST", "PUT", "PATCH"):
+            return None
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.REPLAYWEB_MAX_REQUEST_BYTES
+        api = request.path.startswith(API_PREFIX)
+        if length > limit:
+            message = (f"The request is {length:,} bytes, over the {limit:,}-byte limit "
+                       "(REPLAYWEB_MAX_REQUEST_BYTES): nothing was read. Send fewer or smaller files at a time.")
+            return _refuse(message, 413, api)
+        if length <= ANONYMOUS_BODY_BYTES or request.user.is_authenticated:
+            return None
+        if api:
+            if "HTTP_AUTHORIZATION" in request.META:
+                return None  # the token is checked before ninja reads the body
+            return _refuse("Log in or send Authorization: Bearer <token> to upload.", 401, api)
+        return redirect_to_login(request.get_full_path())
+
+
+def _refuse(message: str, status: int, api: bool) -> HttpResponse:
+    if api:
+        response = HttpResponse(json.dumps({"detail": message}), status=status, content_type="application/json")
+    else:
+        response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    response["Connection"] = "close"  # the unread body is not worth keeping the connection for
+    return response
+
+
+class OversizedUpload(UploadedFile):
+    """Stands in for a file that went over REPLAYWEB_MAX_UPLOAD_BYTES: its name and how big it was,
+    none of its content. Ingest refuses it with a result line naming the file and the limit."""
+
+    oversized = True
+
+    def __init__(self, name, content_type, size, charset):
+        super().__init__(io.BytesIO(), name, content_type, size, charset)
+
+
+class LimitedUploadHandler(FileUploadHandler):
+    """First of FILE_UPLOAD_HANDLERS: passes each file's chunks on to the memory or temporary-file
+    handler until the file reaches REPLAYWEB_MAX_UPLOAD_BYTES, then closes (deletes) what they hold
+    and drops the rest as it streams by; the other files of the request are unaffected."""
+
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        self.oversized = False
+
+    def receive_data_chunk(self, raw_data, start):
+        if self.oversized:
+            return None
+        if start + len(raw_data) <= settings.REPLAYWEB_MAX_UPLOAD_BYTES:
+            return raw_data
+        self.oversized = True
+        for handler in getattr(self.request, "upload_handlers", ()):
+            if handler is not self and hasattr(handler, "file"):
+                handler.file.close()  # a TemporaryUploadedFile deletes itself on close
+        return None
+
+    def file_complete(self, file_size):
+        if not self.oversized:
+            return None  # the next handler's file
+        return OversizedUpload(self.file_name, self.content_type, file_size, self.charset)
+
+
+# -- bidi controls ----------------------------------------------------------------------------------
+
+
+# As UTF-8 bytes, raw anywhere in the page -> `&lt;U+202E&gt;` (text and attributes; entities are
+# decoded there); raw or as a JSON escape inside <script> (our JSON blocks) -> `\u003cU+202E\u003e`,
+# which JSON.parse reads as the same `<U+202E>`. An escaped backslash (`\\u202e`) is left alone.
+_HTML = {ch.encode(): escape(inert(ch)).encode() for ch in map(chr, BIDI)}
+_JSON = {ch.encode(): json.dumps(inert(ch)).strip('"').replace("<", "\\u003c").replace(">", "\\u003e").encode()
+         for ch in map(chr, BIDI)}
+_RAW = re.compile(b"|".join(re.escape(k) for k in _HTML))
+_ESCAPED = re.compile(rb"\\\\|\\u(" + b"|".join(f"{c:04x}".encode() for c in BIDI) + rb")", re.I)
+_SCRIPT = re.compile(rb"(<script\b[^>]*>)(.*?)(</script\s*>)", re.I | re.S)
+_FIRST_BYTES = tuple({k[:1] for k in _HTML})  # a quick test before any regex work
+
+
+def _json_escape(match: re.Match) -> bytes:
+    if match.group(1) is None:
+        return match.group()  # an escaped backslash
+    return _JSON[chr(int(match.group(1), 16)).encode()]
+
+
+def _script(match: re.Match) -> bytes:
+    body = _ESCAPED.sub(_json_escape, match.group(2))
+    body = _RAW.sub(lambda m: _JSON[m.group()], body)
+    return match.group(1) + body + match.group(3)
+
+
+def inert_html(content: bytes) -> bytes:
+    """An HTML document (or fragment) with every bidi control shown as its code point."""
+    if b"<script" in content or b"<SCRIPT" in content:
+        content = _SCRIPT.sub(_script, content)
+    if any(b in content for b in _FIRST_BYTES):
+        content = _RAW.sub(lambda m: _HTML[m.group()], content)
+    return content
+
+
+class InertBidiMiddleware:
+    """One escaping for every HTML face (text.inert, issue 14.8): a right-to-left override in a log
+    string would reverse the text around it. JSON and other answers are left as they are: the API
+    gives the data back exactly."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not response.get("Content-Type", "").startswith("text/html"):
+            return response
+        if response.streaming:
+            if getattr(response, "is_async", False):
+                return response  # not under WSGI; an async iterator would need its own wrapper
+            # Each chunk is whole characters (an encoded string) and our streamed HTML (the audit
+            # export) has no script, so chunks are treated one by one.
+            response.streaming_content = map(inert_html, response.streaming_content)
+        else:
+            content = inert_html(response.content)
+            if content != response.content:
+                response.content = content
+                if response.has_header("Content-Length"):
+                    response["Content-Length"] = str(len(content))
         return response
