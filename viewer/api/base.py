@@ -23,6 +23,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
 from .. import filters as F
+from ..db import best_effort
 from ..filters import DecisionFilterForm
 from ..models import ApiToken, Run, hash_token
 from ..selectors import get_run_or_404
@@ -38,9 +39,10 @@ class BearerToken(HttpBearer):
         if found is None or not found.user.is_active:
             return None
         now = timezone.now()
-        # Record use at most once a minute, so a busy script does not write on every request.
+        # Record use at most once a minute, so a busy script does not write on every request; and
+        # best-effort, so a request during an import is not failed by bookkeeping (issue 14.6).
         if found.last_used is None or now - found.last_used > dt.timedelta(minutes=1):
-            ApiToken.objects.filter(pk=found.pk).update(last_used=now)
+            best_effort(lambda: ApiToken.objects.filter(pk=found.pk).update(last_used=now), "token last_used")
         request.user = found.user
         return found.user
 
@@ -125,12 +127,9 @@ def _run(request, run_id: int) -> Run:
 
 
 def _filter_form(request, *, allow_paging: bool) -> DecisionFilterForm:
-    data = request.GET
-    if not allow_paging:
-        data = data.copy()
-        for name in (F.AFTER, F.LIMIT):
-            data.pop(name, None)
-    form = DecisionFilterForm(data)
+    """The form over the whole querystring: `after` and `limit` that do not parse are a 400 even
+    where the answer does not page (`allow_paging=False`: callers then take only `form.filters()`)."""
+    form = DecisionFilterForm(request.GET)
     if not form.is_valid():
         raise HttpError(400, form.error_text())
     return form

@@ -1,10 +1,12 @@
 """`/tokens/`: the user's API tokens. A new token is shown once; only its hash is kept."""
 from django import forms
+from django.db import OperationalError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from ..db import patient
 from ..models import ApiToken
 
 
@@ -15,13 +17,19 @@ class TokenForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def token_list(request):
     form = TokenForm(request.POST or None)
-    new_token = None
+    new_token, busy = None, False
     if request.method == "POST" and form.is_valid():
-        _, new_token = ApiToken.issue(request.user, name=form.cleaned_data["name"])
-        form = TokenForm()
+        try:  # an import may hold SQLite's write lock for a minute: wait for it, then say so
+            _, new_token = patient(lambda: ApiToken.issue(request.user, name=form.cleaned_data["name"]))
+            form = TokenForm()
+        except OperationalError:
+            busy = True
     tokens = ApiToken.objects.filter(user=request.user)
-    response = render(request, "viewer/tokens.html", {"tokens": tokens, "form": form, "new_token": new_token})
+    context = {"tokens": tokens, "form": form, "new_token": new_token, "busy": busy}
+    response = render(request, "viewer/tokens.html", context, status=503 if busy else 200)
     response["Cache-Control"] = "private, no-store"  # the page may hold a fresh token
+    if busy:
+        response["Retry-After"] = "30"
     return response
 
 
