@@ -88,4 +88,6 @@ def inert(value) -> str:
 def plot_text(value) -> str:
     """A log string made inert for plotly, which renders text as HTML: markup escaped, and bidi
     controls shown as their code points."""
-    return html.escape(str(value).translate(BIDI), quote=True)
+    # Quotes stay as they are: plotly decodes only a few entities (&amp; &lt; &gt; and numeric
+    # ones), so an escaped quote would show as "&quot;", and a quote starts no markup.
+    return html.escape(str(value).translate(BIDI), quote=False)

@@ -108,6 +108,9 @@ def choices() -> list[tuple[str, str]]:
     return [(p.name, p.label) for p in PROFILES.values()]
 
 
+BUILTINS = ("dynoai", "session", "study")
+
+
 def _load_builtins() -> None:
-    if "dynoai" not in PROFILES:
+    if not all(name in PROFILES for name in BUILTINS):
         from . import dynoai, session, study  # noqa: F401  (each registers itself)
