@@ -40,7 +40,7 @@ def test_the_values_preview_is_short_and_flat():
 def test_numbers_are_kept_as_written():
     written = display.parse_as_written('{"limit": 10.0, "n": 10, "e": 1e3, "z": -0.50, "x": NaN}')
     nodes, cut = display.tree(written)
-    assert [(n.key, n.text, n.kind) for n in nodes[1:]] == [
+    assert [(n.key, n.text, n.type) for n in nodes[1:]] == [
         ("limit", "10.0", "number"), ("n", "10", "number"), ("e", "1e3", "number"), ("z", "-0.50", "number"),
         ("x", "NaN", "number"),
     ]

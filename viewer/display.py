@@ -158,7 +158,7 @@ class Node:
     depth: int
     key: str
     text: str  # the value for a leaf; a count for a container
-    kind: str  # "object", "array", "string", "number", "bool", "null"
+    type: str  # "object", "array", "string", "number", "bool", "null"
 
 
 def tree(value: Any) -> tuple[list[Node], bool]:
@@ -290,7 +290,7 @@ def decision_detail(
         "reason_hidden": reason_hidden,
         "cell": format_cell(decision.cell) if decision.cell else "",
         "cell_nodes": tree(decision.cell)[0][1:] if isinstance(decision.cell, dict) else [],
-        "nodes": nodes[1:] if nodes and nodes[0].kind in ("object", "array") else nodes,
+        "nodes": nodes[1:] if nodes and nodes[0].type in ("object", "array") else nodes,
         "tree_cut": cut_short,
         "tree_problem": problem,
         "llm": llm_call(record),
