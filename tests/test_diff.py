@@ -55,7 +55,9 @@ def rows_of(kind, decisions, volatile=False):
 
 
 def side(kind, path, volatile=False):
-    return diff.side_from_rows(SPECS[kind], rows_of(kind, read(kind, path), volatile), include_volatile=volatile)
+    return diff.side_from_rows(
+        SPECS[kind], rows_of(kind, read(kind, path), volatile), include_volatile=volatile
+    )
 
 
 def run_diff(kind, path_a, path_b, volatile=False):
@@ -348,8 +350,12 @@ def test_volatile_keys_are_ignored_at_any_depth_unless_included():
     a = diff.side_from_rows(SPECS["session"], make("2025-01-01", "e1"))
     b = diff.side_from_rows(SPECS["session"], make("2025-01-02", "e2"))
     assert diff.diff_sides(a, b).identical
-    a = diff.side_from_rows(SPECS["session"], [r + ("t1",) for r in make("2025-01-01", "e1")], include_volatile=True)
-    b = diff.side_from_rows(SPECS["session"], [r + ("t2",) for r in make("2025-01-02", "e2")], include_volatile=True)
+    a = diff.side_from_rows(
+        SPECS["session"], [r + ("t1",) for r in make("2025-01-01", "e1")], include_volatile=True
+    )
+    b = diff.side_from_rows(
+        SPECS["session"], [r + ("t2",) for r in make("2025-01-02", "e2")], include_volatile=True
+    )
     (row,) = diff.diff_sides(a, b).rows
     assert {c.path for c in row.changes} == {"action.timestamp", "event_id", "ts"}
 
@@ -386,7 +392,8 @@ def test_long_groups_align_by_the_linear_sync_as_well_as_by_sequence_matcher():
         ]
 
     result = diff.diff_sides(
-        diff.side_from_rows(SPECS["dynoai"], rows(values)), diff.side_from_rows(SPECS["dynoai"], rows(b_values))
+        diff.side_from_rows(SPECS["dynoai"], rows(values)),
+        diff.side_from_rows(SPECS["dynoai"], rows(b_values)),
     )
     assert len(values) * len(b_values) > diff.MATCHER_LIMIT
     diffs = [(r.status, r.a, r.b) for r in result.differences()]
@@ -398,7 +405,9 @@ def test_different_kinds_align_by_action_alone(samples_dir):
         SPECS["dynoai"], rows_of("dynoai", read("dynoai", samples_dir / DYNO_PAIR[0])), key=diff.BY_ACTION
     )
     b = diff.side_from_rows(
-        SPECS["session"], rows_of("session", read("session", samples_dir / SESSION_PAIR[0])), key=diff.BY_ACTION
+        SPECS["session"],
+        rows_of("session", read("session", samples_dir / SESSION_PAIR[0])),
+        key=diff.BY_ACTION,
     )
     result = diff.diff_sides(a, b)
     assert result.counts[diff.SAME] == 0
@@ -425,12 +434,17 @@ def test_the_cell_heatmap_holds_b_minus_a_of_the_final_correction(samples_dir):
         last = {}
         for d in doc:
             if d["action"] == "GRADIENT_LIMITING":
-                last[(dynoai_kind.RPM_BINS[d["cell"]["rpm_index"]], dynoai_kind.KPA_BINS[d["cell"]["kpa_index"]])] = d[
-                    "values"
-                ]["result"]
+                last[
+                    (
+                        dynoai_kind.RPM_BINS[d["cell"]["rpm_index"]],
+                        dynoai_kind.KPA_BINS[d["cell"]["kpa_index"]],
+                    )
+                ] = d["values"]["result"]
             elif d["action"] == "CLAMPING_APPLIED":
                 for c in d["values"]["cells"]:
-                    last[(dynoai_kind.RPM_BINS[c["rpm_index"]], dynoai_kind.KPA_BINS[c["kpa_index"]])] = c["clamped"]
+                    last[(dynoai_kind.RPM_BINS[c["rpm_index"]], dynoai_kind.KPA_BINS[c["kpa_index"]])] = c[
+                        "clamped"
+                    ]
         finals.append(last)
 
     result = run_diff("dynoai", *(samples_dir / p for p in DYNO_PAIR))
@@ -450,8 +464,14 @@ def test_the_cell_heatmap_holds_b_minus_a_of_the_final_correction(samples_dir):
 
 def test_heatmap_hover_text_is_only_markup_of_its_own():
     rows = [(0, "GRADIENT_LIMITING", None, '{"result": 1.0}', "<b>x</b>", '{"rpm_index":0,"kpa_index":0}')]
-    result = diff.diff_sides(diff.side_from_rows(SPECS["dynoai"], rows), diff.side_from_rows(SPECS["dynoai"], rows))
-    texts = [t for row in diff_summary.cell_heatmap(result, diff_summary.HEAT_FINAL)["data"][0]["text"] for t in row]
+    result = diff.diff_sides(
+        diff.side_from_rows(SPECS["dynoai"], rows), diff.side_from_rows(SPECS["dynoai"], rows)
+    )
+    texts = [
+        t
+        for row in diff_summary.cell_heatmap(result, diff_summary.HEAT_FINAL)["data"][0]["text"]
+        for t in row
+    ]
     assert texts and all("<" not in part for t in texts for part in t.split("<br>"))
 
 
@@ -460,10 +480,14 @@ def test_values_nested_thousands_deep_and_huge_reasons_do_not_break_the_diff():
     deeper = '{"a":' * 3000 + "1" + "}" * 3000
     rows_a = [(0, "X", None, json.dumps({"v": 1}), "r" * 2_000_000, None), (1, "Y", None, deep, "", None)]
     rows_b = [(0, "X", None, json.dumps({"v": 2}), "r" * 2_000_000, None), (1, "Y", None, deeper, "", None)]
-    result = diff.diff_sides(diff.side_from_rows(SPECS["dynoai"], rows_a), diff.side_from_rows(SPECS["dynoai"], rows_b))
+    result = diff.diff_sides(
+        diff.side_from_rows(SPECS["dynoai"], rows_a), diff.side_from_rows(SPECS["dynoai"], rows_b)
+    )
     assert [r.status for r in result.rows] == ["changed", "changed"]
     assert result.rows[0].changes[0].path == "v"
-    same = diff.diff_sides(diff.side_from_rows(SPECS["dynoai"], rows_a), diff.side_from_rows(SPECS["dynoai"], rows_a))
+    same = diff.diff_sides(
+        diff.side_from_rows(SPECS["dynoai"], rows_a), diff.side_from_rows(SPECS["dynoai"], rows_a)
+    )
     assert same.identical
 
 

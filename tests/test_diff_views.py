@@ -433,12 +433,15 @@ def test_the_fragment_is_picked_by_hx_target_and_the_answer_varies_on_it(client_
     other = client_in.get(url(*session_pair), headers={"HX-Request": "true", "HX-Target": "elsewhere"})
     assert "<html" in other.content.decode()
     restore = client_in.get(
-        url(*session_pair), headers={"HX-Request": "true", "HX-Target": "diff-body", "HX-History-Restore-Request": "true"}
+        url(*session_pair),
+        headers={"HX-Request": "true", "HX-Target": "diff-body", "HX-History-Restore-Request": "true"},
     )
     assert "<html" in restore.content.decode()
 
 
-def test_runs_of_different_kinds_are_compared_by_action_and_the_page_says_so(client_in, dyno_pair, session_pair):
+def test_runs_of_different_kinds_are_compared_by_action_and_the_page_says_so(
+    client_in, dyno_pair, session_pair
+):
     a, b = dyno_pair[0], session_pair[0]
     response = client_in.get(url(a, b))
     assert response.status_code == 200
@@ -465,7 +468,9 @@ def test_the_delta_heatmap_has_rpm_rows_and_kpa_columns(client_in, dyno_pair):
     trace, layout = figure["data"][0], figure["layout"]
     assert layout["yaxis"]["title"]["text"] == "RPM" and layout["xaxis"]["title"]["text"] == "kPa"
     assert [int(v) for v in trace["y"]] == sorted(int(v) for v in trace["y"])
-    assert layout["yaxis"]["autorange"] == "reversed"  # as the toolkit's grid CSVs read: RPM ascends downwards
+    assert (
+        layout["yaxis"]["autorange"] == "reversed"
+    )  # as the toolkit's grid CSVs read: RPM ascends downwards
     hover = [h for row in trace["customdata"] for h in row if h]
     assert hover and all(h.startswith("<b>RPM ") and " · kPa " in h for h in hover)
 
@@ -473,7 +478,9 @@ def test_the_delta_heatmap_has_rpm_rows_and_kpa_columns(client_in, dyno_pair):
 def test_durations_read_as_people_read_them(client_in, session_pair):
     summary = client_in.get(url(*session_pair)).context["report"].summary
     assert summary["duration_a"] == summary["duration_b"]  # (the replay keeps the session's pace)
-    assert re.fullmatch(r"\d+ min \d\d s", summary["duration_a"]), summary["duration_a"]  # never "1127482.0ms"
+    assert re.fullmatch(r"\d+ min \d\d s", summary["duration_a"]), summary[
+        "duration_a"
+    ]  # never "1127482.0ms"
 
 
 @pytest.fixture
@@ -484,14 +491,30 @@ def made_up_pair(user):
     from viewer.diff import DiffSpec
     from viewer.models import Decision, Run
 
-    spec = DiffSpec(columns=("agent",), key=("action", "agent"), where=lambda row: f"desk {row['agent']}",
-                    settings=lambda run: dict(run.settings), settings_source="the ledger's header")
-    kinds.register(kinds.Profile(name="ledger", label="Ledger", reader="", words=kinds.Words(align="action and desk"),
-                                 diff=spec))
+    spec = DiffSpec(
+        columns=("agent",),
+        key=("action", "agent"),
+        where=lambda row, run: f"desk {row['agent']}",
+        settings=lambda run: dict(run.settings),
+        settings_source="the ledger's header",
+    )
+    kinds.register(
+        kinds.Profile(
+            name="ledger", label="Ledger", reader="", words=kinds.Words(align="action and desk"), diff=spec
+        )
+    )
     runs = []
     for n, amounts in enumerate(([5, 7, 9], [5, 8, 9, 1])):
-        run = Run.objects.create(owner=user, name=f"ledger {n}", kind="ledger", source_name="l", size=1,
-                                 sha256=str(n) * 64, settings={"rate": 1 + n}, decision_count=len(amounts))
+        run = Run.objects.create(
+            owner=user,
+            name=f"ledger {n}",
+            kind="ledger",
+            source_name="l",
+            size=1,
+            sha256=str(n) * 64,
+            settings={"rate": 1 + n},
+            decision_count=len(amounts),
+        )
         Decision.objects.bulk_create(
             Decision(run=run, seq=k, action="post", agent="a" if k % 2 else "b", values={"amount": v}, raw="")
             for k, v in enumerate(amounts)

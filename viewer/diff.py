@@ -77,15 +77,16 @@ class DiffSpec:
 
     columns: read besides `BASE`, in order (their Decision names; `cell_text` is the cell as JSON
     text). key: the columns whose values group decisions for alignment. compared: columns compared
-    as leaves of their own besides the values (DynoAI's reason). where(columns -> value): the
-    decision's place as people say it. settings(run): what the run was made with; settings_source
+    as leaves of their own besides the values (text: DynoAI's reason). where(columns, run): the
+    decision's place as people say it, from its columns (name -> value) and its run (None where
+    the side was read without one). settings(run): what the run was made with; settings_source
     says where they come from, settings_missing what to do when neither run has any. filters: the
     diff page's own filter inputs (parameter, label, input type)."""
 
     columns: tuple[str, ...] = ()
     key: tuple[str, ...] = BY_ACTION
     compared: tuple[str, ...] = ()
-    where: Callable[[Mapping[str, Any]], str] | None = None
+    where: Callable[[Mapping[str, Any], Any], str] | None = None
     settings: Callable[[Any], dict] = _no_settings
     settings_source: str = "settings"
     settings_missing: str = ""
@@ -124,6 +125,7 @@ class Side:
 
     spec: DiffSpec
     include_volatile: bool
+    run: Any = None  # the run the decisions come from (handed to spec.where)
     seq: list[int] = field(default_factory=list)
     action: list[str] = field(default_factory=list)
     t_ms: list[float | None] = field(default_factory=list)
@@ -159,7 +161,7 @@ class Side:
         """The decision's place in its run, as people say it (cell, round, agent)."""
         if self.spec.where is None:
             return ""
-        return self.spec.where({name: self.columns[name][i] for name in self.spec.columns})
+        return self.spec.where({name: self.columns[name][i] for name in self.spec.columns}, self.run)
 
     def duration_ms(self) -> float | None:
         times = [t for t in self.t_ms if t is not None]
@@ -167,9 +169,14 @@ class Side:
 
 
 def side_from_rows(
-    spec: DiffSpec, rows: Iterable[tuple], *, include_volatile: bool = False, key: tuple[str, ...] | None = None
+    spec: DiffSpec,
+    rows: Iterable[tuple],
+    *,
+    include_volatile: bool = False,
+    key: tuple[str, ...] | None = None,
+    run: Any = None,
 ) -> Side:
-    """Read rows (columns as `fields(spec, include_volatile)`) into a Side.
+    """Read rows (columns as `fields(spec, include_volatile)`) into a Side of `run`.
 
     `key`: the columns aligning the decisions (default the spec's); two runs of different kinds
     are aligned by action alone (`BY_ACTION`).
@@ -177,7 +184,7 @@ def side_from_rows(
     names = fields(spec, include_volatile)
     columns = list(zip(*rows)) or [()] * len(names)  # transposed: one list per column, at C speed
     col = {name: list(values) for name, values in zip(names, columns)}
-    side = Side(spec=spec, include_volatile=include_volatile, seq=col["seq"], action=col["action"],
+    side = Side(spec=spec, include_volatile=include_volatile, run=run, seq=col["seq"], action=col["action"],
                 t_ms=col["t_ms"], values_text=[vt if vt is not None else "{}" for vt in col["values_text"]])
     for name in spec.columns:
         side.columns[name] = col[name]
@@ -191,7 +198,8 @@ def side_from_rows(
     if key == BY_ACTION:
         side.key = side.action
     elif len(key) == 2 and key[0] == "action":  # DynoAI's (action, cell): the hot path
-        side.key = [a + "\x1f" + c if c is not None else a + "\x1f\x00" for a, c in zip(side.action, col[key[1]])]
+        cells = col[key[1]]  # text or None
+        side.key = [a + "\x1f" + c if c is not None else a + "\x1f\x00" for a, c in zip(side.action, cells)]
     else:
         side.key = _keys(*(col[name] for name in key))
     if include_volatile:

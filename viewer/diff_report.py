@@ -81,7 +81,7 @@ def _side(run: Run, spec: DiffSpec, filters: dict, include_volatile: bool, key) 
         ts_text=Cast("ts", TextField()),
     )
     rows = qs.values_list(*fields(spec, include_volatile)).iterator(chunk_size=5000)
-    return side_from_rows(spec, rows, include_volatile=include_volatile, key=key)
+    return side_from_rows(spec, rows, include_volatile=include_volatile, key=key, run=run)
 
 
 @dataclass
@@ -314,7 +314,8 @@ def csv_chunks(report: DiffReport, *, only: bool = True) -> Iterator[str]:
     writer.writerow(CSV_HEADER)
     for n, row in enumerate(report.rows(only=only)):
         r = row_view(report.result, row)
-        head = (r["status"], _blank(r["seq_a"]), _blank(r["seq_b"]), csv_cell(r["action"]), csv_cell(r["where"]))
+        head = (r["status"], _blank(r["seq_a"]), _blank(r["seq_b"]),
+                csv_cell(r["action"]), csv_cell(r["where"]))
         reason = csv_cell(r["reason"])
         for c in r["changes"]:
             writer.writerow(head + (csv_cell(c["path"]), csv_cell(c["a"]), csv_cell(c["b"]),

@@ -67,7 +67,8 @@ def cell_heatmap(result: DiffResult, metric: str = HEAT_FINAL) -> dict | None:
             d = delta(va, vb) if va is not None and vb is not None else None
             zr.append(d)
             tr.append("" if d is None else f"{d:+g}")
-            lines = [f"{heatmap.RPM} {r} · {heatmap.KPA} {c} ({what})", f"A: {number(va)}", f"B: {number(vb)}"]
+            lines = [f"{heatmap.RPM} {r} · {heatmap.KPA} {c} ({what})",
+                     f"A: {number(va)}", f"B: {number(vb)}"]
             if d is not None:
                 lines.append(f"B − A: {d:+g}")
             hr.append(lines)

@@ -66,7 +66,9 @@ def demo_dyno_pair(tmp_path, browser_user):
     runs = []
     for folder, passes, clamp in (("a", 2, 7.0), ("b", 4, 10.0)):
         replay = write_dynoai(tmp_path / folder, passes=passes, clamp=clamp)
-        sources = [Source(name=p.name, path=p, group=folder) for p in (replay, replay.parent / "manifest.json")]
+        sources = [
+            Source(name=p.name, path=p, group=folder) for p in (replay, replay.parent / "manifest.json")
+        ]
         (result,) = [r for r in run_ingest(owner=browser_user, sources=sources) if r.run]
         runs.append(result.run)
     return runs

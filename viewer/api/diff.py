@@ -120,7 +120,9 @@ def _payload(report: DiffReport, *, only: bool, start: int, limit: int) -> dict:
             "position": d["position"], "a_seq": d["seq_a"], "b_seq": d["seq_b"], "description": d["what"],
             "changes": d["changes"],
         },
-        "actions": [{"action": c.label, "a": c.a, "b": c.b, "delta": c.delta} for c in report.summary["actions"]],
+        "actions": [
+            {"action": c.label, "a": c.a, "b": c.b, "delta": c.delta} for c in report.summary["actions"]
+        ],
         "settings": [change_view(Change(s.path, s.a, s.b, s.delta)) for s in report.settings_changed],
         "rows": [row_out(r) for r in report.row_views(rows[start : start + limit])],
         "total_rows": len(rows),

@@ -199,11 +199,14 @@ REPLAY = ReplaySpec(
 from ..diff import DiffSpec
 
 
-def _diff_where(row) -> str:
-    """`round 4 · player_01`."""
+def _diff_where(row, run) -> str:
+    """`round 4 · Ash Vex`: the agent by the name the log gives it (its id where it gives none), as
+    the diff's exports have always written it."""
     parts = [f"round {row['round']}"] if row["round"] is not None else []
-    if row["agent"]:
-        parts.append(str(row["agent"]))
+    agent = row["agent"]
+    if agent:
+        name = (getattr(run, "agents", None) or {}).get(agent)
+        parts.append(name if isinstance(name, str) and name else str(agent))
     return " · ".join(parts)
 
 

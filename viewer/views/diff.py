@@ -117,8 +117,9 @@ def _context(report, p: dict) -> dict:
         "heat": report.heat,
         "heatmap": report.heatmap,
         "divergence": divergence,
-        "divergence_sides": [("A", report.a, divergence["context_a"]), ("B", report.b, divergence["context_b"])]
-        if divergence else [],
+        "divergence_sides": [
+            ("A", report.a, divergence["context_a"]), ("B", report.b, divergence["context_b"])
+        ] if divergence else [],
     }
 
 
@@ -145,7 +146,9 @@ def diff_export(request, fmt):
     only = p[ROWS] == ROWS_DIFF
     name = f"diff-{run_a.pk}-{run_b.pk}.{fmt}"
     if fmt == "csv":
-        response = StreamingHttpResponse(csv_chunks(report, only=only), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(
+            csv_chunks(report, only=only), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = content_disposition_header(True, name)
     else:
         context = {
