@@ -29,7 +29,6 @@ from difflib import SequenceMatcher
 from typing import Any
 
 from .diff_values import (
-    MISSING,  # noqa: F401  (what a Change holds for a path on one side only)
     VOLATILE,
     VOLATILE_KEYS,
     Change,
