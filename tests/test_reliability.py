@@ -101,3 +101,53 @@ def test_a_database_error_during_an_upload_is_a_message_not_a_500(client, user, 
     assert "session_debt_auction_ambush.jsonl" in text and "nothing was stored" in text
     assert list(Run.objects.values_list("name", flat=True)) == ["combat_session_sample.jsonl"]
     assert Decision.objects.count() == Run.objects.get().decision_count == 44
+
+
+READER_FAULTS = {
+    "ValueError": ValueError("Exceeds the limit (4300 digits) for integer string conversion"),
+    "OverflowError": OverflowError("date value out of range"),
+    "RecursionError": RecursionError("maximum recursion depth exceeded"),
+    "TypeError": TypeError("'int' object is not iterable"),
+    "KeyError": KeyError("surprise"),
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("fault", READER_FAULTS)
+def test_any_error_a_reader_raises_mid_file_is_that_files_refusal_and_leaves_nothing(
+    samples_dir, user, settings, monkeypatch, fault
+):
+    """Issue 14.1: the file before it stays imported (committed), the failing one is rolled back
+    and named with the last line read, the one after it still imports: no exception escapes."""
+    from viewer.readers import session
+
+    settings.REPLAYWEB_INSERT_BATCH = 10
+    real_read = session.read
+
+    def failing_read(stream, info, **kwargs):
+        for d in real_read(stream, info, **kwargs):
+            if d.seq == 60 and info.session_id and "debt" in stream_name[0]:
+                raise READER_FAULTS[fault]
+            yield d
+
+    stream_name = [""]
+    sources = [Source(name=n, path=samples_dir / p) for n, p in (
+        ("combat.jsonl", "session/combat_session_sample.jsonl"),
+        ("debt.jsonl", SAMPLE),
+        ("study.log", "study/2024-03-05T18-22-30.004512-0000000007-gc-104523-41233.study.log"),
+    )]
+    real_open = Source.open
+
+    def tracking_open(self):
+        stream_name[0] = self.name
+        return real_open(self)
+
+    monkeypatch.setattr(Source, "open", tracking_open)
+    monkeypatch.setattr(session, "read", failing_read)
+    results = run_ingest(owner=user, sources=sources)
+    assert [r.status for r in results] == ["imported", "error", "imported"], [r.message for r in results]
+    assert results[1].message.startswith("debt.jsonl: ") and "nothing was stored" in results[1].message
+    assert "after line" in results[1].message
+    assert sorted(Run.objects.values_list("source_name", flat=True)) == sorted(
+        [results[0].run.source_name, results[2].run.source_name])
+    assert Decision.objects.count() == results[0].count + results[2].count
