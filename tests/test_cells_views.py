@@ -105,7 +105,7 @@ def test_clicking_a_cell_loads_its_drilldown_which_links_to_exactly_its_decision
     page = client_in.get(
         reverse("run-cells", args=[dyno_run.pk]), {"metric": "afr_mean", "cyl": "r"}
     ).content.decode()
-    # a heatmap click follows its cell's table link (static/js/cells.js): RPM 2000 is row 1, KPA 65 col 2
+    # a heatmap click follows its cell's table link (static/js/cells.js): RPM 2000 is row 1, kPa 65 col 2
     link = re.search(r'<a id="cell-1-2" href="([^"]+)" hx-get="([^"]+)" hx-target="#cell-drilldown"', page)
     assert link and link.group(1) == link.group(2)
     href = unescape(link.group(1))
@@ -232,7 +232,7 @@ def test_a_full_page_with_a_cell_shows_its_drilldown_and_frames_it(client_in, dy
     html = client_in.get(
         reverse("run-cells", args=[dyno_run.pk]), {"metric": "count", "cell_rpm": "6500", "cell_kpa": "95"}
     ).content.decode()
-    assert "RPM 6500 × KPA 95" in html and "Clamping decision #" in html
+    assert "RPM 6500 × kPa 95" in html and "Clamping decision #" in html
     shapes = _json_script(html, "cells-figure")["figure"]["layout"]["shapes"]
     assert shapes[0]["x0"] == 3.5 and shapes[0]["y0"] == 9.5
 

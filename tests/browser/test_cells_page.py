@@ -50,7 +50,7 @@ def test_clicking_a_heatmap_cell_opens_its_drilldown_and_pushes_its_url(
 
     q = parse_qs(urlsplit(page.url).query)
     rpm, kpa = int(q["cell_rpm"][0]), int(q["cell_kpa"][0])
-    assert f"RPM {rpm} × KPA {kpa}" in drill.inner_text()
+    assert f"RPM {rpm} × kPa {kpa}" in drill.inner_text()
     assert (str(rpm), str(kpa)) in {(str(cell["xv"]), str(cell["yv"])), (str(cell["yv"]), str(cell["xv"]))}
     total = int(page.locator("#cell-drilldown .drill-summary dd").first.inner_text())
     assert total == cell["z"]  # the heatmap's count and the drilldown agree

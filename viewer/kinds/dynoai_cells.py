@@ -217,7 +217,7 @@ def _value_sums(qs, key: str, cells: dict, cylinder: str) -> None:
 
 
 def _bins_part(filters: dict, rpm, kpa, cylinder: str | None) -> Part:
-    where = f"at RPM {rpm}, KPA {kpa}" + (f", cylinder {cylinder}" if cylinder else "")
+    where = f"at RPM {rpm}, kPa {kpa}" + (f", cylinder {cylinder}" if cylinder else "")
     return Part(narrow(filters, rpm=rpm, kpa=kpa, cylinder=cylinder), "decision", where)
 
 
@@ -382,7 +382,7 @@ def inside(*, run, filters: dict, key: dict, cylinder: str) -> list:
 
 
 def title(run, key: dict, cylinder: str) -> str:
-    text = f"RPM {key['cell_rpm']} × KPA {key['cell_kpa']}"
+    text = f"RPM {key['cell_rpm']} × kPa {key['cell_kpa']}"
     index = index_of(key["cell_rpm"], key["cell_kpa"])
     if index is not None:
         text += f" (index [{index[0]}, {index[1]}])"
@@ -394,7 +394,7 @@ def title(run, key: dict, cylinder: str) -> str:
 def where(d) -> str:
     out = []
     if d.rpm is not None or d.kpa is not None:
-        out.append(f"RPM {d.rpm} · KPA {d.kpa}")
+        out.append(f"RPM {d.rpm} · kPa {d.kpa}")
     if d.rpm_index is not None or d.kpa_index is not None:
         out.append(f"[{d.rpm_index}, {d.kpa_index}]")
     if d.cylinder:
