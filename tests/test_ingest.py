@@ -195,3 +195,12 @@ def test_study_logs_are_pseudonymized_unless_asked(samples_dir, user, other_user
     assert not run.decisions.filter(agent=real_id).exists()
     kept = ingest_one(samples_dir, other_user, rel, keep_user_ids=True).run
     assert kept.decisions.filter(agent=real_id).exists()
+
+
+@pytest.mark.django_db
+def test_a_v12_session_says_on_the_run_which_times_were_moved_into_one_frame(user):
+    path = __import__("pathlib").Path(__file__).parent / "data" / "session_v12_mixed_zones.jsonl"
+    [result] = run_ingest(owner=user, sources=[Source(name=path.name, path=path)])
+    run = result.run
+    assert any("UTC offset" in w and "moved by" in w for w in run.warnings), run.warnings
+    assert run.agents.get("player_01") and run.duration_ms < 10 * 60_000  # not five hours

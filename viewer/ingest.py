@@ -338,7 +338,7 @@ def _finish(run, info: RunInfo, writer: "DecisionWriter", manifest, facts, keep_
     if display_name is not None:
         run.name = display_name(run.name, info, keep_user_ids)
     run.source_name = run.name
-    warnings = []
+    warnings = list(info.warnings)
     if info.declared_total is not None and info.declared_total != writer.count:
         warnings.append(f"The file declares {info.declared_total:,} decisions; {writer.count:,} were read.")
     if manifest is not None:

@@ -107,6 +107,8 @@ class RunInfo:
     pseudonyms: dict[str, str] = field(default_factory=dict)
     # Agent id -> display name, as the log itself pairs them ("player_02" -> "Ash Vex").
     agents: dict[str, str] = field(default_factory=dict)
+    # What the reader changed and the run should say (times moved into one frame, ...).
+    warnings: list[str] = field(default_factory=list)
 
     def __setattr__(self, name, value):
         # Header text from the file becomes Run columns: the same NUL/surrogate hazard as decisions.
