@@ -349,3 +349,13 @@ def test_a_time_window_reaching_past_the_calendar_is_clamped_not_an_overflow(use
     filters = {k: v for k, v in (("t_from", t_from), ("t_to", t_to)) if v is not None}
     assert decision_list(run=result.run, **filters).count() == expected
     assert action_stats(run=result.run, **filters) is not None  # as a subquery too
+
+
+@pytest.mark.django_db
+def test_an_agent_filters_by_its_id_or_by_the_name_the_log_gives_it(import_sample):
+    run = import_sample("session/combat_session_sample.jsonl")
+    by_id = list(filtered_decisions(run=run, agent="player_02").values_list("seq", flat=True))
+    by_name = list(filtered_decisions(run=run, agent="Drifter Sable").values_list("seq", flat=True))
+    resolutions = filtered_decisions(run=run, agent="player_02", action=("action_resolution",))
+    assert by_id == by_name and resolutions.exists()  # a resolution names its actor "Drifter Sable"
+    assert list(filtered_decisions(run=run, agent="nobody")) == []

@@ -63,8 +63,10 @@ def filtered_decisions(
     if q:
         qs = qs.filter(Where(reason__icontains=q) | Where(text__icontains=q))
     exact = {"rpm": rpm, "kpa": kpa, "cylinder": cylinder, "rpm_index": rpm_index, "kpa_index": kpa_index,
-             "round": round, "agent": agent}
+             "round": round}
     qs = qs.filter(**{k: val for k, val in exact.items() if val is not None and val != ""})
+    if agent is not None and agent != "":
+        qs = qs.filter(agent__in=agent_spellings(run, agent))
     ranges = {"rpm__gte": rpm_min, "rpm__lte": rpm_max, "kpa__gte": kpa_min, "kpa__lte": kpa_max,
               "round__gte": round_min, "round__lte": round_max, "ts__gte": since, "ts__lte": until}
     qs = qs.filter(**{k: val for k, val in ranges.items() if val is not None})
@@ -74,6 +76,13 @@ def filtered_decisions(
         qs = qs.filter(_value_condition(cond))
     # "run_id", not "run": ordering by the relation would follow Run.Meta.ordering and join viewer_run.
     return qs.order_by("run_id", "seq")
+
+
+def agent_spellings(run: Run, agent: str) -> list[str]:
+    """An agent as the filter takes it: its id, or its display name (the run's agents map), so
+    `agent=player_02` and `agent=Ash Vex` find the same decisions."""
+    ids = [i for i, name in (run.agents or {}).items() if name == agent]
+    return [agent, *ids]
 
 
 def decision_list(*, run: Run, after: int | None = None, limit: int | None = None, **filters) -> QuerySet[Decision]:
