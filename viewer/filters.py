@@ -187,7 +187,15 @@ def _int(**kw):
     return forms.IntegerField(required=False, min_value=-(2**31), max_value=2**31 - 1, **kw)
 
 
-class DecisionFilterForm(forms.Form):
+class ParameterForm(forms.Form):
+    """A form over a URL's parameters: a bad one is a 400 (or a form error) that names it."""
+
+    def error_text(self) -> str:
+        """`name: message` for each bad parameter, in one line."""
+        return "; ".join(f"{name}: {e}" for name, errors in self.errors.items() for e in errors)
+
+
+class DecisionFilterForm(ParameterForm):
     action = ListField(label="Action contains")
     q = forms.CharField(required=False, max_length=500, label="Text")
     rpm = _int()
@@ -241,13 +249,6 @@ class DecisionFilterForm(forms.Form):
     def paging(self) -> dict:
         return {name: self.cleaned_data[name] for name in (AFTER, LIMIT) if self.cleaned_data.get(name) is not None}
 
-    def error_text(self) -> str:
-        """`name: message` for each bad parameter, for 400 answers."""
-        parts = []
-        for name, errors in self.errors.items():
-            for e in errors:
-                parts.append(f"{name}: {e}")
-        return "; ".join(parts)
 
     def describe(self) -> str:
         """The filters as a sentence, for audit trails and headings."""

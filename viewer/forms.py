@@ -1,5 +1,7 @@
 from django import forms
 
+from .filters import ParameterForm
+
 
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
@@ -54,7 +56,7 @@ def parse_time(text: str) -> float:
     return value
 
 
-class StepForm(forms.Form):
+class StepForm(ParameterForm):
     """`step` (decisions folded) or `t` (a time since the start: the last step at or before it)."""
 
     step = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
@@ -64,9 +66,6 @@ class StepForm(forms.Form):
         text = self.cleaned_data["t"]
         return parse_time(text) if text.strip() else None
 
-    def error_text(self) -> str:
-        """"name: message; ..." for a 400 (the filter form's error_text, in the same words)."""
-        return "; ".join(f"{name}: {e}" for name, errs in self.errors.items() for e in errs)
 
 
 class FramesForm(StepForm):
@@ -86,7 +85,7 @@ ROWS_DIFF, ROWS_ALL = "diff", "all"
 MAX_RUN_ID = 2**63 - 1
 
 
-class DiffForm(forms.Form):
+class DiffForm(ParameterForm):
     """The diff's own parameters; the decision filters are DecisionFilterForm's."""
 
     a = forms.IntegerField(required=False, min_value=1, max_value=MAX_RUN_ID)
@@ -106,8 +105,6 @@ class DiffForm(forms.Form):
         data[START] = data.get(START) or 0
         return data
 
-    def error_text(self) -> str:
-        return "; ".join(f"{name}: {e}" for name, errors in self.errors.items() for e in errors)
 
 
 MAX_CELL_MS = 10 * 365 * 86_400_000  # a cell's start and width, in ms: ten years (no bucket is wider)
@@ -117,7 +114,7 @@ def _cell_int():
     return forms.IntegerField(required=False, min_value=-(2**31), max_value=2**31 - 1)
 
 
-class CellOptionsForm(forms.Form):
+class CellOptionsForm(ParameterForm):
     """The cells page's own parameters (the decision filters are DecisionFilterForm's): `metric`,
     `cyl` (the kind's cylinder choice, when it has one) and the selected cell (`cell_*`, the kind's
     `cell_keys`: its drilldown). `spec` is the kind's cells.CellsSpec, `metrics` those on offer."""
@@ -161,5 +158,3 @@ class CellOptionsForm(forms.Form):
         key = {n: self.cleaned_data.get(n) for n in self.spec.cell_keys}
         return key if all(v not in (None, "") for v in key.values()) else None
 
-    def error_text(self) -> str:
-        return "; ".join(f"{name}: {e}" for name, errors in self.errors.items() for e in errors)
