@@ -1,5 +1,6 @@
 """viewer/replay.py: reducers, checkpoints and jumps, over the real samples read by the readers."""
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -115,6 +116,165 @@ def test_enemies_are_present_from_spawn_until_defeat():
     assert player.state_at(3)["enemies"] == {}
     assert player.state_at(3)["defeated"][0]["reason"] == "killed"
     assert player.index.markers == [[3, "defeat", 1]]
+
+
+
+# --- v1.2 state: enemies' states, death, purses, clocks that go, NPCs that leave, agents that turn ----
+# Our own small v1.2 file (tests/data/session_v12_replay_state.jsonl), written as the v1.2 writer writes
+# (FORMATS.md 2.3): an enemy's character_state, clocks advanced, filled and removed (bare and wrapped in
+# `data`), an enemy turned NPC, an NPC that leaves, a kill with its killer, a character knocked out.
+V12_STATE = Path(__file__).parent / "data" / "session_v12_replay_state.jsonl"
+
+
+@pytest.fixture(scope="module")
+def v12_decisions():
+    with open(V12_STATE, "rb") as f:
+        return [R.as_dict(d) for d in session.read(f, RunInfo(kind="session"), limits=Limits())]
+
+
+def v12_state_after(decisions, event_type, nth=1):
+    """The state just after the nth line of that type (1-based), as the replay gives it."""
+    steps = [i + 1 for i, d in enumerate(decisions) if d["action"] == event_type]
+    return R.MemoryReplay(reducer("session"), decisions, every=3).state_at(steps[nth - 1])
+
+
+def test_an_enemys_character_state_updates_that_enemy_and_not_the_party(v12_decisions):
+    state = v12_state_after(v12_decisions, "character_state", 2)
+    thug = state["enemies"]["enemy_grunt_0000aaaa"]
+    assert (thug["health"], thug["max_health"], thug["wounds"], thug["stuns"]) == (7, 20, 2, 1)
+    assert thug["conditions"] == ["Off-Balance"] and thug["position"] == "Engaged-PC"
+    assert thug["name"] == "Dock Thug" and thug["template"] == "Grunt"  # the spawn's facts stay
+    assert list(state["characters"]) == ["player_01"]
+
+
+def test_a_characters_death_state_energy_seeds_and_stuns_are_its_latest(v12_decisions):
+    first = v12_state_after(v12_decisions, "character_state", 1)["characters"]["player_01"]
+    assert (first["death_state"], first["stuns"]) == ("alive", 2)
+    assert first["energy"] == {"drip": 6, "spark": 0} and first["seeds"] == {"raw": 1}
+    last = v12_state_after(v12_decisions, "character_state", 3)["characters"]["player_01"]
+    assert (last["death_state"], last["stuns"], last["is_defeated"]) == ("unconscious", 6, True)
+    assert last["energy"] == {"drip": 2} and last["seeds"] == {"raw": 0, "attuned": 1}
+
+
+def test_clock_advancements_and_completions_set_the_clock_whether_wrapped_in_data_or_not(v12_decisions):
+    alarm = v12_state_after(v12_decisions, "clock_advancement", 1)["clocks"]["Alarm"]
+    assert (alarm["cur"], alarm["max"], alarm["description"]) == (3, 4, "The hub's alarm")
+    escape = v12_state_after(v12_decisions, "clock_advancement", 2)["clocks"]["Escape"]
+    assert (escape["cur"], escape["max"], escape["filled"]) == (3, 3, True)
+    completed = v12_state_after(v12_decisions, "clock_completion")["clocks"]["Escape"]
+    assert completed["filled"] is True and completed["consequence"] == "The party can leave"
+
+
+def test_a_removed_clock_is_gone_as_of_its_step_and_the_session_end_does_not_bring_it_back(v12_decisions):
+    before = v12_state_after(v12_decisions, "clock_completion")
+    assert "Alarm" in before["clocks"] and before["removed_clocks"] == {}
+    after = v12_state_after(v12_decisions, "clock_removal")
+    assert list(after["clocks"]) == ["Escape"]
+    assert after["removed_clocks"]["Alarm"] == {"cur": 3, "max": 4, "reason": "story_advancement",
+                                               "filled": False, "description": "The hub's alarm", "round": 1}
+    end = v12_state_after(v12_decisions, "session_end")
+    assert list(end["clocks"]) == ["Escape"] and "Alarm" in end["removed_clocks"]
+
+
+def test_a_respawned_clock_is_present_again():
+    decisions = [
+        {"seq": 0, "action": "clock_spawn", "values": {"clock_name": "A", "max_ticks": 4}},
+        {"seq": 1, "action": "clock_removal", "values": {"data": {"clock_name": "A", "removal_reason": "pivot"}}},
+        {"seq": 2, "action": "clock_spawn", "values": {"clock_name": "A", "max_ticks": 6}},
+    ]
+    player = R.MemoryReplay(reducer("session"), decisions)
+    assert player.state_at(2)["clocks"] == {} and player.state_at(2)["removed_clocks"]["A"]["max"] == 4
+    assert player.state_at(3)["clocks"]["A"]["max"] == 6 and player.state_at(3)["removed_clocks"] == {}
+
+
+def test_an_agent_conversion_moves_the_agent_to_its_new_side_with_its_new_type(v12_decisions):
+    before = v12_state_after(v12_decisions, "round_start", 2)
+    assert "enemy_grunt_0000aaaa" in before["enemies"] and before["agents"]["enemy_grunt_0000aaaa"]["type"] == "enemy"
+    state = v12_state_after(v12_decisions, "agent_conversion")
+    assert "enemy_grunt_0000aaaa" not in state["enemies"]
+    npc = state["npcs"]["enemy_grunt_0000aaaa"]
+    assert (npc["name"], npc["health"], npc["converted_from"], npc["trigger"]) == ("Dock Thug", 7, "enemy", "surrender")
+    assert state["agents"]["enemy_grunt_0000aaaa"]["type"] == "npc"
+    assert state["conversions"] == [{"id": "enemy_grunt_0000aaaa", "name": "Dock Thug", "from": "enemy",
+                                     "to": "npc", "trigger": "surrender", "round": 2}]
+
+
+def test_an_npc_turned_enemy_joins_the_enemies():
+    decisions = [
+        {"seq": 0, "action": "character_state", "round": 1, "values": {
+            "character_id": "npc_guard", "character_name": "Gate Guard", "health": 15, "max_health": 15,
+            "agent": "npc"}},
+        {"seq": 1, "action": "agent_conversion", "round": 2, "values": {
+            "agent_id": "npc_guard", "agent_name": "Gate Guard", "from_type": "npc", "to_type": "enemy",
+            "trigger": "escalation", "state_after": {"health": 15}}},
+    ]
+    player = R.MemoryReplay(reducer("session"), decisions)
+    assert player.state_at(1)["npcs"]["npc_guard"]["health"] == 15 and player.state_at(1)["characters"] == {}
+    state = player.state_at(2)
+    assert state["npcs"] == {} and state["enemies"]["npc_guard"]["converted_from"] == "npc"
+
+
+def test_a_departed_npc_leaves_the_scene_as_of_its_step(v12_decisions):
+    before = v12_state_after(v12_decisions, "enemy_defeat")
+    assert "npc_porter_01" in before["npcs"] and before["departed"] == []
+    state = v12_state_after(v12_decisions, "npc_departure")
+    assert "npc_porter_01" not in state["npcs"]
+    assert state["departed"] == [{"id": "npc_porter_01", "name": "Porter Ennis", "reason": "fled", "round": 2}]
+    assert "enemy_grunt_0000aaaa" in state["npcs"]  # the converted thug stays
+
+
+def test_an_enemy_defeat_keeps_who_dealt_the_last_blow_and_the_health_it_had(v12_decisions):
+    state = v12_state_after(v12_decisions, "enemy_defeat")
+    assert "enemy_elite_0000bbbb" not in state["enemies"]
+    assert state["defeated"][-1] == {"id": "enemy_elite_0000bbbb", "name": "Dock Boss", "reason": "killed",
+                                     "round": 2, "killer": "Mara Quill", "final_damage": 11, "health": 40,
+                                     "max_health": 40}
+
+
+def test_a_v12_character_state_without_agent_leaves_a_spawned_enemy_an_enemy():
+    decisions = [
+        {"seq": 0, "action": "enemy_spawn", "values": {"enemy_id": "e1", "enemy_name": "Grunt",
+                                                        "stats": {"health": 16, "max_health": 16}}},
+        {"seq": 1, "action": "character_state", "values": {"character_id": "e1", "health": 4, "agent": "player"}},
+    ]
+    state = R.MemoryReplay(reducer("session"), decisions).state_at(2)
+    assert state["characters"] == {} and state["enemies"]["e1"]["health"] == 4
+
+
+def test_hostile_v12_values_do_not_break_the_session_reducer():
+    odd = [
+        {"seq": 0, "action": "clock_removal", "values": {"data": ["x"]}},
+        {"seq": 1, "action": "clock_advancement", "values": {"data": {"clock_name": ["A"], "after_ticks": {}}}},
+        {"seq": 2, "action": "clock_completion", "values": {"final_ticks": float("nan")}},
+        {"seq": 3, "action": "agent_conversion", "values": {"agent_id": {"x": 1}, "to_type": ["npc"],
+                                                            "state_after": "dead"}},
+        {"seq": 4, "action": "npc_departure", "values": None},
+        {"seq": 5, "action": "entity_lifecycle", "values": {"data": {"npcs_spawned": "npc_a"}}},
+        {"seq": 6, "action": "entity_lifecycle", "values": {"data": {"npcs_spawned": [None, 3, {"name": "B"}]}}},
+        {"seq": 7, "action": "character_state", "values": {"character_id": "z", "agent": ["enemy"],
+                                                           "energy": "lots", "seeds": [1]}},
+        {"seq": 8, "action": "enemy_defeat", "values": {"enemy_id": 5, "final_damage": float("inf")}},
+        {"seq": 9, "action": "character_state", "values": {"character_id": "p", "energy": "lots",
+                                                           "seeds": {"raw": "x", "hollow": None}}},
+    ]
+    player = R.MemoryReplay(reducer("session"), odd, every=2)
+    state = player.state_at(len(odd))
+    assert state == R.step_by_step(reducer("session"), odd, len(odd))
+    json.dumps(state, allow_nan=False)
+    context = SPECS["session"].context(state)  # the page's facts build
+    assert [c["energy"] for c in context["characters"]] == [[]]
+    assert "z" in [n["id"] for n in context["npcs"]]
+
+
+def test_the_v12_fixture_replays_to_an_enemy_turned_npc_and_a_removed_clock():
+    path = Path(__file__).parent / "data" / "session_v12_mixed_zones.jsonl"
+    with open(path, "rb") as f:
+        decisions = [R.as_dict(d) for d in session.read(f, RunInfo(kind="session"), limits=Limits())]
+    state = R.MemoryReplay(reducer("session"), decisions, every=7).state_at(len(decisions))
+    assert set(state["characters"]) == {"player_01", "player_02"}
+    assert state["enemies"] == {} and state["npcs"]["enemy_grunt_1a2b3c4d"]["health"] == 9
+    assert state["clocks"] == {} and state["removed_clocks"]["Enemy Reinforcements"]["reason"] == "session_end"
+    assert [n["name"] for n in state["departed"]] == ["Broker Ilse"]
 
 
 def _independent_dyno_cells(path):
@@ -351,3 +511,16 @@ def test_every_marker_a_reducer_gives_is_in_its_kinds_legend(session_decisions, 
                             ("study", study_decisions)):
         given = {category for _, category, _ in R.MemoryReplay(reducer(kind), decisions).index.markers}
         assert given <= set(SPECS[kind].markers), kind
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), every=st.integers(1, 6))
+def test_jumping_equals_stepping_over_v12_lines_in_any_order(v12_decisions, data, every):
+    picked = data.draw(st.lists(st.sampled_from(v12_decisions), max_size=30))
+    decisions = [{**d, "seq": i} for i, d in enumerate(picked)]
+    player = R.MemoryReplay(reducer("session"), decisions, every=every)
+    n = data.draw(st.integers(0, len(decisions)))
+    state = player.state_at(n)
+    assert state == R.step_by_step(reducer("session"), decisions, n)
+    json.dumps(state, allow_nan=False)
+    SPECS["session"].context(state)

@@ -2,6 +2,7 @@
 and GET /api/runs/{id}/replay."""
 import json
 import re
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -88,6 +89,73 @@ def test_the_page_shows_the_party_enemies_clocks_and_llm_use(client_in, session_
     assert "Vault Access" in content and "5/6" in content
     assert "dm_01" in content
     assert "Enemies present" in content
+
+
+
+# Our small v1.2 file (tests/test_replay.py reads it line by line): step 10 is the thug's character_state,
+# 13 fills "Escape", 14 removes "Alarm", 16 turns the thug into an NPC, 17 kills the boss, 18 sees the
+# porter leave and 19 knocks Mara out.
+V12_STATE = Path(__file__).parent / "data" / "session_v12_replay_state.jsonl"
+
+
+@pytest.fixture
+def v12_run(import_sample):
+    return import_sample(str(V12_STATE))
+
+
+def state_html(client, run, step) -> str:
+    content = client.get(page_url(run, step=step)).content.decode()
+    return content[content.index('id="replay-state"'):]
+
+
+def table(html: str, css: str) -> str:
+    start = html.index(f'<table class="{css}">')
+    return html[start:html.index("</table>", start)]
+
+
+def test_an_enemys_state_shows_in_the_enemy_panel_and_not_in_the_party(client_in, v12_run):
+    html = state_html(client_in, v12_run, 10)
+    assert "Dock Thug" not in table(html, "party")
+    enemies = table(html, "enemies")
+    thug = enemies[enemies.index("Dock Thug"):]
+    thug = thug[:thug.index("</tr>")]
+    assert "7/20" in thug and "2 wounds" in thug and "1 stun" in thug and "Off-Balance" in thug
+    assert "20/20" not in thug  # the spawn's health is gone
+    assert "Dock Boss" in enemies and "40/40" in enemies
+
+
+def test_the_party_shows_death_state_stuns_energy_and_seeds(client_in, v12_run):
+    alive = table(state_html(client_in, v12_run, 9), "party")
+    assert "2 stuns" in alive and "drip 6" in alive and "raw seed 1" in alive and "spark" not in alive
+    assert 'class="death"' not in alive  # "alive" is no news
+    out = table(state_html(client_in, v12_run, 19), "party")
+    assert '<span class="death">unconscious</span>' in out and "6 stuns" in out
+    assert "drip 2" in out and "attuned seed 1" in out and "raw seed" not in out
+    assert 'class="defeated"' in out
+
+
+def test_a_removed_clock_leaves_the_clocks_and_is_listed_as_removed(client_in, v12_run):
+    before = state_html(client_in, v12_run, 13)
+    assert '<span class="name">Alarm</span>' in before and "<del>Alarm</del>" not in before
+    assert '<span class="filled" title="The party can leave">filled</span>' in before
+    after = state_html(client_in, v12_run, 14)
+    assert '<span class="name">Alarm</span>' not in after
+    assert '<del>Alarm</del><span class="muted small"> removed: story_advancement</span>' in after
+    assert '<span class="name">Escape</span>' in after
+
+
+def test_converted_departed_and_killed_agents_show_as_of_their_step(client_in, v12_run):
+    html = state_html(client_in, v12_run, 15)
+    assert "Dock Thug" in table(html, "enemies") and "Porter Ennis" not in html
+    html = state_html(client_in, v12_run, 18)
+    assert '<h3>Enemies present</h3><p class="muted">None.</p>' in html
+    npcs = table(html, "enemies npcs")
+    assert "Dock Thug" in npcs and "was enemy · surrender" in npcs and "7/20" in npcs
+    assert "Changed sides: Dock Thug: enemy → npc (surrender)" in html
+    assert "Departed: Porter Ennis (fled, round 2)" in html and "npc_porter_01" not in npcs
+    assert "Gone: Dock Boss (killed by Mara Quill, 11 damage)" in html
+    agents = table(html, "agents")
+    assert re.search(r"<th scope=\"row\">enemy_grunt_0000aaaa</th><td>npc</td>", agents)
 
 
 def test_links_keep_the_filters_and_the_replay_steps_through_matching_decisions_only(client_in, session_run):

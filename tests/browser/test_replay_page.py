@@ -1,12 +1,14 @@
 """The replay in Chromium: play, pause, step with the arrow keys, Home, Back."""
 
 import re
+from pathlib import Path
 
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SAMPLE = "session/session_debt_auction_ambush.jsonl"
+V12_STATE = Path(__file__).parents[1] / "data" / "session_v12_replay_state.jsonl"  # ours, small
 
 
 def step_shown(page) -> int:
@@ -107,3 +109,22 @@ def test_the_dynoai_grid_has_rpm_rows_downwards_and_kpa_columns_and_switches_lay
         "() => document.getElementById('replay-heatmap').data[1].colorbar.title.text === 'Gradient-limited result'"
     )
     shot(page)
+
+
+def test_a_v12_replay_shows_the_enemys_new_health_and_who_left_the_scene(page, import_sample, browser_user, shot):
+    run = import_sample(str(V12_STATE), owner=browser_user)
+    page.goto(f"/runs/{run.pk}/replay/?step=10")  # just after the thug's own character_state
+    page.wait_for_selector("#play:not([disabled])")
+    enemies = page.locator("#replay-state table.enemies").first.inner_text()
+    assert "Dock Thug" in enemies and "7/20" in enemies and "Off-Balance" in enemies
+    assert "Dock Thug" not in page.locator("#replay-state table.party").inner_text()
+    shot(page, "enemy-updated")
+
+    page.locator("h1, h2").first.click()  # focus off the buttons: keys go to the player
+    page.keyboard.press("End")
+    wait_step(page, 20)
+    text = state_text(page)
+    assert "unconscious" in text and "6 stuns" in text and "drip 2" in text
+    assert "Departed: Porter Ennis (fled, round 2)" in text and "was enemy · surrender" in text
+    assert "removed: story_advancement" in text and "Gone: Dock Boss (killed by Mara Quill, 11 damage)" in text
+    shot(page, "end")

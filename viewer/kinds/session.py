@@ -55,6 +55,28 @@ from ..replay import Reducer, ReplaySpec, bump, mapping, number, pct, text as as
 
 CHARACTER_FIELDS = ("character_name", "health", "max_health", "wounds", "void_score", "soulcredit",
                     "position", "conditions", "is_defeated")
+V12_CHARACTER_FIELDS = ("death_state", "stuns", "energy", "seeds")  # kept only where the line has them
+# What a character_state, a combat_action's defender_state_after or a conversion's state_after
+# says about an enemy or an NPC.
+BODY_FIELDS = ("health", "max_health", "wounds", "stuns", "position", "conditions", "death_state", "is_defeated")
+# agent_conversion's from_type / to_type -> the roster of the state; any other type is an NPC's.
+ROSTERS = {"player": "characters", "enemy": "enemies", "npc": "npcs"}
+
+
+def _body(v: dict) -> dict:
+    """The fields of an event written through the generic log_event, which wraps them in `data`."""
+    data = v.get("data")
+    return data if isinstance(data, dict) else v
+
+
+def _first(body: dict, *keys: str) -> Any:
+    return next((body[k] for k in keys if body.get(k) is not None), None)
+
+
+def _entity(name: Any, round_: Any) -> dict:
+    """An enemy or NPC seen without its spawn line."""
+    return {"name": as_text(name), "template": "", "health": None, "max_health": None, "position": None,
+            "count": None, "status": None, "since_round": round_}
 
 
 def parse_clock(value: Any) -> tuple[Any, Any]:
@@ -69,15 +91,18 @@ def parse_clock(value: Any) -> tuple[Any, Any]:
 
 
 class SessionReducer(Reducer):
-    """The round, the party, the enemies present, the clocks, LLM use per agent, the latest roll."""
+    """The round, the party, the enemies and NPCs present, the clocks, LLM use per agent, the latest
+    roll; what left the scene (defeated enemies, departed NPCs, removed clocks) and who changed sides."""
 
     HANDLERS = {name: "_" + name for name in (
         "character_state", "enemy_spawn", "enemy_defeat", "combat_action", "clock_spawn", RESOLUTION,
-        LLM_CALL, "session_error", "session_end")}
+        LLM_CALL, "session_error", "session_end", "clock_advancement", "clock_completion", "clock_removal",
+        "npc_departure", "agent_conversion", "entity_lifecycle")}
 
     def initial(self) -> dict:
         return {"counts": {}, "round": None, "characters": {}, "enemies": {}, "defeated": [], "clocks": {},
-                "agents": {}, "last_roll": None, "errors": 0, "ended": False}
+                "agents": {}, "last_roll": None, "errors": 0, "ended": False,
+                "npcs": {}, "departed": [], "conversions": [], "removed_clocks": {}}
 
     def fold(self, state: dict, d: dict) -> None:
         action = d["action"]
@@ -90,7 +115,25 @@ class SessionReducer(Reducer):
 
     def _character_state(self, state, v, d):
         key = as_text(v.get("character_id") or v.get("character_name"))
-        state["characters"][key] = {f: v.get(f) for f in CHARACTER_FIELDS}
+        # v1.2 logs enemies' and NPCs' states too, saying whose in `agent`. Its default is "player",
+        # so a spawned enemy or a known NPC stays one without a word to the contrary.
+        kind = as_text(v.get("agent"))
+        if kind in ("", "player"):
+            roster = next((r for r in ("enemies", "npcs") if key in state[r]), "characters")
+        else:
+            roster = ROSTERS.get(kind, "npcs")
+        for other in ("characters", "enemies", "npcs"):
+            if other != roster:
+                state[other].pop(key, None)
+        if roster == "characters":
+            state["characters"][key] = {**{f: v.get(f) for f in CHARACTER_FIELDS},
+                                        **{f: v[f] for f in V12_CHARACTER_FIELDS if f in v}}
+            return
+        entity = state[roster].setdefault(key, _entity(v.get("character_name"), d.get("round")))
+        entity["name"] = entity.get("name") or as_text(v.get("character_name"))
+        entity.update({f: v[f] for f in BODY_FIELDS if f in v})
+        if roster == "npcs" and kind not in ("", "npc"):
+            entity["type"] = kind
 
     def _enemy_spawn(self, state, v, d):
         stats = mapping(v.get("stats"))
@@ -106,14 +149,18 @@ class SessionReducer(Reducer):
         key = as_text(v.get("enemy_id") or v.get("enemy_name"))
         gone = state["enemies"].pop(key, None) or {}
         state["defeated"].append({"id": key, "name": as_text(v.get("enemy_name") or gone.get("name")),
-                                  "reason": as_text(v.get("defeat_reason")), "round": d.get("round")})
+                                  "reason": as_text(v.get("defeat_reason")), "round": d.get("round"),
+                                  # v1.2: who dealt the last blow, and how hard; the health it had
+                                  "killer": as_text(v.get("killer_name") or v.get("killer_id")),
+                                  "final_damage": v.get("final_damage"),
+                                  "health": gone.get("health"), "max_health": gone.get("max_health")})
 
     def _combat_action(self, state, v, d):
         key = as_text(mapping(v.get("defender")).get("id"))
         after = v.get("defender_state_after")
-        enemy = state["enemies"].get(key)
+        enemy = state["enemies"].get(key, state["npcs"].get(key))
         if enemy is not None and isinstance(after, dict):
-            for f in ("health", "max_health"):
+            for f in ("health", "max_health", "wounds", "stuns"):
                 if after.get(f) is not None:
                     enemy[f] = after[f]
             enemy["status"] = after.get("status")
@@ -122,6 +169,48 @@ class SessionReducer(Reducer):
         name = as_text(v.get("clock_name"))
         state["clocks"][name] = {"cur": v.get("current_ticks", 0), "max": v.get("max_ticks"),
                                  "description": as_text(v.get("description"))}
+        state["removed_clocks"].pop(name, None)
+
+    def _clock_advancement(self, state, v, d):
+        body = _body(v)
+        clock = self._clock(state, body, _first(body, "new_value", "after_ticks", "current_ticks"),
+                            _first(body, "maximum", "maximum_ticks", "max_ticks"))
+        if isinstance(body.get("filled"), bool):
+            clock["filled"] = body["filled"]
+
+    def _clock_completion(self, state, v, d):
+        body = _body(v)
+        clock = self._clock(state, body, _first(body, "final_ticks", "current_ticks"),
+                            _first(body, "maximum_ticks", "max_ticks", "maximum"))
+        clock["filled"] = True
+        if body.get("filled_consequence"):
+            clock["consequence"] = as_text(body["filled_consequence"])[:300]
+
+    @staticmethod
+    def _clock(state, body, cur, top) -> dict:
+        """The named clock (made if unseen, and present again if it was removed), set to cur/top."""
+        name = as_text(body.get("clock_name"))
+        clock = state["clocks"].setdefault(name, {"cur": None, "max": None, "description": ""})
+        state["removed_clocks"].pop(name, None)
+        if cur is not None:
+            clock["cur"] = cur
+        if top is not None:
+            clock["max"] = top
+        return clock
+
+    def _clock_removal(self, state, v, d):
+        body = _body(v)
+        name = as_text(body.get("clock_name"))
+        gone = state["clocks"].pop(name, None) or {}
+        cur = _first(body, "current_ticks", "final_ticks")
+        top = _first(body, "maximum_ticks", "max_ticks", "maximum")
+        state["removed_clocks"][name] = {
+            "cur": gone.get("cur") if cur is None else cur, "max": gone.get("max") if top is None else top,
+            "reason": as_text(body.get("removal_reason") or body.get("reason")),
+            "filled": body.get("filled") is True or gone.get("filled") is True,
+            "description": as_text(body.get("description") or gone.get("description")),
+            "round": d.get("round"),
+        }
 
     def _action_resolution(self, state, v, d):
         clocks = v.get("clocks")
@@ -131,8 +220,11 @@ class SessionReducer(Reducer):
             state["clocks"] = {}
             for name, written in clocks.items():
                 cur, top = parse_clock(written)
-                state["clocks"][name] = {"cur": cur, "max": top,
-                                         "description": mapping(old.get(name)).get("description", "")}
+                before = mapping(old.get(name))
+                state["clocks"][name] = {"cur": cur, "max": top, "description": before.get("description", "")}
+                if "filled" in before:
+                    state["clocks"][name]["filled"] = before["filled"]
+                state["removed_clocks"].pop(name, None)
         roll = mapping(v.get("roll"))
         state["last_roll"] = {
             "agent": as_text(v.get("agent")), "action": as_text(v.get("action"))[:200],
@@ -156,9 +248,53 @@ class SessionReducer(Reducer):
     def _session_end(self, state, v, d):
         state["ended"] = True
         for name, c in mapping(mapping(v.get("final_state")).get("scene_clocks")).items():
+            if name in state["removed_clocks"]:  # the writer takes final_state before its last removals
+                continue
             c = mapping(c)
             clock = state["clocks"].setdefault(name, {"description": ""})
             clock["cur"], clock["max"] = c.get("current"), c.get("maximum")
+
+    def _npc_departure(self, state, v, d):
+        key = as_text(v.get("npc_id") or v.get("npc_name"))
+        gone = state["npcs"].pop(key, None) or {}
+        state["departed"].append({"id": key, "name": as_text(v.get("npc_name") or gone.get("name")),
+                                  "reason": as_text(v.get("departure_reason")), "round": d.get("round")})
+
+    def _agent_conversion(self, state, v, d):
+        """An NPC turned enemy or an enemy turned NPC (a prisoner, say): the same id, another roster."""
+        key = as_text(v.get("agent_id") or v.get("agent_name"))
+        before, after = as_text(v.get("from_type")), as_text(v.get("to_type"))
+        source = ROSTERS.get(before)
+        if source is None or key not in state[source]:
+            source = next((r for r in ("enemies", "npcs", "characters") if key in state[r]), None)
+        entity = state[source].pop(key) if source else {}
+        name = as_text(v.get("agent_name")) or entity.get("name") or entity.get("character_name") or ""
+        target = ROSTERS.get(after, "npcs")
+        now = mapping(v.get("state_after"))
+        if target == "characters":
+            state["characters"][key] = {f: now.get(f, entity.get(f)) for f in CHARACTER_FIELDS} | {
+                "character_name": name}
+        else:
+            if source == "characters" or not entity:
+                entity = _entity(name, d.get("round")) | {f: entity[f] for f in BODY_FIELDS if f in entity}
+            entity.update({f: now[f] for f in BODY_FIELDS if f in now})
+            entity.update(name=name, converted_from=before, trigger=as_text(v.get("trigger")))
+            if target == "npcs" and after != "npc":
+                entity["type"] = after
+            state[target][key] = entity
+        if key in state["agents"]:
+            state["agents"][key]["type"] = after
+        state["conversions"].append({"id": key, "name": name, "from": before, "to": after,
+                                     "trigger": as_text(v.get("trigger")), "round": d.get("round")})
+
+    def _entity_lifecycle(self, state, v, d):
+        """NPCs entering the scene; the other changes it lists come as events of their own."""
+        spawned = _body(v).get("npcs_spawned")
+        for entry in spawned if isinstance(spawned, list) else ():
+            entry = entry if isinstance(entry, dict) else {"npc_id": entry}
+            key = as_text(_first(entry, "npc_id", "agent_id", "id", "name", "npc_name"))
+            if key and key not in state["npcs"]:
+                state["npcs"][key] = _entity(_first(entry, "name", "npc_name"), d.get("round"))
 
     def marker(self, d: dict) -> str | None:
         action = d["action"]
@@ -172,15 +308,24 @@ class SessionReducer(Reducer):
         return None
 
 
+def _amounts(value: Any) -> list[tuple[str, Any]]:
+    """{"drip": 8, "spark": 0} -> [("drip", 8)]: a purse's or a seed pouch's non-zero entries."""
+    return [(as_text(k), n) for k, n in mapping(value).items() if number(n)]
+
+
 def _replay_context(state: dict) -> dict:
     agents = state.get("agents", {})
     return {
         "clocks": [{"name": name, **c, "pct": pct(c.get("cur"), c.get("max"))}
                    for name, c in state.get("clocks", {}).items()],
-        "characters": [{"id": k, **c, "pct": pct(c.get("health"), c.get("max_health"))}
+        "removed_clocks": [{"name": name, **c} for name, c in state.get("removed_clocks", {}).items()],
+        "characters": [{"id": k, **c, "pct": pct(c.get("health"), c.get("max_health")),
+                        "energy": _amounts(c.get("energy")), "seeds": _amounts(c.get("seeds"))}
                        for k, c in state.get("characters", {}).items()],
         "enemies": [{"id": k, **e, "pct": pct(e.get("health"), e.get("max_health"))}
                     for k, e in state.get("enemies", {}).items()],
+        "npcs": [{"id": k, **e, "pct": pct(e.get("health"), e.get("max_health"))}
+                 for k, e in state.get("npcs", {}).items()],
         "agents": [{"id": k, **a, "tokens": a["input"] + a["output"]} for k, a in agents.items()],
         "llm_total": {f: sum(a[f] for a in agents.values()) for f in ("calls", "input", "output")},
     }
