@@ -19,6 +19,7 @@ from typing import BinaryIO
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
+from . import folders, outputs
 from .models import Run
 from .readers import manifest as manifest_mod
 from .readers.base import Decision, Limits, ReadError, RunInfo, storable
@@ -65,6 +66,7 @@ class IngestResult:
     run: Run | None = None
     count: int = 0
     warnings: list[str] = field(default_factory=list)
+    outputs: list = field(default_factory=list, repr=False)  # the RunOutput rows an output file became
 
     @property
     def failed(self) -> bool:
@@ -99,60 +101,124 @@ def run_ingest(
     skip_unrecognised: bool = False,
     progress: Progress | None = None,
 ) -> list[IngestResult]:
-    """Import every source; returns one result per source, in order.
+    """Import every source; returns one result per source, in order. A file that fails says so on
+    its own line and the others import.
 
-    `skip_unrecognised` is for folder walks: a JSON file that is no log (a report beside a
-    run) is reported as skipped instead of failed.
+    Files of one group (a folder, an upload) may be a DynoAI output folder or several: each replay
+    meets the manifest that names it (folders.pair), a failed run's manifest becomes a run, and the
+    other files are kept with the run whose manifest lists them (outputs). `skip_unrecognised` is
+    for folder walks: a file that is no log and belongs to no run is skipped instead of failed.
     """
     sources = [_storable_name(src) for src in sources]
     sniffed: dict[int, str | None] = {}
-    manifests: dict[str, list[manifest_mod.Manifest]] = {}
+    heads: dict[int, bytes] = {}
+    found: list[folders.Found] = []
     results: dict[int, IngestResult] = {}
     for i, src in enumerate(sources):
         if src.size() > settings.REPLAYWEB_MAX_UPLOAD_BYTES:
             results[i] = _too_big(src.name, src.size())
             continue
         try:
-            sniffed[i] = _sniff(src)
+            sniffed[i], heads[i] = _sniff(src)
             if sniffed[i] == "manifest":
-                f = src.open()
-                try:
-                    f.seek(0)
-                    data = f.read(manifest_mod.MAX_MANIFEST_BYTES + 1)
-                finally:
-                    if src.path is not None:
-                        f.close()
-                manifests.setdefault(src.group, []).append(manifest_mod.parse(data, src.name))
-                results[i] = IngestResult(src.name, "manifest", "used to check its session replay")
+                data = _read(src, manifest_mod.MAX_MANIFEST_BYTES + 1)
+                m = manifest_mod.parse(data, manifest_mod.basename(src.name))
+                found.append(folders.Found(i, src.name, src.group, m, outputs.file_facts(data)))
         except ReadError as exc:
             results[i] = IngestResult(src.name, "error", exc.describe(src.name))
         except Exception as exc:  # a bug in a reader or the detector must not sink the other files
             results[i] = IngestResult(src.name, "error", _unexpected(src.name, exc))
+    manifest_groups = {f.group for f in found}
+    logs, extras = [], []
     for i, src in enumerate(sources):
-        if i in results:
+        if i in results or sniffed[i] == "manifest":
             continue
-        kind = sniffed[i]
-        if kind is None or (skip_unrecognised and not _is_log(src, kinds.profile(kind))):
-            if skip_unrecognised:
-                results[i] = IngestResult(src.name, "skipped", "not a replay log")
-            else:
-                results[i] = IngestResult(
-                    src.name,
-                    "error",
-                    f"{src.name}: not a recognised log (expected a DynoAI session_replay.json, "
-                    "a multi-agent session_<id>.jsonl or a Learning Observer *.study.log[.gz])",
-                )
-            continue
-        uses_manifest = kinds.profile(kind).uses_manifest
-        manifest = _manifest_for(src, manifests.get(src.group, [])) if uses_manifest else None
+        what = sniffed[i]
+        beside = skip_unrecognised or src.group in manifest_groups
+        is_log = what is not None and (not beside or _is_log(src, kinds.profile(what)))
+        (logs if is_log else extras).append(i)
+    originals = folders.dedupe(found)
+    replays = []
+    for i in logs:
+        if kinds.profile(sniffed[i]).uses_manifest:
+            f = sources[i].open()
+            try:
+                facts = _hash(f, want_crlf=True)
+            finally:
+                if sources[i].path is not None:
+                    f.close()
+            run_id = manifest_mod.run_id_in(heads[i])
+            replays.append(folders.Replay(i, sources[i].name, sources[i].group, facts, run_id))
+    folders.pair(replays, originals)
+    by_index = {r.index: r for r in replays}
+    group_runs: dict[str, list] = {}
+    for i in logs:
+        src, replay = sources[i], by_index.get(i)
+        paired = replay.paired if replay else None
         try:
             results[i] = ingest_file(
-                owner=owner, source=src, kind=kind, manifest=manifest, keep_user_ids=keep_user_ids,
-                progress=progress,
+                owner=owner, source=src, kind=sniffed[i], manifest=paired.m if paired else None,
+                keep_user_ids=keep_user_ids, progress=progress, facts=replay.facts if replay else None,
+                manifest_facts=paired.facts if paired else None,
             )
         except Exception as exc:  # ingest_file rolled its transaction back: this file stored nothing
             results[i] = IngestResult(src.name, "error", _unexpected(src.name, exc))
+        run = results[i].run
+        if run is not None and paired is not None:
+            paired.run = run
+            if results[i].status == "duplicate":
+                results[i].message += "; its manifest " + folders.attach(run, paired)
+        if run is not None and replay is not None:
+            group_runs.setdefault(src.group, []).append((run, paired.m if paired else None))
+    for f in found:
+        results[f.index] = _safely(f.name, folders.manifest_result, owner, f, group_runs)
+    for i in extras:
+        src = sources[i]
+        if not group_runs.get(src.group):
+            results[i] = _not_a_log(src.name, skip_unrecognised)
+            continue
+        results[i] = _safely(src.name, folders.extra_result, src, _read, group_runs[src.group])
+    for run in {run.pk: run for runs in group_runs.values() for run, _ in runs}.values():
+        outputs.sync(run)
+    for i in extras:
+        folders.say_verdict(results[i])
     return [results[i] for i in range(len(sources))]
+
+
+def _safely(name: str, func, *args) -> IngestResult:
+    try:
+        return IngestResult(**func(*args))
+    except Exception as exc:  # each step stores whole or not at all: this file's line says what failed
+        return IngestResult(name, "error", _unexpected(name, exc))
+
+
+def _not_a_log(name: str, skip_unrecognised: bool) -> IngestResult:
+    if skip_unrecognised:
+        return IngestResult(name, "skipped", "not a replay log")
+    return IngestResult(name, "error", f"{name}: not a recognised log (expected a DynoAI session_replay.json, "
+                        "a multi-agent session_<id>.jsonl or a Learning Observer *.study.log[.gz])")
+
+
+def _read(src: Source, limit: int) -> bytes:
+    f = src.open()
+    try:
+        f.seek(0)
+        return f.read(limit)
+    finally:
+        if src.path is not None:
+            f.close()
+        else:
+            f.seek(0)
+
+
+def rename(run: Run, name: str) -> Run:
+    """The owner's own name for a run (the page, the API): one line, its file name kept in source_name."""
+    name = storable(" ".join(name.split()))[:500]
+    if not name:
+        raise ValueError("a run's name cannot be blank")
+    run.name = name
+    run.save(update_fields=["name"])
+    return run
 
 
 def _unexpected(name: str, exc: BaseException, last_line: int = 0) -> str:
@@ -161,7 +227,9 @@ def _unexpected(name: str, exc: BaseException, last_line: int = 0) -> str:
     Each file is imported in its own transaction, so the files before this one stay imported and
     this one leaves nothing behind; the upload answers one line per file, never a 500.
     """
-    if isinstance(exc, RecursionError):
+    if isinstance(exc, DatabaseError):
+        problem = f"database error ({exc.__class__.__name__}: {str(exc)[:200]})"
+    elif isinstance(exc, RecursionError):
         problem = "values nested too deeply"
     elif isinstance(exc, OverflowError):
         problem = "a time or number is out of range"
@@ -191,7 +259,8 @@ def _storable_name(src: Source) -> Source:
     return src
 
 
-def _sniff(src: Source) -> str | None:
+def _sniff(src: Source) -> tuple[str | None, bytes]:
+    """(the kind, or "manifest", or None; the file's first bytes, decompressed)."""
     f = src.open()
     try:
         stream = open_decompressed(f, src.name, settings.REPLAYWEB_MAX_DECOMPRESSED_BYTES)
@@ -201,7 +270,7 @@ def _sniff(src: Source) -> str | None:
             f.close()
         else:
             src.fileobj.seek(0)
-    return kinds.sniff(head, src.name)
+    return kinds.sniff(head, src.name), head
 
 
 def _is_log(src: Source, profile: kinds.Profile) -> bool:
@@ -218,14 +287,6 @@ def _is_log(src: Source, profile: kinds.Profile) -> bool:
         else:
             src.fileobj.seek(0)
     return profile.is_log(src.name, head)
-
-
-def _manifest_for(src: Source, candidates: list[manifest_mod.Manifest]) -> manifest_mod.Manifest | None:
-    base = src.name.replace("\\", "/").rsplit("/", 1)[-1]
-    named = [m for m in candidates if m.replay_path and m.replay_path.replace("\\", "/").rsplit("/", 1)[-1] == base]
-    if named:
-        return named[0]
-    return candidates[0] if len(candidates) == 1 or len({m.run_id for m in candidates}) == 1 and candidates else None
 
 
 def _hash(f: BinaryIO, want_crlf: bool) -> manifest_mod.FileFacts:
@@ -267,14 +328,19 @@ def ingest_file(
     manifest: manifest_mod.Manifest | None = None,
     keep_user_ids: bool = False,
     progress: Progress | None = None,
+    facts: manifest_mod.FileFacts | None = None,
+    manifest_facts: manifest_mod.FileFacts | None = None,
 ) -> IngestResult:
+    """One log file as one run, in one transaction. A kind that uses a manifest keeps the file
+    itself among the run's outputs too (served back unchanged, verified against the manifest)."""
     name = source.name
     size = source.size()
     if size > settings.REPLAYWEB_MAX_UPLOAD_BYTES:
         return _too_big(name, size)
     f = source.open()
     try:
-        facts = _hash(f, want_crlf=manifest is not None)
+        uses_manifest = kinds.profile(kind).uses_manifest
+        facts = facts or _hash(f, want_crlf=uses_manifest)
         existing = Run.objects.filter(owner=owner, sha256=facts.sha256).first()
         if existing:
             return IngestResult(name, "duplicate", f"{name}: already imported as “{existing.name}”", run=existing,
@@ -301,7 +367,12 @@ def ingest_file(
                         if progress and writer.count % 20000 == 0:
                             progress(name, f.tell(), size)
                     writer.close()
-                _finish(run, info, writer, manifest, facts, keep_user_ids)
+                _finish(run, info, writer, manifest, facts, keep_user_ids, manifest_facts)
+                if uses_manifest and size <= outputs.MAX_OUTPUT_BYTES:
+                    f.seek(0)
+                    replay = manifest_mod.basename(manifest.replay_path if manifest and manifest.replay_path else name)
+                    outputs.keep(run, replay, f.read(), facts=facts)
+                    outputs.sync(run)
         except ReadError as exc:
             if exc.line is None and last_line[0]:
                 return IngestResult(name, "error", f"{exc.describe(name)} (after line {last_line[0]:,})")
@@ -324,7 +395,7 @@ def ingest_file(
                         count=run.decision_count, warnings=list(run.warnings))
 
 
-def _finish(run, info: RunInfo, writer: "DecisionWriter", manifest, facts, keep_user_ids) -> None:
+def _finish(run, info: RunInfo, writer: "DecisionWriter", manifest, facts, keep_user_ids, manifest_facts) -> None:
     for attr in ("run_id", "schema_version", "generated_at", "session_id", "version", "git_commit", "source", "user_label"):
         setattr(run, attr, (getattr(info, attr) or "")[: Run._meta.get_field(attr).max_length])
     run.random_seed = info.random_seed if isinstance(info.random_seed, int) and abs(info.random_seed) < 2**63 else None
@@ -342,12 +413,13 @@ def _finish(run, info: RunInfo, writer: "DecisionWriter", manifest, facts, keep_
     if info.declared_total is not None and info.declared_total != writer.count:
         warnings.append(f"The file declares {info.declared_total:,} decisions; {writer.count:,} were read.")
     if manifest is not None:
-        result = manifest_mod.check(manifest, facts)
+        result = folders.manifest_check(manifest, facts, manifest_facts or facts)
         run.manifest = result
         if manifest.args:
             run.settings = manifest.args
         if not result["ok"]:
             warnings.append(result["message"])
+    run.name = folders.run_name(run, info) or run.source_name  # the file name stays in source_name
     run.warnings = warnings
     run.save()
 
