@@ -300,6 +300,10 @@ def routes(r) -> dict[str, list[Req]]:
         ]
         + [Req("GET", f"/runs/{d}/decisions/0/?format=json", names_run=True)],
         "run-delete": [Req("POST", f"/runs/{d}/delete/", names_run=True)],
+        "run-rename": [Req("POST", f"/runs/{d}/rename/", data={"name": "renamed"}, names_run=True)],
+        "run-output": [Req("GET", f"/runs/{run}/outputs/session_replay.json", names_run=True) for run in (d, d2)],
+        "list_outputs": [Req("GET", f"/api/runs/{run}/outputs", names_run=True) for run in (d, s, st)],
+        "rename_run": [Req("PATCH", f"/api/runs/{d}", names_run=True)],
         "run-export": [
             Req("GET", f"/runs/{run}/export.{fmt}", names_run=True)
             for run in (d, s, st)
@@ -396,7 +400,7 @@ def test_every_url_pattern_is_covered_by_the_security_suite():
 
 
 # GET and DELETE /api/runs/{id} share one path (so do GET and POST /api/runs): resolve() names the first.
-_SAME_PATH = {"delete_run": ("get_run",), "upload_runs": ("list_runs",)}
+_SAME_PATH = {"delete_run": ("get_run",), "rename_run": ("get_run",), "upload_runs": ("list_runs",)}
 
 
 # -- hostile strings are inert ---------------------------------------------------------------------
@@ -1069,19 +1073,22 @@ def test_repeated_wrong_passwords_lock_the_login_for_a_while(user, settings, axe
 
 @pytest.mark.django_db
 def test_logging_in_writes_nothing_that_waits_for_an_import(user, axes_reset, monkeypatch):
-    """The session is a file and last_login is best-effort: a login works while the database is locked."""
+    """The session is a file and last_login is best-effort: a login works while the database refuses
+    writes, as SQLite does while an import holds its write lock."""
+    from django.contrib.auth.models import User
     from django.db import OperationalError
 
-    from viewer import db
+    save = User.save
 
-    def locked(write, what):
-        return False  # as if SQLite's write lock were held by an import
+    def locked_save(self, *args, **kwargs):
+        if kwargs.get("update_fields") == ["last_login"]:
+            raise OperationalError("database is locked")
+        return save(self, *args, **kwargs)
 
-    monkeypatch.setattr(db, "best_effort", locked)
+    monkeypatch.setattr(User, "save", locked_save)
     client = Client()
     assert form_login(client, "alice", "alice-pass-123").status_code == 302
     assert client.get("/").status_code == 200
-    assert OperationalError  # (imported for readers: the failure best_effort swallows)
 
 
 # -- issue 14.6: bookkeeping beside a long import ---------------------------------------------------
