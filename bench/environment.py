@@ -44,6 +44,7 @@ def fresh_database(tmp: Path) -> Database:
     env = {
         # Production-like: no query log, no debug pages; cookies work over the test client's http.
         "DEBUG": "0",
+        "SECRET_KEY": "bench-" + os.urandom(16).hex(),  # production refuses to start without one
         "REPLAYWEB_SECURE_COOKIES": "0",
         "REPLAYWEB_SSL_REDIRECT": "0",
         "REPLAYWEB_LOG_LEVEL": "ERROR",
