@@ -138,7 +138,7 @@ def test_value_conditions_parse_key_operator_and_typed_value(text, path, op, val
     ],
 )
 def test_a_condition_knows_which_json_type_it_matches(cond, kind):
-    assert cond.kind == kind
+    assert cond.json_type == kind
     assert cond.is_number is (kind == "number")
 
 

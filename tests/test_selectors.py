@@ -128,12 +128,12 @@ def _condition_holds(values, cond) -> bool:
     value = _at(values, cond.path)
     if value is MISSING:
         return False
-    same_kind = _json_kind(value) == cond.kind
+    same_kind = _json_kind(value) == cond.json_type
     if cond.op == "!=":
         return not (same_kind and value == cond.value)
     if not same_kind:
         return False
-    if cond.kind in ("bool", "null"):
+    if cond.json_type in ("bool", "null"):
         return value == cond.value
     return {"=": value == cond.value, "<": value < cond.value, "<=": value <= cond.value,
             ">": value > cond.value, ">=": value >= cond.value}[cond.op]

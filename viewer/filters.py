@@ -44,7 +44,7 @@ class ValueCondition:
     value: float | int | str | bool | None
 
     @property
-    def kind(self) -> str:
+    def json_type(self) -> str:
         """What the value must be in the JSON to match: "number", "string", "bool" or "null"."""
         if self.value is None:
             return "null"
@@ -54,12 +54,12 @@ class ValueCondition:
 
     @property
     def is_number(self) -> bool:
-        return self.kind == "number"
+        return self.json_type == "number"
 
     def __str__(self):
-        if self.kind in ("bool", "null"):
+        if self.json_type in ("bool", "null"):
             shown = {True: "true", False: "false", None: "null"}[self.value]
-        elif self.kind == "string" and _looks_typed(self.value):
+        elif self.json_type == "string" and _looks_typed(self.value):
             shown = f'"{self.value}"'
         else:
             shown = self.value

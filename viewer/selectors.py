@@ -158,16 +158,16 @@ class _ValueTest(Func):
             path = compile_json_path(list(cond.path))
             type_sql, text_sql = f"json_type({column}, %s)", f"json_extract({column}, %s)"
         type_params = text_params = [*column_params, path]
-        if cond.kind == "null":
+        if cond.json_type == "null":
             same_sql, same_params = f"{type_sql} = 'null'", type_params
-        elif cond.kind == "bool" and not postgres:
+        elif cond.json_type == "bool" and not postgres:
             same_sql, same_params = f"{type_sql} = '{'true' if cond.value else 'false'}'", type_params
-        elif cond.kind == "bool":
+        elif cond.json_type == "bool":
             same_sql = f"({type_sql} = 'boolean' AND {text_sql} = '{'true' if cond.value else 'false'}')"
             same_params = [*type_params, *text_params]
         else:
-            types = ", ".join(f"'{t}'" for t in (_PG_TYPES if postgres else _SQLITE_TYPES)[cond.kind])
-            cast = "::numeric" if postgres and cond.kind == "number" else ""
+            types = ", ".join(f"'{t}'" for t in (_PG_TYPES if postgres else _SQLITE_TYPES)[cond.json_type])
+            cast = "::numeric" if postgres and cond.json_type == "number" else ""
             op = "=" if cond.op == "!=" else cond.op
             same_sql = f"CASE WHEN {type_sql} IN ({types}) THEN {text_sql}{cast} END {op} %s"
             same_params = [*type_params, *text_params, cond.value]
