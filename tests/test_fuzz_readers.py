@@ -629,9 +629,10 @@ READER_LEVEL = [h for h in HOSTILE if h[3] is not None]  # the offset case is ca
 
 @pytest.mark.parametrize("kind, name, text, line", READER_LEVEL, ids=[h[1] for h in READER_LEVEL])
 def test_hostile_numbers_and_times_are_read_errors_with_their_line(kind, name, text, line):
-    with pytest.raises(ReadError) as caught:
-        read_all(kind, text.encode())
+    with pytest.raises(ReadError) as caught:  # the default limits: the 5,000 digits are under the line limit
+        list(READERS[kind].read(io.BytesIO(text.encode()), RunInfo(kind=kind), limits=Limits()))
     assert caught.value.line == line, (caught.value.line, caught.value.message)
+    assert "line is longer" not in caught.value.message
 
 
 @pytest.mark.django_db
@@ -651,7 +652,7 @@ GOOD_REPLAY = _dynoai(_decision(), _decision(ts="2025-12-15T17:28:02.800Z"))
 
 
 def _deep(depth: int) -> str:
-    return '{"run_id": "r1", "config": ' + "[" * depth + "]" * depth + "}"
+    return '{"schema_id": "dynoai.manifest/1", "run_id": "r1", "config": ' + "[" * depth + "]" * depth + "}"
 
 
 @pytest.mark.django_db

@@ -958,7 +958,7 @@ def multipart(size: int, name: str = "big_session_replay.json") -> tuple[bytes, 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/upload/", "/login/", "/runs/1/delete/", "/api/runs"])
 def test_an_anonymous_multipart_body_is_refused_before_anything_reads_it(path):
-    client = Client()
+    client = Client(enforce_csrf_checks=True)  # CsrfViewMiddleware then reads a form body for its token
     client.cookies["csrftoken"] = "a" * 32  # a self-made CSRF cookie, with the same token in the body
     body, ctype = multipart(3 * 1024**2)  # over FILE_UPLOAD_MAX_MEMORY_SIZE: it would be spooled to disk
     response = client.generic("POST", path, body, content_type=ctype)
