@@ -162,6 +162,7 @@ STATIC_ROOT = VAR_DIR / "static"
 # apps), so `collectstatic` is optional; with it, they are served from STATIC_ROOT.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns at startup when it is missing
 
 # Uploads bigger than this spill to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
