@@ -53,6 +53,14 @@ class Run(models.Model):
 
     # DynoAI manifest: its status block and the size/sha256 check against this file.
     manifest = models.JSONField(null=True, blank=True)
+
+    class Status(models.TextChoices):
+        READY = "ready"
+        FAILED = "failed"  # the tool that wrote it failed (a DynoAI manifest with status error): no decisions
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.READY)
+    # What failed, for a failed run: {"stage", "message", "code"} as the manifest says it.
+    failure = models.JSONField(null=True, blank=True)
     warnings = models.JSONField(default=list, blank=True)
     keep_user_ids = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
@@ -63,6 +71,10 @@ class Run(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.get_kind_display()})"
+
+    def output_files(self):
+        """Its output files in the manifest's order, without their bytes (the run page lists them)."""
+        return self.outputs.defer("data", "grid").order_by("position", "name", "id")
 
 
 class Decision(models.Model):
@@ -100,6 +112,41 @@ class Decision(models.Model):
             models.Index(fields=["run", "round", "agent"], name="decision_run_round_agent"),
         ]
         ordering = ["run", "seq"]
+
+
+class RunOutput(models.Model):
+    """A file the tool wrote beside the log (a DynoAI output folder: grid CSVs, reports), kept with
+    its run and verified against the manifest that lists it. `data` is the file unchanged; a file
+    the manifest lists but no one uploaded is a row with no data (status missing)."""
+
+    class Status(models.TextChoices):
+        MATCHED = "matched"
+        DIFFERS = "differs"
+        MISSING = "missing"
+        UNLISTED = "unlisted"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="outputs")
+    name = models.CharField(max_length=500)
+    position = models.IntegerField(default=0)  # the manifest's order; unlisted files after it
+    schema = models.CharField(max_length=200, blank=True)  # the manifest's `schema` (ve_delta_grid...)
+    data = models.BinaryField(null=True)
+    size = models.BigIntegerField(null=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    newlines = models.IntegerField(null=True)
+    crlf_sha256 = models.CharField(max_length=64, blank=True)  # as if every bare LF were CRLF
+    expected_size = models.BigIntegerField(null=True)
+    expected_sha256 = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    why = models.TextField(blank=True)
+    # A grid CSV parsed: {"rpm": [...], "kpa": [...], "values": [[float | None, ...], ...]}.
+    grid = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "position", "name", "id"]
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="runoutput_run_name")]
+
+    def __str__(self):
+        return f"{self.name} ({self.status})"
 
 
 def hash_token(token: str) -> str:

@@ -53,6 +53,9 @@ class Profile:
     # In a folder walk, whether a file of this kind is a log, not a report beside one: (name, head text).
     is_log: Callable[[str, str], bool] | None = None
     display_name: Callable[[str, Any, bool], str] | None = None  # (file name, RunInfo, keep_user_ids)
+    # What the run calls itself, for lists and titles: dotted path of `(run, info) -> str` (info may be
+    # None: a run named again later); "" keeps the file name. The file name stays in Run.source_name.
+    run_name: str = ""
     # The run page: filter inputs shown first, table columns, facets (parameter, label).
     filter_fields: tuple[str, ...] = ()
     columns: tuple[Column, ...] = ()

@@ -342,6 +342,7 @@ PROFILE = register(
         name="dynoai",
         label="DynoAI session replay",
         reader="viewer.readers.dynoai",
+        run_name="viewer.kinds.run_names.dynoai",
         words=Words(
             action="Action",
             agent="Agent",

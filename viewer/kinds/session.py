@@ -375,6 +375,7 @@ PROFILE = register(
         name="session",
         label="Multi-agent session",
         reader="viewer.readers.session",
+        run_name="viewer.kinds.run_names.session",
         words=Words(
             action="Event",
             agent="Agent",

@@ -115,6 +115,7 @@ PROFILE = register(
         name="study",
         label="Learning Observer study log",
         reader="viewer.readers.study",
+        run_name="viewer.kinds.run_names.study",
         words=Words(
             action="Event",
             agent="User",

@@ -1,12 +1,26 @@
-"""DynoAI `manifest.json`: the settings of a run and the size/sha256 of its session replay."""
+"""DynoAI `manifest.json`: the settings of a run, its status, and the size/sha256 of each file it wrote."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from .base import ReadError
 
 MAX_MANIFEST_BYTES = 16 * 1024**2
+KIND = "dynoai"  # the log kind a manifest describes: a failed run it records is a run of this kind
+REPLAY_SCHEMA = "session_replay"
+_RUN_ID = re.compile(rb'"run_id"\s*:\s*"((?:[^"\\]|\\.){1,500})"')
+
+
+@dataclass
+class Output:
+    """One `outputs[]` entry: a file the toolkit wrote, by its bare file name."""
+
+    name: str
+    schema: str = ""
+    size: int | None = None
+    sha256: str = ""
 
 
 @dataclass
@@ -15,9 +29,54 @@ class Manifest:
     run_id: str = ""
     status: dict = field(default_factory=dict)
     args: dict = field(default_factory=dict)
+    input: dict = field(default_factory=dict)
+    outputs: list[Output] = field(default_factory=list)
     replay_path: str = ""
     replay_size: int | None = None
     replay_sha256: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """The toolkit run failed before it wrote a session replay: the manifest is all there is."""
+        code = self.status.get("code")
+        return code == "error" or (code == "partial" and not self.replay_path and not self.replay_sha256)
+
+    def failure(self) -> dict:
+        return {
+            "code": _text(self.status.get("code")),
+            "stage": _text(self.status.get("last_stage")),
+            "message": _text(self.status.get("message")),
+            "input": self.input,
+            "manifest": self.name,
+        }
+
+    def entry(self, name: str) -> Output | None:
+        """The output entry for a file of this name (its bare name), if the manifest lists one."""
+        base = basename(name)
+        return next((o for o in self.outputs if o.name == base), None)
+
+    def as_check(self) -> dict:
+        """What a run keeps of its manifest besides the replay check: its outputs, to verify files by."""
+        return {
+            "run_id": self.run_id,
+            "input": self.input,
+            "outputs": [{"name": o.name, "schema": o.schema, "size": o.size, "sha256": o.sha256} for o in self.outputs],
+        }
+
+
+def basename(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def run_id_in(head: bytes) -> str:
+    """The `run_id` a DynoAI replay states near its top, read from the file's first bytes."""
+    m = _RUN_ID.search(head[:65536])
+    if not m:
+        return ""
+    try:
+        return json.loads(b'"' + m.group(1) + b'"')
+    except ValueError:
+        return ""
 
 
 def parse(data: bytes, name: str) -> Manifest:
@@ -44,13 +103,25 @@ def parse(data: bytes, name: str) -> Manifest:
     outputs = doc.get("outputs")
     if outputs is not None and not isinstance(outputs, list):
         raise ReadError(f"manifest's 'outputs' is not a list (got {type(outputs).__name__})")
+    inp = doc.get("input")
+    m.input = inp if isinstance(inp, dict) else {}
     for out in outputs or []:
-        if isinstance(out, dict) and out.get("schema") == "session_replay":
+        if not isinstance(out, dict):
+            continue
+        size = out.get("size_bytes")
+        size = size if isinstance(size, int) and not isinstance(size, bool) else None
+        entry = Output(
+            name=basename(_text(out.get("path")) or _text(out.get("name")))[:500],
+            schema=_text(out.get("schema"))[:200],
+            size=size,
+            sha256=_text(out.get("sha256")).lower()[:64],
+        )
+        if entry.name and all(o.name != entry.name for o in m.outputs):
+            m.outputs.append(entry)
+        if entry.schema == REPLAY_SCHEMA and not m.replay_path:
             m.replay_path = _text(out.get("path"))
-            size = out.get("size_bytes")
-            m.replay_size = size if isinstance(size, int) and not isinstance(size, bool) else None
-            m.replay_sha256 = _text(out.get("sha256")).lower()
-            break
+            m.replay_size = size
+            m.replay_sha256 = entry.sha256
     return m
 
 
