@@ -11,7 +11,7 @@ from ninja.errors import HttpError
 from ninja.files import UploadedFile
 
 from .. import filters as F
-from ..ingest import Source, run_ingest
+from ..ingest import Source, rename, run_ingest
 from ..selectors import action_counts, decision_list, filtered_decisions, visible_runs
 from .base import DEFAULT_LIMIT, DecisionQuery, ERRORS, ErrorOut, FilterQuery, MAX_API_LIMIT, MAX_ID, router
 from .base import _filter_form, _run
@@ -38,7 +38,9 @@ class RunOut(Schema):
     first_ts: dt.datetime | None
     last_ts: dt.datetime | None
     duration_ms: float | None
-    manifest: dict[str, Any] | None = Field(description="DynoAI manifest check: status, sizes, sha256, ok")
+    manifest: dict[str, Any] | None = Field(description="DynoAI manifest check: status, sizes, sha256, ok, outputs")
+    status: str = Field(description="ready, or failed: the tool's run failed and left no log (see `failure`)")
+    failure: dict[str, Any] | None = Field(description="a failed run: {code, stage, message, input, manifest}")
     warnings: list[str]
     keep_user_ids: bool
     created: dt.datetime
@@ -60,11 +62,18 @@ class RunsQuery(Schema):
 
 class UploadResultOut(Schema):
     name: str
-    status: str = Field(description="imported, duplicate, error, skipped or manifest")
+    status: str = Field(description="imported, duplicate, error, skipped, manifest, or output (a file kept "
+                        "with a run: its message says which and how it compares with the manifest)")
     message: str
     run_id: int | None
     count: int
     warnings: list[str]
+
+
+class RenameIn(Schema):
+    # Checked in the endpoint, after the run: another user's run is a 404 whatever the body.
+    name: str | None = Field(None, description="the run's new name (at most 500 characters); its file name "
+                             "stays in source_name")
 
 
 class UploadOut(Schema):
@@ -162,6 +171,20 @@ def upload_runs(request, file: File[list[UploadedFile]], keep_user_ids: Form[boo
 @router.get("/runs/{run_id}", response={200: RunDetailOut, **ERRORS}, summary="One run")
 def get_run(request, run_id: int):
     return _run(request, run_id)
+
+
+@router.patch("/runs/{run_id}", response={200: RunDetailOut, **ERRORS}, summary="Rename a run")
+def rename_run(request, run_id: int, body: RenameIn = None):
+    run = _run(request, run_id)
+    if run.owner_id != request.auth.pk:  # only the owner names a run, whoever else may see it
+        raise HttpError(404, "No such run")
+    try:
+        if body is None or body.name is None or len(body.name) > 500:
+            raise ValueError("give the new name, at most 500 characters, as {\"name\": ...}")
+        rename(run, body.name)
+    except ValueError as exc:
+        raise HttpError(400, f"name: {exc}") from None
+    return run
 
 
 @router.delete("/runs/{run_id}", response={204: None, **ERRORS}, summary="Delete a run and its decisions")

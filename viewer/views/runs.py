@@ -1,13 +1,15 @@
-"""The runs list, upload and delete."""
+"""The runs list, upload, rename and delete; a run's output files."""
 from django.conf import settings
 from django.core.exceptions import TooManyFilesSent
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils.http import content_disposition_header
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from ..forms import UploadForm
-from ..ingest import IngestResult, Source, run_ingest
+from ..ingest import IngestResult, Source, rename as rename_run, run_ingest
+from ..outputs import output_file
 from ..selectors import get_run_or_404, visible_runs
 
 
@@ -21,6 +23,7 @@ def upload(request):
     limit, setting = settings.REPLAYWEB_MAX_FILES_PER_UPLOAD, "REPLAYWEB_MAX_FILES_PER_UPLOAD"
     try:
         form = UploadForm(request.POST, request.FILES)
+        form.fields["files"].allow_empty_file = True  # an empty file gets its own result line, not a form error
         too_many = len(request.FILES.getlist("files")) > limit
     except TooManyFilesSent:
         form, too_many = UploadForm(), True
@@ -44,3 +47,37 @@ def upload(request):
 def delete(request, run_id):
     get_run_or_404(request.user, run_id).delete()
     return HttpResponseRedirect(reverse("runs"))
+
+
+@require_POST
+def rename(request, run_id):
+    run = get_run_or_404(request.user, run_id)
+    if run.owner_id != request.user.pk:  # only the owner names a run, whoever else may see it
+        raise Http404("No such run")
+    try:
+        rename_run(run, request.POST.get("name", ""))
+    except ValueError as exc:
+        return HttpResponse(f"name: {exc}", status=400, content_type="text/plain; charset=utf-8")
+    return HttpResponseRedirect(request.POST.get("next") if request.POST.get("next") == f"/runs/{run.pk}/" else reverse("runs"))
+
+
+@require_GET
+def output(request, run_id, name):
+    """One output file of the run, byte for byte as it was uploaded."""
+    row = output_file(run=get_run_or_404(request.user, run_id), name=name)
+    if row is None:
+        raise Http404("No such output file")
+    response = HttpResponse(bytes(row.data), content_type=_content_type(row.name))
+    response["Content-Disposition"] = content_disposition_header(False, row.name)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _content_type(name: str) -> str:
+    """Never HTML: a stored file is shown as text or JSON, or downloaded."""
+    lower = name.lower()
+    if lower.endswith(".json"):
+        return "application/json"
+    if lower.endswith((".csv", ".txt", ".log", ".md")):
+        return "text/plain; charset=utf-8"
+    return "application/octet-stream"
