@@ -23,7 +23,7 @@ def test_import_logs_walks_folders_and_pairs_each_manifest(samples_dir, user):
     assert code == 0
     runs = Run.objects.filter(owner=user)
     assert runs.count() == 2 and all(r.manifest["ok"] for r in runs)
-    assert "skipped    runs/large200k_s2_c7/ConfidenceReport.json" in out
+    assert "output     runs/large200k_s2_c7/ConfidenceReport.json: kept with" in out  # beside its run, unlisted
     assert "imported   runs/large200k_s2_c7/session_replay.json: 363 decisions" in out
 
 

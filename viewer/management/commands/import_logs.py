@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from viewer.ingest import Source, run_ingest
 
 PATTERNS = ("*.json", "*.jsonl", "*.study.log", "*.study.log.gz")
+MANIFESTS = ("manifest.json", "*.manifest.json")  # a folder with one is a DynoAI output folder: every file counts
 
 
 class Command(BaseCommand):
@@ -24,7 +25,9 @@ class Command(BaseCommand):
         for arg in paths:
             path = Path(arg)
             if path.is_dir():
-                files = sorted({p for pattern in PATTERNS for p in path.rglob(pattern) if p.is_file()})
+                files = {p for pattern in PATTERNS for p in path.rglob(pattern) if p.is_file()}
+                output_folders = {p.parent for pattern in MANIFESTS for p in path.rglob(pattern) if p.is_file()}
+                files = sorted(files | {p for d in output_folders for p in d.iterdir() if p.is_file()})
                 by_folder = {}
                 for p in files:
                     by_folder.setdefault(p.parent, []).append(p)
@@ -60,12 +63,13 @@ class Command(BaseCommand):
 
     def _line(self, r):
         if r.status == "imported":
-            line = f"imported   {r.name}: {r.count:,} decisions (run {r.run.pk})"
+            line = f"imported   {r.name}: {r.count:,} decisions (run {r.run.pk}: {r.run.name})"
             return line + "".join(f"\n  warning: {w}" for w in r.warnings)
         if r.status == "duplicate":
             return f"duplicate  {r.name}: already imported as run {r.run.pk}"
-        if r.status in ("skipped", "manifest"):
-            return f"{r.status:<10} {r.name}: {r.message}"
+        if r.status in ("skipped", "manifest", "output"):
+            said = r.message if r.message.startswith(r.name + ":") else f"{r.name}: {r.message}"
+            return f"{r.status:<10} {said}" + "".join(f"\n  warning: {w}" for w in r.warnings)
         return f"error      {r.message}"
 
     def _progress(self, name, done, total):
