@@ -318,3 +318,23 @@ def test_the_token_page_lists_only_your_tokens(client_in, user, other_user):
     ApiToken.issue(other_user, name="<b>theirs</b>")
     page = client_in.get("/tokens/").content.decode()
     assert "mine" in page and "theirs" not in page
+
+
+def test_an_upload_with_an_empty_file_answers_one_line_per_file_and_imports_the_rest(api, samples_dir):
+    folder = "dynoai/runs/large200k_s2_c7"
+    files = upload(samples_dir, f"{folder}/session_replay.json", f"{folder}/manifest.json")
+    files.append(SimpleUploadedFile("empty_session_replay.json", b""))
+    response = api.post("/api/runs", {"file": files})
+    assert response.status_code == 201
+    results = {r["name"]: r for r in strict_json(response)["results"]}
+    assert len(results) == 3 and results["session_replay.json"]["status"] == "imported"
+    assert results["empty_session_replay.json"]["status"] == "error"
+    assert results["empty_session_replay.json"]["message"].startswith("empty_session_replay.json: ")
+    assert results["manifest.json"]["status"] == "manifest"
+
+
+def test_a_run_says_whether_it_is_ready_or_failed(api, import_sample):
+    run = import_sample(REAL)
+    data = strict_json(api.get(f"/api/runs/{run.pk}"))
+    assert data["status"] == "ready" and data["failure"] is None
+    assert data["name"] == "2025-12-15T17-28-01Z-e46826" and data["source_name"] == "session_replay.json"

@@ -79,3 +79,23 @@ def test_the_runs_list_shows_durations_as_the_dynoai_cli_does(client_in, import_
     import_sample("dynoai/runs/large200k_s2_c7/session_replay.json")
     body = client_in.get("/").content.decode()
     assert ">22.0ms<" in body and ">1.17s<" in body
+
+
+def test_an_empty_file_beside_a_good_run_gets_its_own_line_and_the_run_imports(client_in, samples_dir):
+    folder = "dynoai/runs/large200k_s4_c10"
+    files = [SimpleUploadedFile(n, (samples_dir / folder / n).read_bytes()) for n in ("session_replay.json", "manifest.json")]
+    files.append(SimpleUploadedFile("notes.txt", b""))
+    response = client_in.post("/upload/", {"files": files}, headers={"HX-Request": "true"})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.count('class="result ') == 3
+    assert body.count('class="result imported"') == 1 and "notes.txt: the file is empty" in body
+    run = Run.objects.get()
+    assert run.manifest["ok"] and run.settings["smooth_passes"] == 4
+
+
+def test_the_runs_list_names_each_run_beside_its_file_and_offers_a_rename(client_in, import_sample):
+    run = import_sample("dynoai/runs/large200k_s4_c10/session_replay.json", "dynoai/runs/large200k_s4_c10/manifest.json")
+    body = client_in.get("/").content.decode()
+    assert "2026-11-21T08-43-10Z-1dbf4d · smooth_passes 4, clamp 10" in body
+    assert f'action="/runs/{run.pk}/rename/"' in body and ">session_replay.json<" in body
