@@ -18,6 +18,8 @@ urlpatterns = [
     path("runs/<int:run_id>/cells/", cells.run_cells, name="run-cells"),
     path("runs/<int:run_id>/replay/", replay.replay, name="run-replay"),
     path("runs/<int:run_id>/replay/frames/", replay.frames, name="run-replay-frames"),
+    path("runs/<int:run_id>/replay/document.txt", replay.document_text, name="run-replay-document"),
+    path("runs/<int:run_id>/replay/writing.csv", replay.writing_csv, name="run-replay-writing"),
     path("tokens/", tokens.token_list, name="tokens"),
     path("tokens/<int:token_id>/revoke/", tokens.revoke, name="token-revoke"),
 ]

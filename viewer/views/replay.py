@@ -6,16 +6,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.http import JsonResponse
+import csv
+import io
+
+from django import forms
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html_join
-from django.utils.text import slugify
+from django.utils.http import content_disposition_header
+from django.utils.text import get_valid_filename, slugify
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
-from .. import htmx, kinds
+from .. import exports, htmx, kinds
 from .. import replay as R
 from .. import replay_store as store
 from ..filters import FILTER_PARAMS, DecisionFilterForm, describe_filters, filter_querystring
@@ -200,3 +205,75 @@ def _markers_html(shown: Shown, markers: list, total: int) -> str:
         (slugify(category), shown.href(step), step, f"{100 * step / max(1, total):.3f}",
          f"{category} at step {step}" + (f" (+{count - 1} more nearby)" if count > 1 else ""))
         for step, category, count in markers))
+
+
+# -- exports of a replay's state: a document's text as of a step, the writing process as CSV ------
+DOC = "doc"
+
+
+class DocumentForm(StepForm):
+    """`doc` (a document id of the state) as of `step` (or `t`)."""
+
+    doc = forms.CharField(max_length=500)
+
+
+def _export_state(request, run, where):
+    """(state, step) as of the step `where` names, or an answer to give instead (400, 202)."""
+    form = DecisionFilterForm(request.GET)
+    if not form.is_valid() & where.is_valid():
+        return None, htmx.bad_request(_error_text(form, where))
+    data = where.cleaned_data
+    found = store.replay_state(run, form.filters(), data["step"], data["t"])
+    if found is None:
+        return None, HttpResponse("The replay is being prepared; ask again in a moment.", status=202,
+                                  content_type="text/plain; charset=utf-8")
+    return found, None
+
+
+def _download(response, filename: str):
+    response["Content-Disposition"] = content_disposition_header(True, get_valid_filename(filename)[:150])
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+def document_text(request, run_id):
+    """`replay/document.txt?step=N&doc=<doc_id>`: a document's text as of step N (the run's filters apply)."""
+    run = get_run_or_404(request.user, run_id)
+    found, answer = _export_state(request, run, DocumentForm(request.GET))
+    if answer:
+        return answer
+    doc = R.mapping(R.mapping(found["state"].get("documents")).get(request.GET[DOC]))
+    if not isinstance(doc.get("text"), str):
+        raise Http404("No such document as of this step")
+    response = HttpResponse(doc["text"], content_type="text/plain; charset=utf-8")
+    return _download(response, f"{request.GET[DOC]}_step{found['step']}.txt")
+
+
+@require_GET
+def writing_csv(request, run_id):
+    """`replay/writing.csv`: the writing-process figures (per document and minute) as of `step`
+    (default: the end), from the kind's replay context; 404 for a kind that has none."""
+    run = get_run_or_404(request.user, run_id)
+    spec = kinds.profile(run).replay or R.GENERIC
+    where = StepForm(request.GET)
+    if where.is_valid() and where.cleaned_data["step"] is None and where.cleaned_data["t"] is None:
+        where.cleaned_data["step"] = 2**31 - 1  # the end
+    found, answer = _export_state(request, run, where)
+    if answer:
+        return answer
+    rows = (spec.context(found["state"]) if spec.context else {}).get("writing_csv")
+    if rows is None:
+        raise Http404("This kind of run has no writing process")
+    response = StreamingHttpResponse(_csv_lines(rows()), content_type="text/csv; charset=utf-8")
+    return _download(response, f"run_{run.pk}_writing_step{found['step']}.csv")
+
+
+def _csv_lines(rows):
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([exports.neutralize(v) if isinstance(v, str) else v for v in row])
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
