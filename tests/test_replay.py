@@ -3,11 +3,13 @@ import json
 from pathlib import Path
 
 import pytest
+import study_writing as W
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from viewer import kinds
 from viewer import replay as R
+from viewer.kinds import study_document as D
 from viewer.kinds.study import StudyReducer
 from viewer.readers import dynoai, session, study
 from viewer.readers.base import Limits, RunInfo
@@ -524,3 +526,105 @@ def test_jumping_equals_stepping_over_v12_lines_in_any_order(v12_decisions, data
     assert state == R.step_by_step(reducer("session"), decisions, n)
     json.dumps(state, allow_nan=False)
     SPECS["session"].context(state)
+
+
+# --- a study log's documents, rebuilt from the save commands (issue 18) --------------------------
+
+
+@pytest.fixture(scope="module")
+def writing_decisions(tmp_path_factory):
+    path = W.write_log(tmp_path_factory.mktemp("writing"))
+    return read(path.parent, path.name, study, "study")
+
+
+def test_each_documents_text_after_every_step_is_the_hand_worked_one(writing_decisions):
+    assert len(writing_decisions) == len(W.STEPS)
+    player = R.MemoryReplay(reducer("study"), writing_decisions, every=3)
+    for n in range(len(W.STEPS) + 1):
+        state = player.state_at(n)
+        assert {k: v["text"] for k, v in state["documents"].items()} == W.expected(n), n
+        assert state == R.step_by_step(reducer("study"), writing_decisions, n)
+
+
+def test_the_last_edit_cursor_and_commands_not_understood_are_kept(writing_decisions):
+    player = R.MemoryReplay(reducer("study"), writing_decisions)
+    essay = player.state_at(7)["documents"][W.ESSAY]
+    # "H" struck through, "J" inserted in its place, the cursor after it; style counted, "zz" listed
+    assert essay["edit"] == {"step": 7, "marks": [["del", 0, "H"], ["ins", 0, 1]]}
+    assert essay["cursor"] == 1
+    assert essay["unknown_commands"] == {"zz": 1} and essay["other_commands"] == {"as": 1}
+    assert D.segments(essay)["pieces"] == [["del", "H"], ["ins", "J"], ["cursor", ""], ["", "ello there!"]]
+    assert player.state_at(5)["documents"][W.ESSAY]["edit"]["marks"] == [["ins", 6, 6]]  # "there!" merged
+    assert player.state_at(4)["documents"][W.ESSAY]["edit"]["marks"] == [["del", 6, "world"]]
+
+
+def test_the_writing_process_counts_revisions_deletions_pauses_and_idle_time(writing_decisions):
+    state = R.MemoryReplay(reducer("study"), writing_decisions).state_at(len(writing_decisions))
+    essay, notes = state["documents"][W.ESSAY], state["documents"][W.NOTES]
+    assert (essay["revisions"], essay["inserted"], essay["deleted"]) == (6, 29, 18)
+    assert essay["pauses"] == 1  # 2 s -> 6 s
+    assert essay["idle_ms"] == 71_000  # 9 s -> 80 s, counted for the essay it came back to
+    assert essay["active_ms"] == 10_500 and notes["active_ms"] == 1_000
+    assert essay["minutes"] == {"0": [18, 6, 1, 8000.0], "1": [11, 12, 0, 2500.0]}
+    assert list(D.writing_rows(state["documents"]))[1:] == [
+        (W.ESSAY, "Essay draft", 0, 18, 6, 1, 8.0), (W.ESSAY, "Essay draft", 1, 11, 12, 0, 2.5),
+        (W.NOTES, "", 0, 5, 0, 0, 1.0)]
+    assert D.summary(state["documents"])["length"] == len("Hello again") + len("Notes")
+
+
+@pytest.mark.parametrize("commands, text, unknown", [
+    ([{"ty": "is", "ibi": 4, "s": "d"}], "\ufffd\ufffd\ufffdd", {}),  # the log began after 3 characters
+    ([{"ty": "ds", "si": 3, "ei": 2}], "", {"ds (malformed)": 1}),
+    ([{"ty": "is", "ibi": 0, "s": "x"}, {"ty": "is", "ibi": 1, "s": True}], "", {"is (malformed)": 2}),
+    ([{"ty": "mlti", "mts": "no"}, "text", {"s": "x"}, {"ty": "weird"}], "",
+     {"mlti (malformed)": 1, "(no type)": 2, "weird": 1}),
+])
+def test_commands_outside_the_text_or_not_understood_are_filled_or_counted(commands, text, unknown):
+    doc = D.new_document()
+    D.apply_save(doc, [{"commands": commands}], 1)
+    assert doc["text"] == text and doc["unknown_commands"] == unknown
+
+
+def test_hostile_save_bundles_are_counted_never_fatal():
+    doc = D.new_document()
+    for bundles in (None, "x", [None], [{"commands": "x"}], [{"commands": [{"ty": "is", "ibi": 1.5, "s": "a"}]}]):
+        D.apply_save(doc, bundles, 1)
+    assert doc["text"] == "" and sum(doc["unknown_commands"].values()) == 5
+
+
+def test_a_document_history_rebuilds_the_text_from_its_changelog():
+    doc = D.new_document()
+    D.apply_save(doc, [{"commands": [{"ty": "is", "ibi": 1, "s": "old"}]}], 1)
+    history = {"changelog": [[{"ty": "is", "ibi": 1, "s": "abcdef"}, 1, "u"], [{"ty": "ds", "si": 2, "ei": 3}, 2, "u"]]}
+    assert D.apply_history(doc, history, 2) == (1, 0) and doc["text"] == "adef"  # 3 characters, then 4
+
+
+def test_gen_logs_save_bundles_rebuild_a_text_of_the_length_they_say(tmp_path):
+    """gen_logs writes is/ds/mlti commands valid against the text they build: no gap, nothing unknown."""
+    import subprocess
+    import sys
+
+    tool = Path(__file__).resolve().parents[2] / "shared" / "tools" / "gen_logs.py"
+    if not tool.exists():
+        pytest.skip("no ../shared/tools/gen_logs.py")
+    out = tmp_path / "g.study.log"
+    subprocess.run([sys.executable, str(tool), "study", "3000", str(out), "--seed", "5"], check=True)
+    decisions = read(tmp_path, out.name, study, "study")
+    folding, state, length = reducer("study"), reducer("study").initial(), 0
+
+    def walk(commands):
+        nonlocal length
+        for c in commands:
+            if c["ty"] == "mlti":
+                walk(c["mts"])
+            else:
+                length += len(c["s"]) if c["ty"] == "is" else c["si"] - c["ei"] - 1
+
+    for d in decisions:
+        folding.fold(state, d)
+        if d["action"] == "google_docs_save":
+            for bundle in d["values"]["bundles"]:
+                walk(bundle["commands"])
+            doc = state["documents"][d["values"]["doc_id"]]
+            assert (len(doc["text"]), doc["gaps"], doc["unknown_commands"]) == (length, 0, {})
+    assert length > 1000
