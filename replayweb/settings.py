@@ -134,11 +134,13 @@ if envbool("REPLAYWEB_BEHIND_PROXY", False):
 # silenced axes.W001. Development and tests count in memory, per process.
 AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
 AXES_CACHE = "axes"
+_LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
+_FILES = "django.core.cache.backends.filebased.FileBasedCache"
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "axes": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "axes"}
+    "default": {"BACKEND": _LOCMEM},
+    "axes": {"BACKEND": _LOCMEM, "LOCATION": "axes"}
     if DEBUG
-    else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": VAR_DIR / "cache" / "axes"},
+    else {"BACKEND": _FILES, "LOCATION": VAR_DIR / "cache" / "axes"},
 }
 SILENCED_SYSTEM_CHECKS = ["axes.W001"]
 

@@ -79,7 +79,8 @@ class RequestBodyLimitMiddleware:
         api = request.path.startswith(API_PREFIX)
         if length > limit:
             message = (f"The request is {length:,} bytes, over the {limit:,}-byte limit "
-                       "(REPLAYWEB_MAX_REQUEST_BYTES): nothing was read. Send fewer or smaller files at a time.")
+                       "(REPLAYWEB_MAX_REQUEST_BYTES): nothing was read. "
+                       "Send fewer or smaller files at a time.")
             return _refuse(message, 413, api)
         if length <= ANONYMOUS_BODY_BYTES or request.user.is_authenticated:
             return None
@@ -92,7 +93,8 @@ class RequestBodyLimitMiddleware:
 
 def _refuse(message: str, status: int, api: bool) -> HttpResponse:
     if api:
-        response = HttpResponse(json.dumps({"detail": message}), status=status, content_type="application/json")
+        body = json.dumps({"detail": message})
+        response = HttpResponse(body, status=status, content_type="application/json")
     else:
         response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
     response["Connection"] = "close"  # the unread body is not worth keeping the connection for
@@ -142,8 +144,10 @@ class LimitedUploadHandler(FileUploadHandler):
 # decoded there); raw or as a JSON escape inside <script> (our JSON blocks) -> `\u003cU+202E\u003e`,
 # which JSON.parse reads as the same `<U+202E>`. An escaped backslash (`\\u202e`) is left alone.
 _HTML = {ch.encode(): escape(inert(ch)).encode() for ch in map(chr, BIDI)}
-_JSON = {ch.encode(): json.dumps(inert(ch)).strip('"').replace("<", "\\u003c").replace(">", "\\u003e").encode()
-         for ch in map(chr, BIDI)}
+_JSON = {
+    ch.encode(): json.dumps(inert(ch)).strip('"').replace("<", "\\u003c").replace(">", "\\u003e").encode()
+    for ch in map(chr, BIDI)
+}
 _RAW = re.compile(b"|".join(re.escape(k) for k in _HTML))
 _ESCAPED = re.compile(rb"\\\\|\\u(" + b"|".join(f"{c:04x}".encode() for c in BIDI) + rb")", re.I)
 _SCRIPT = re.compile(rb"(<script\b[^>]*>)(.*?)(</script\s*>)", re.I | re.S)
