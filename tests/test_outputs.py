@@ -1,4 +1,5 @@
 """DynoAI output folders and batches (issue 13, points 6-10): pairing, outputs, failed runs, names."""
+import io
 import json
 from pathlib import Path
 
@@ -270,5 +271,27 @@ def test_the_two_folders_through_import_logs_give_two_verified_runs(api, samples
     from django.core.management import call_command
 
     call_command("import_logs", str(samples_dir / RUNS / S2), str(samples_dir / RUNS / S4), "--user", "alice",
-                 stdout=open("/dev/null", "w"))
+                 stdout=io.StringIO())
     check_two_runs(api)
+
+
+# -- bad input beside a run: a line of its own, nothing half-stored --------------------------------------
+
+
+def test_a_bad_manifest_or_an_oversized_output_is_refused_alone(samples_dir, user, tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs, "MAX_OUTPUT_BYTES", 1000)
+    (tmp_path / "manifest.json").write_text('{"schema_id": "dynoai.manifest@1", "outputs": {"x": 1}}')
+    (tmp_path / "run.manifest.json").write_text('{"schema_id": "dynoai.manifest@1", ')
+    folder = samples_dir / RUNS / S2
+    sources = [Source("session_replay.json", path=folder / "session_replay.json", group="g"),
+               Source("manifest.json", path=tmp_path / "manifest.json", group="g"),
+               Source("run.manifest.json", path=tmp_path / "run.manifest.json", group="g"),
+               Source("Anomaly_Hypotheses.json", path=folder / "Anomaly_Hypotheses.json", group="g"),
+               Source("Coverage_Front.csv", path=folder / "Coverage_Front.csv", group="g")]
+    results = by_name(run_ingest(owner=user, sources=sources))
+    assert results["manifest.json"].message == "manifest.json: manifest's 'outputs' is not a list (got dict)"
+    assert results["run.manifest.json"].status == "error" and "invalid JSON" in results["run.manifest.json"].message
+    assert results["Anomaly_Hypotheses.json"].message.startswith("Anomaly_Hypotheses.json: 8,844 bytes, over the")
+    assert results["session_replay.json"].status == "imported"
+    assert results["Coverage_Front.csv"].status == "output"
+    assert set(RunOutput.objects.values_list("name", flat=True)) == {"Coverage_Front.csv"}  # the replay: over 1000 too

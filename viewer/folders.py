@@ -32,7 +32,7 @@ class Found:
     group: str
     m: manifest_mod.Manifest
     facts: FileFacts
-    copy_of: "Found | None" = None
+    copy_of: Found | None = None
     run: Run | None = None
     replay_name: str = ""  # the replay file paired with it
 

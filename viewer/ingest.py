@@ -19,11 +19,10 @@ from typing import BinaryIO
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
-from . import folders, outputs
+from . import folders, kinds, outputs
 from .models import Run
 from .readers import manifest as manifest_mod
 from .readers.base import Decision, Limits, ReadError, RunInfo, storable
-from . import kinds
 from .readers.detect import GZIP_MAGIC
 from .readers.streams import open_decompressed
 
@@ -128,7 +127,9 @@ def run_ingest(
             results[i] = IngestResult(src.name, "error", exc.describe(src.name))
         except Exception as exc:  # a bug in a reader or the detector must not sink the other files
             results[i] = IngestResult(src.name, "error", _unexpected(src.name, exc))
-    manifest_groups = {f.group for f in found}
+    # A folder or upload with a manifest (even one that failed to parse) is an output folder: its
+    # files that are no log are outputs, not refused logs.
+    manifest_groups = {src.group for i, src in enumerate(sources) if sniffed.get(i) == "manifest"}
     logs, extras = [], []
     for i, src in enumerate(sources):
         if i in results or sniffed[i] == "manifest":
@@ -395,7 +396,7 @@ def ingest_file(
                         count=run.decision_count, warnings=list(run.warnings))
 
 
-def _finish(run, info: RunInfo, writer: "DecisionWriter", manifest, facts, keep_user_ids, manifest_facts) -> None:
+def _finish(run, info: RunInfo, writer: DecisionWriter, manifest, facts, keep_user_ids, manifest_facts) -> None:
     for attr in ("run_id", "schema_version", "generated_at", "session_id", "version", "git_commit", "source", "user_label"):
         setattr(run, attr, (getattr(info, attr) or "")[: Run._meta.get_field(attr).max_length])
     run.random_seed = info.random_seed if isinstance(info.random_seed, int) and abs(info.random_seed) < 2**63 else None
@@ -464,7 +465,7 @@ class DecisionWriter:
         self.sql = f"INSERT INTO {table} ({cols}) VALUES ({marks})"
         self._copy = None  # (Django cursor, psycopg Copy manager, Copy) while a COPY is open
 
-    def __enter__(self) -> "DecisionWriter":
+    def __enter__(self) -> DecisionWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import re
 
 from django.db import transaction
@@ -90,7 +91,7 @@ def _number(cell: str, line: int, col: int) -> float | int | None:
         value = float(text)
     except ValueError:
         raise OutputError(f"not a grid: line {line}, field {col} is {cell[:20]!r}, not a number") from None
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         raise OutputError(f"not a grid: line {line}, field {col} is not a finite number")
     return int(value) if value.is_integer() and "." not in text else value
 

@@ -3,12 +3,13 @@ from django.conf import settings
 from django.core.exceptions import TooManyFilesSent
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.utils.http import content_disposition_header
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
 from ..forms import UploadForm
-from ..ingest import IngestResult, Source, rename as rename_run, run_ingest
+from ..ingest import IngestResult, Source, run_ingest
+from ..ingest import rename as rename_run
 from ..outputs import output_file
 from ..selectors import get_run_or_404, visible_runs
 
