@@ -479,3 +479,73 @@ def test_a_kind_without_a_replay_spec_steps_through_counts_by_action(client_in, 
     body = client_in.get(frames_url(plain_kind_run, start=40, count=1)).json()
     assert body["frames"][0]["round_text"] == "" and "grid" not in body["frames"][0]
     assert "<th scope=\"col\">Event</th>" in body["frames"][0]["state"]
+
+
+# --- a study log's documents on the page, in the API and as downloads (issue 18) ----------------
+
+import study_writing as W  # noqa: E402
+
+
+@pytest.fixture
+def writing_run(import_sample, tmp_path):
+    return import_sample(W.write_log(tmp_path))
+
+
+def document_url(run, **params):
+    return reverse("run-replay-document", args=[run.pk]) + "?" + urlencode(params)
+
+
+def test_the_api_gives_each_documents_text_after_every_step(client_in, writing_run):
+    for n in range(len(W.STEPS) + 1):
+        state = client_in.get(f"/api/runs/{writing_run.pk}/replay?step={n}").json()["state"]
+        assert {k: v["text"] for k, v in state["documents"].items()} == W.expected(n), n
+    assert state["documents"][W.ESSAY]["unknown_commands"] == {"zz": 1}
+    assert state["documents"][W.NOTES]["unknown_commands"] == {}
+
+
+def test_the_page_at_a_middle_step_shows_the_text_its_last_edit_and_the_commands_not_understood(
+        client_in, writing_run):
+    content = client_in.get(page_url(writing_run, step=7)).content.decode()
+    assert '<div class="doc-text"' in content
+    assert '<del>H</del><ins>J</ins><span class="caret" title="cursor"></span>ello there!' in content
+    assert "<code>zz</code> ×1" in content and "<code>as</code> ×1" in content
+    assert f'href="{document_url(writing_run, step=7, doc=W.ESSAY).replace("&", "&amp;")}"' in content
+    assert "<dt>Revisions</dt><dd>4</dd>" in content
+    assert "<dt>Text deleted</dt><dd>6 of 18 characters written</dd>" in content
+    assert 'class="plotly-figure"' in content
+    assert W.USER not in content  # pseudonymized as before
+
+
+def test_a_frame_carries_the_document_as_of_its_step(client_in, writing_run):
+    frame = client_in.get(frames_url(writing_run, start=11, count=1)).json()["frames"][0]
+    assert '<del> there!</del><span class="caret" title="cursor"></span>' in frame["state"]
+    assert "Jello" in frame["state"] and "Notes" in frame["state"]
+
+
+def test_the_document_text_downloads_as_of_any_step(client_in, writing_run):
+    for n in (2, 5, 7, 13):
+        response = client_in.get(document_url(writing_run, step=n, doc=W.ESSAY))
+        assert response.status_code == 200 and response["Content-Type"] == "text/plain; charset=utf-8"
+        assert response.content.decode() == W.expected(n)[W.ESSAY]
+        assert f"{W.ESSAY}_step{n}.txt" in response["Content-Disposition"]
+    assert client_in.get(document_url(writing_run, step=3, doc=W.NOTES)).status_code == 404  # not yet seen
+    assert client_in.get(document_url(writing_run, step="x", doc=W.ESSAY)).status_code == 400
+    assert client_in.get(reverse("run-replay-document", args=[writing_run.pk]) + "?step=3").status_code == 400
+
+
+def test_the_writing_process_downloads_as_csv(client_in, writing_run):
+    url = reverse("run-replay-writing", args=[writing_run.pk])
+    response = client_in.get(url)
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert b"".join(response.streaming_content).decode() == (
+        "doc_id,title,minute,chars_added,chars_deleted,pauses,active_s\r\n"
+        f"{W.ESSAY},Essay draft,0,18,6,1,8.0\r\n"
+        f"{W.ESSAY},Essay draft,1,11,12,0,2.5\r\n"
+        f"{W.NOTES},,0,5,0,0,1.0\r\n")
+    as_of_5 = b"".join(client_in.get(url + "?step=5").streaming_content).decode()
+    assert as_of_5.splitlines()[1:] == [f"{W.ESSAY},Essay draft,0,17,5,1,6.0"]  # 11 + 6 added, "world" deleted
+
+
+def test_a_run_of_another_kind_has_no_writing_csv_and_no_documents(client_in, session_run):
+    assert client_in.get(reverse("run-replay-writing", args=[session_run.pk])).status_code == 404
+    assert client_in.get(document_url(session_run, step=3, doc="x")).status_code == 404

@@ -73,6 +73,7 @@
         if (first && !filled(this.els.layer.value)) this.els.layer.value = first.value;
       }
       if (this.grid) this.drawGrid(this.grid);
+      this.drawFigures(null);
       this.scrollList();
       this.fetchFrames({ start: Math.max(0, this.step - ROWS_BEFORE), count: BATCH });
     }
@@ -155,6 +156,7 @@
       this.recent = [...this.recent.filter((f) => f.step < frame.step).slice(-ROWS_BEFORE), frame];
       const state = document.getElementById("replay-state");
       if (state) state.replaceWith(parseHTML(frame.state));
+      this.drawFigures(state);
       if (frame.grid) this.drawGrid(frame.grid);
       this.renderList();
       const e = this.els;
@@ -221,6 +223,24 @@
     }
 
     // --- the heatmap ----------------------------------------------------------------------
+
+    // A state panel's own figures (a study log's writing timeline): a ".plotly-figure" slot followed
+    // by its figure's JSON. A figure drawn in the panel before is moved into the new one, and
+    // redrawn only when its figure changed.
+    drawFigures(old) {
+      const state = document.getElementById("replay-state");
+      if (!window.Plotly || !state) return;
+      state.querySelectorAll(".plotly-figure").forEach((slot) => {
+        const json = slot.nextElementSibling ? slot.nextElementSibling.textContent : "";
+        const prev = old && old.querySelector(`.plotly-figure[data-figure="${slot.dataset.figure}"]`);
+        const target = prev && prev.dataset.drawn ? prev : slot;
+        if (target !== slot) slot.replaceWith(target);
+        if (target.dataset.drawn === json) return;
+        const figure = JSON.parse(json);
+        window.Plotly.react(target, figure.data, figure.layout, { displaylogo: false, responsive: true });
+        target.dataset.drawn = json;
+      });
+    }
 
     // The grid comes with its figure from viewer/heatmap.py (orientation, axis names, escaping); the
     // player fills in the chosen layer's values on that layer's scale.

@@ -4,10 +4,9 @@ what a kind shows (its state partial, heatmap, rounds) is its profile's replay s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import csv
 import io
+from dataclasses import dataclass
 
 from django import forms
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -159,6 +158,7 @@ def _state_context(shown: Shown, state: dict) -> dict:
     return {
         "run": shown.run, "spec": spec, "words": shown.words, "state": state,
         "state_template": f"{spec.template}#state",
+        "kept_query": query_string(shown.kept)[1:],  # the filters, for the state's own links
         "counts": R.counts_sorted(state.get("counts", {})),
         **(spec.context(state) if spec.context else {}),
     }
