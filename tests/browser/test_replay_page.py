@@ -128,3 +128,31 @@ def test_a_v12_replay_shows_the_enemys_new_health_and_who_left_the_scene(page, i
     assert "Departed: Porter Ennis (fled, round 2)" in text and "was enemy · surrender" in text
     assert "removed: story_advancement" in text and "Gone: Dock Boss (killed by Mara Quill, 11 damage)" in text
     shot(page, "end")
+
+
+def test_a_study_replay_shows_the_document_as_of_the_step_and_follows_the_player(
+    page, import_sample, browser_user, tmp_path, shot
+):
+    import study_writing as W
+
+    run = import_sample(str(W.write_log(tmp_path)), owner=browser_user)
+    page.goto(f"/runs/{run.pk}/replay/?step=7")
+    page.wait_for_selector("#play:not([disabled])")
+    essay = page.locator(f"#replay-state details[data-doc='{W.ESSAY}'] .doc-text")
+    assert essay.inner_text() == "HJello there!"  # "H" struck through, then "J" inserted
+    assert essay.locator("del").inner_text() == "H" and essay.locator("ins").inner_text() == "J"
+    assert "zz ×1" in page.locator("#replay-state .unknown-commands").inner_text()
+    page.wait_for_function("() => document.querySelectorAll('#replay-state .plotly-figure .main-svg').length >= 2")
+    shot(page, "middle")
+
+    page.locator("h1, h2").first.click()  # focus off the buttons: keys go to the player
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    wait_step(page, 11)
+    assert essay.inner_text() == "Jello there!"  # " there!" struck through
+    assert essay.locator("del").inner_text() == " there!"
+    assert page.locator("#replay-state .plotly-figure .main-svg").count() >= 2  # kept through the frames
+    page.keyboard.press("End")
+    wait_step(page, len(W.STEPS))
+    assert "Hello again" in essay.inner_text()
+    shot(page, "end")

@@ -319,7 +319,7 @@ def timeline_figure(documents: dict) -> dict | None:
         ],
         "layout": {
             "barmode": "relative", "height": 260, "margin": {"l": 50, "r": 50, "t": 10, "b": 40},
-            "xaxis": {"title": {"text": "minutes since the start"}},
+            "xaxis": {"title": {"text": "minutes since the start"}, "rangemode": "tozero"},
             "yaxis": {"title": {"text": plot_text(f"characters per {per}")}, "zeroline": True},
             "yaxis2": {"title": {"text": "pauses"}, "overlaying": "y", "side": "right", "showgrid": False,
                        "rangemode": "tozero"},
@@ -342,7 +342,7 @@ def activity_figure(documents: dict) -> dict | None:
             {**bar, "name": "active", "x": [d["active_ms"] / MINUTE_MS for _, d in docs], "marker": {"color": "#4575b4"}},
             {**bar, "name": "idle", "x": [d["idle_ms"] / MINUTE_MS for _, d in docs], "marker": {"color": "#bbb"}},
         ],
-        "layout": {"barmode": "stack", "height": 80 + 30 * len(docs), "margin": {"l": 120, "r": 20, "t": 10, "b": 40},
-                   "xaxis": {"title": {"text": "minutes (active: gaps up to a minute)"}},
-                   "legend": {"orientation": "h"}},
+        "layout": {"barmode": "stack", "height": 110 + 30 * len(docs), "margin": {"l": 120, "r": 20, "t": 30, "b": 40},
+                   "xaxis": {"title": {"text": "minutes (active: gaps up to a minute)"}, "rangemode": "tozero"},
+                   "legend": {"orientation": "h", "x": 0, "y": 1, "yanchor": "bottom"}},
     }
