@@ -322,6 +322,8 @@ def routes(r) -> dict[str, list[Req]]:
         "run-replay-frames": [
             Req("GET", f"/runs/{run}/replay/frames/?start=0&count=20", names_run=True) for run in (d, s, st)
         ],
+        "run-replay-document": [Req("GET", f"/runs/{st}/replay/document.txt?step=5&doc=doc1", names_run=True)],
+        "run-replay-writing": [Req("GET", f"/runs/{run}/replay/writing.csv?step=5", names_run=True) for run in (st, d)],
         "tokens": [Req("GET", "/tokens/"), Req("POST", "/tokens/", data={"name": "t"})],
         "token-revoke": [Req("POST", f"/tokens/{r.token.pk}/revoke/")],
     }
