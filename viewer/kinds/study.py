@@ -132,7 +132,7 @@ def _replay_context(state: dict) -> dict:
     shown.sort(key=lambda s: not s["current"])  # the current document first
     return {
         "active": duration(state.get("active_ms", 0)), "documents": list(docs.items()), "shown": shown,
-        "writing": D.summary(docs) if shown else None,
+        "writing": D.summary(docs) if shown else None, "pause_s": D.PAUSE_MS // 1000,
         "figures": [f for f in (D.timeline_figure(docs), D.activity_figure(docs)) if f],
         "writing_csv": partial(D.writing_rows, docs),  # rows for /runs/<id>/replay/writing.csv
     }
