@@ -99,3 +99,13 @@ def test_the_runs_list_names_each_run_beside_its_file_and_offers_a_rename(client
     body = client_in.get("/").content.decode()
     assert "2026-11-21T08-43-10Z-1dbf4d · smooth_passes 4, clamp 10" in body
     assert f'action="/runs/{run.pk}/rename/"' in body and ">session_replay.json<" in body
+
+
+def test_a_failed_toolkit_runs_upload_line_says_it_failed(client_in, samples_dir, tmp_path):
+    import json
+
+    doc = json.loads((samples_dir / "dynoai/runs/large200k_s2_c7/manifest.json").read_text())
+    doc.update(status={"code": "error", "message": "no torque column", "last_stage": "load"}, outputs=[])
+    files = [SimpleUploadedFile("manifest.json", json.dumps(doc).encode())]
+    body = client_in.post("/upload/", {"files": files}, headers={"HX-Request": "true"}).content.decode()
+    assert "a failed toolkit run" in body and "no torque column" in body and "0 decisions" not in body
