@@ -194,7 +194,11 @@ def answer_problems(response, url: str) -> tuple[list[str], Inspector | None]:
             ]
     elif ctype == "application/json":
         if body:
-            json.loads(body)
+            value = json.loads(body)
+            page_fed = not url.startswith("/api/") and "attachment" not in response.get("Content-Disposition", "")
+            if page_fed:  # the replay player's frames: shown on a page, so inert too (the API is not)
+                strings = list(strings_in(value))
+                problems += [f"bidi control U+{ord(c):04X}" for c in BIDI_CHARS if any(c in t for t in strings)]
     elif ctype == "application/x-ndjson":
         for line in body.decode().splitlines():
             json.loads(
@@ -1152,6 +1156,13 @@ def test_bidi_controls_are_inert_on_pages_and_html_exports_and_kept_by_the_api(c
         assert response.status_code == 200, url
         problems, _ = answer_problems(response, url)
         assert not problems, problems
+    for url in (f"/runs/{run.pk}/replay/frames/?start=0&count=5", f"/runs/{run.pk}/decisions/1/?format=json"):
+        response = client_in.get(url)
+        assert response.status_code in (200, 202), url
+        problems, _ = answer_problems(response, url)
+        assert not problems, problems
+    download = client_in.get(f"/runs/{run.pk}/decisions/1/?format=json").content.decode()
+    assert "\\u202e" in download  # a download is the decision as written
     page = client_in.get(f"/runs/{run.pk}/decisions/1/").content.decode()
     assert "a&lt;U+202E&gt;gnp.exe" in page
     api = client_in.get(f"/api/runs/{run.pk}/decisions").json()
@@ -1161,10 +1172,12 @@ def test_bidi_controls_are_inert_on_pages_and_html_exports_and_kept_by_the_api(c
 def test_inert_html_leaves_escaped_backslashes_alone_and_fixes_json_escapes():
     from viewer.middleware import inert_html
 
-    html = ('<p>\u202e</p><script type="application/json">{"a": "\\u202e", "b": "\\\\u202e", "c": "\u2066"}</script>'
-            '<title>\u200f</title>').encode()
+    html = ('<p>\u202e</p><script type="application/json">{"a": "\\u202e", "b": "\\\\u202e", "c": "\u2066", '
+            '"d": "\\u003cb\\u003ex\\u202e\\u003c/b\\u003e"}</script><title>\u200f</title>').encode()
     out = inert_html(html).decode()
     assert out.startswith("<p>&lt;U+202E&gt;</p>")
     blob = json.loads(re.search(r"<script[^>]*>(.*?)</script>", out).group(1))
-    assert blob == {"a": "<U+202E>", "b": "\\u202e", "c": "<U+2066>"}
+    # text gets the plain notation, a string of HTML the escaped one; an escaped backslash is text
+    assert blob == {"a": "<U+202E>", "b": "\\u202e", "c": "<U+2066>", "d": "<b>x&lt;U+202E&gt;</b>"}
+    assert "<b>" not in re.search(r"<script[^>]*>(.*?)</script>", out).group(1)  # still script-safe
     assert out.endswith("<title>&lt;U+200F&gt;</title>")

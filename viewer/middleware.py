@@ -6,7 +6,8 @@
   when it is bigger than REPLAYWEB_MAX_REQUEST_BYTES or when an anonymous client sends files; an
   uploaded file stops being written to disk at REPLAYWEB_MAX_UPLOAD_BYTES.
 - InertBidiMiddleware: right-to-left overrides and bidi isolates from logs are shown as their code
-  points (`<U+202E>`) in every HTML page, fragment and HTML export, and in the JSON they embed.
+  points (`<U+202E>`) in every HTML page, fragment and HTML export, in the JSON they embed and in
+  the JSON they fetch; never in the API.
 """
 from __future__ import annotations
 
@@ -141,29 +142,50 @@ class LimitedUploadHandler(FileUploadHandler):
 
 
 # As UTF-8 bytes, raw anywhere in the page -> `&lt;U+202E&gt;` (text and attributes; entities are
-# decoded there); raw or as a JSON escape inside <script> (our JSON blocks) -> `\u003cU+202E\u003e`,
-# which JSON.parse reads as the same `<U+202E>`. An escaped backslash (`\\u202e`) is left alone.
+# decoded there). In JSON (our <script type=application/json> blocks and the JSON pages fetch), a
+# control, raw or escaped, becomes `<U+202E>` in a string of text and `&lt;U+202E&gt;` in a string
+# that holds HTML (a replay state, a chart label plotly renders as HTML).
 _HTML = {ch.encode(): escape(inert(ch)).encode() for ch in map(chr, BIDI)}
-_JSON = {
-    ch.encode(): json.dumps(inert(ch)).strip('"').replace("<", "\\u003c").replace(">", "\\u003e").encode()
-    for ch in map(chr, BIDI)
-}
 _RAW = re.compile(b"|".join(re.escape(k) for k in _HTML))
-_ESCAPED = re.compile(rb"\\\\|\\u(" + b"|".join(f"{c:04x}".encode() for c in BIDI) + rb")", re.I)
-_SCRIPT = re.compile(rb"(<script\b[^>]*>)(.*?)(</script\s*>)", re.I | re.S)
+_ESCAPED = re.compile(rb"\\u(" + b"|".join(f"{c:04x}".encode() for c in BIDI) + rb")", re.IGNORECASE)
+_CONTROL = re.compile("[" + "".join(map(chr, BIDI)) + "]")
+_SCRIPT = re.compile(rb"(<script\b[^>]*>)(.*?)(</script\s*>)", re.IGNORECASE | re.DOTALL)
 _FIRST_BYTES = tuple({k[:1] for k in _HTML})  # a quick test before any regex work
-
-
-def _json_escape(match: re.Match) -> bytes:
-    if match.group(1) is None:
-        return match.group()  # an escaped backslash
-    return _JSON[chr(int(match.group(1), 16)).encode()]
+# As json_script writes them: no "</script>" or "<!--" can appear inside a script element.
+_SCRIPT_SAFE = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 
 
 def _script(match: re.Match) -> bytes:
-    body = _ESCAPED.sub(_json_escape, match.group(2))
-    body = _RAW.sub(lambda m: _JSON[m.group()], body)
-    return match.group(1) + body + match.group(3)
+    return match.group(1) + inert_json(match.group(2)) + match.group(3)
+
+
+def inert_json(content: bytes) -> bytes:
+    """A JSON document with every bidi control, raw or escaped, shown as its code point (text.inert),
+    in a string of HTML as an escaped one. Unchanged (the same bytes) when it holds none."""
+    if not (_ESCAPED.search(content) or (any(b in content for b in _FIRST_BYTES) and _RAW.search(content))):
+        return content
+    try:
+        value = json.loads(content)
+    except ValueError:  # not JSON after all: the controls go, in the plain notation
+        return _CONTROL.sub(lambda m: inert(m.group()), content.decode("utf-8", "replace")).encode()
+    changed = [False]
+    value = _inert_strings(value, changed)
+    return json.dumps(value).translate(_SCRIPT_SAFE).encode() if changed[0] else content
+
+
+def _inert_strings(value, changed: list):
+    if isinstance(value, str):
+        if not _CONTROL.search(value):
+            return value
+        changed[0] = True
+        if "<" in value and ">" in value:  # HTML (a rendered state, a plotly label): as on a page
+            return _CONTROL.sub(lambda m: escape(inert(m.group())), value)
+        return inert(value)
+    if isinstance(value, dict):
+        return {_inert_strings(k, changed): _inert_strings(v, changed) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_inert_strings(v, changed) for v in value]
+    return value
 
 
 def inert_html(content: bytes) -> bytes:
@@ -176,27 +198,40 @@ def inert_html(content: bytes) -> bytes:
 
 
 class InertBidiMiddleware:
-    """One escaping for every HTML face (text.inert, issue 14.8): a right-to-left override in a log
-    string would reverse the text around it. JSON and other answers are left as they are: the API
-    gives the data back exactly."""
+    """One escaping for every face a person reads (text.inert, issue 14.8): a right-to-left override
+    in a log string would reverse the text around it. That is every HTML page, fragment and export,
+    and the JSON our pages fetch (the replay player's frames). The API and downloads (an attachment:
+    a decision's JSON as written) give the data back exactly."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         response = self.get_response(request)
-        if not response.get("Content-Type", "").startswith("text/html"):
-            return response
-        if response.streaming:
-            if getattr(response, "is_async", False):
-                return response  # not under WSGI; an async iterator would need its own wrapper
-            # Each chunk is whole characters (an encoded string) and our streamed HTML (the audit
-            # export) has no script, so chunks are treated one by one.
-            response.streaming_content = map(inert_html, response.streaming_content)
-        else:
-            content = inert_html(response.content)
-            if content != response.content:
-                response.content = content
-                if response.has_header("Content-Length"):
-                    response["Content-Length"] = str(len(content))
+        ctype = response.get("Content-Type", "")
+        if ctype.startswith("text/html"):
+            if not response.streaming:
+                _replace(response, inert_html(response.content))
+            elif not getattr(response, "is_async", False):  # (an async iterator would need its own wrapper)
+                # Each chunk is whole characters (an encoded string) and our streamed HTML (the audit
+                # export) has no script, so chunks are treated one by one.
+                response.streaming_content = map(inert_html, response.streaming_content)
+        elif ctype.startswith("application/json") and _feeds_a_page(request, response):
+            _replace(response, inert_json(response.content))
         return response
+
+
+def _feeds_a_page(request, response) -> bool:
+    """JSON a page of ours fetches and shows, rather than the API's data or a download."""
+    return not (
+        request.path.startswith(API_PREFIX)
+        or response.streaming
+        or response.get("Content-Disposition", "").startswith("attachment")
+    )
+
+
+def _replace(response, content: bytes) -> None:
+    if content != response.content:
+        response.content = content
+        if response.has_header("Content-Length"):
+            response["Content-Length"] = str(len(content))
