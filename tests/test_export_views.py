@@ -39,7 +39,9 @@ def test_every_format_streams_as_an_attachment_named_after_the_run(
     assert response.status_code == 200
     assert isinstance(response, StreamingHttpResponse)
     assert response["Content-Type"].startswith(content_type)
-    assert response["Content-Disposition"] == f'attachment; filename="session_replay_decisions.{fmt}"'
+    # named after the run (its run_id), not after the file every DynoAI run shares (session_replay.json)
+    assert run.name == "2025-12-15T17-28-01Z-e46826"
+    assert response["Content-Disposition"] == f'attachment; filename="2025-12-15T17-28-01Z-e46826_decisions.{fmt}"'
     assert body(response)
 
 
