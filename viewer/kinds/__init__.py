@@ -74,6 +74,7 @@ class Profile:
     cells: Any = None
     replay: Any = None
     diff: Any = None
+    tuning: Any = None  # tuning.TuningSpec: cell story, result tables, compare of runs; None: none
 
 
 PROFILES: dict[str, Profile] = {}

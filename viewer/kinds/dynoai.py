@@ -337,6 +337,22 @@ DIFF = DiffSpec(
 )
 
 
+# -- tuning (issue 17): the cell story, the result tables, compare of runs (kinds/dynoai_tuning.py) ------
+from ..tuning import TuningSpec  # noqa: E402
+from . import dynoai_tuning  # noqa: E402
+
+TUNING = TuningSpec(
+    locate=dynoai_tuning.locate,
+    story=dynoai_tuning.story,
+    tables=dynoai_tuning.tables,
+    outcomes=dynoai_tuning.outcomes,
+    correction=dynoai_tuning.correction,
+    settings=dynoai_tuning.settings,
+    cylinders=CYLINDERS,
+    value_title="VE correction %",
+)
+
+
 PROFILE = register(
     Profile(
         name="dynoai",
@@ -366,5 +382,6 @@ PROFILE = register(
         cells=CELLS,
         replay=REPLAY,
         diff=DIFF,
+        tuning=TUNING,
     )
 )
