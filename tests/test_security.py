@@ -274,6 +274,7 @@ def routes(r) -> dict[str, list[Req]]:
         "get_run": [Req("GET", f"/api/runs/{run}", names_run=True) for run in (d, s, st)],
         "delete_run": [Req("DELETE", f"/api/runs/{d}", names_run=True)],
         "run_summary": [Req("GET", f"/api/runs/{run}/summary", names_run=True) for run in (d, s, st)],
+        "run_tokens": [Req("GET", f"/api/runs/{run}/tokens", names_run=True) for run in (d, s, st)],
         "list_decisions": [
             Req("GET", f"/api/runs/{run}/decisions?limit=50", names_run=True) for run in (d, s, st)
         ],

@@ -74,6 +74,7 @@ class Profile:
     cells: Any = None
     replay: Any = None
     diff: Any = None
+    llm: Any = None  # tokens.LlmSpec: where its LLM calls are (tokens, cost, replay kit); None: it has none
     tuning: Any = None  # tuning.TuningSpec: cell story, result tables, compare of runs; None: none
 
 

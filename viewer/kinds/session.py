@@ -370,6 +370,26 @@ DIFF = DiffSpec(
 )
 
 
+# -- LLM calls: tokens and cost, replay readiness, the replay kit (issue 16) ---------------------
+from ..tokens import LlmSpec  # noqa: E402
+
+
+def _replay_start(run) -> dict:
+    """What replay.py takes from session_start to re-run a session."""
+    return {"random_seed": run.random_seed, "version": run.version or None,
+            "git_commit": run.git_commit or None, "config": run.settings or {}}
+
+
+LLM = LlmSpec(
+    action=LLM_CALL,
+    after_call=("structured_output_metrics",),  # logged once the DM's call has returned
+    # A turn that needs a call: a declaration (its agent's), an adjudication and a synthesis (the DM's)
+    turns={"action_declaration": None, "adjudication_start": "dm", "round_synthesis": "dm"},
+    required=("session_start", "scenario", "round_start"),  # replay.py stops without them
+    start=_replay_start,
+)
+
+
 PROFILE = register(
     Profile(
         name="session",
@@ -394,5 +414,6 @@ PROFILE = register(
         cells=CELLS,
         replay=REPLAY,
         diff=DIFF,
+        llm=LLM,
     )
 )
