@@ -6,6 +6,7 @@ from typing import Any
 from ninja import Field, Query, Schema
 from ninja.errors import HttpError
 
+from .. import cell_story as story_mod
 from .. import cells as cells_mod
 from .. import cells_time, kinds
 from ..forms import CellOptionsForm
@@ -89,4 +90,39 @@ def run_cells(request, run_id: int, filters: Query[CellsQuery]):
 # -- replay (issue 5: the state as of a step, from the same functions as /runs/<id>/replay/) -------
 
 
+# -- the cell story (issue 17.2) -------------------------------------------------------------------
 
+
+class StoryQuery(Schema):
+    rpm: str | None = Field(None, description="the cell's RPM bin (with kpa)")
+    kpa: str | None = Field(None, description="the cell's kPa bin (with rpm)")
+    rpm_index: str | None = Field(None, description="or the cell's grid indices (with kpa_index)")
+    kpa_index: str | None = None
+    cylinder: str | None = Field(None, description="f, r or both (default); AFR samples of that cylinder")
+
+
+class StoryOut(Schema):
+    cell: dict[str, Any]
+    decisions: list[dict[str, Any]] = Field(
+        description="in file order: {seq, action, stage, t_ms, cylinder, ...} with the values the action "
+        "logs for the cell (AFR sample, gradient limiting, clamping with its limit, anomaly)"
+    )
+    final: dict[str, Any] | None = Field(
+        description="{value, source, seq}: the VE correction grid's value, else the last decision's"
+    )
+
+
+@router.get(
+    "/runs/{run_id}/cells/story",
+    response={200: StoryOut, **ERRORS},
+    summary="Everything that happened to one cell, in file order, and its final correction",
+)
+def cell_story(request, run_id: int, query: Query[StoryQuery]):
+    run = _run(request, run_id)
+    spec = kinds.profile(run).tuning
+    if spec is None:
+        raise HttpError(404, "This run's kind has no cell story")
+    form = story_mod.StoryForm(request.GET, spec=spec)
+    if not form.is_valid():
+        raise HttpError(400, form.error_text())
+    return story_mod.cell_story(spec=spec, run=run, form=form)
