@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import cells, exports, replay, runs, timeline, tokens
+from .views import cells, exports, replay, runs, session, timeline, tokens
 from .views import diff as diff_views
 
 urlpatterns = [
@@ -20,6 +20,8 @@ urlpatterns = [
     path("runs/<int:run_id>/replay/frames/", replay.frames, name="run-replay-frames"),
     path("runs/<int:run_id>/replay/document.txt", replay.document_text, name="run-replay-document"),
     path("runs/<int:run_id>/replay/writing.csv", replay.writing_csv, name="run-replay-writing"),
+    path("runs/<int:run_id>/llm/", session.llm_panel, name="run-llm"),
+    path("runs/<int:run_id>/replay-kit.json", session.replay_kit_json, name="run-replay-kit"),
     path("tokens/", tokens.token_list, name="tokens"),
     path("tokens/<int:token_id>/revoke/", tokens.revoke, name="token-revoke"),
 ]
