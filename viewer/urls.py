@@ -8,6 +8,7 @@ urlpatterns = [
     # The diff's exports first: nothing below may take "diff/export.csv" for a page.
     path("diff/export.<str:fmt>", diff_views.diff_export, name="diff-export"),
     path("diff/", diff_views.diff_page, name="diff"),
+    path("compare/", tuning.compare_page, name="compare"),
     path("upload/", runs.upload, name="upload"),
     path("runs/<int:run_id>/", timeline.run_page, name="run"),
     path("runs/<int:run_id>/decisions/<int:seq>/", timeline.decision_detail, name="decision"),
@@ -16,6 +17,8 @@ urlpatterns = [
     path("runs/<int:run_id>/outputs/<str:name>", runs.output, name="run-output"),
     path("runs/<int:run_id>/export.<str:fmt>", exports.run_export, name="run-export"),
     path("runs/<int:run_id>/cells/", cells.run_cells, name="run-cells"),
+    path("runs/<int:run_id>/cells/story/", tuning.story, name="run-cell-story"),
+    path("runs/<int:run_id>/tables/", tuning.tables, name="run-tables"),
     path("runs/<int:run_id>/replay/", replay.replay, name="run-replay"),
     path("runs/<int:run_id>/replay/frames/", replay.frames, name="run-replay-frames"),
     path("runs/<int:run_id>/replay/document.txt", replay.document_text, name="run-replay-document"),
