@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import cells, exports, replay, runs, session, timeline, tokens
+from .views import cells, exports, replay, runs, session, timeline, tokens, tuning
 from .views import diff as diff_views
 
 urlpatterns = [
