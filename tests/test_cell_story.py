@@ -1,5 +1,6 @@
 """The cell story (issue 17.2): everything that happened to one cell, in file order, read here from the
 files themselves and compared with GET /api/runs/{id}/cells/story and the story card."""
+
 import json
 
 import pytest
@@ -33,9 +34,9 @@ def expected_story(replay_path, rpm, kpa, cylinder=None):
         if cell.get("rpm") == rpm and cell.get("kpa") == kpa:
             if cylinder is None or "cylinder" not in cell or cell["cylinder"] == cylinder:
                 out.append((seq, d["action"]))
-        elif (cell.get("rpm_index"), cell.get("kpa_index")) == index:
-            out.append((seq, d["action"]))
-        elif any((e.get("rpm_index"), e.get("kpa_index")) == index for e in values.get("cells") or []):
+        elif (cell.get("rpm_index"), cell.get("kpa_index")) == index or any(
+            (e.get("rpm_index"), e.get("kpa_index")) == index for e in values.get("cells") or []
+        ):
             out.append((seq, d["action"]))
     return out
 
@@ -52,7 +53,9 @@ def story(api, run, **params):
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
-def test_the_story_of_3500_65_lists_exactly_the_decisions_of_that_cell_in_file_order(samples_dir, user, api, folder):
+def test_the_story_of_3500_65_lists_exactly_the_decisions_of_that_cell_in_file_order(
+    samples_dir, user, api, folder
+):
     run = import_folder(samples_dir, user, folder)
     expected = expected_story(samples_dir / RUNS / folder / "session_replay.json", 3500, 65)
     answer = story(api, run, rpm=3500, kpa=65)
@@ -64,7 +67,9 @@ def test_the_story_of_3500_65_lists_exactly_the_decisions_of_that_cell_in_file_o
     assert answer == story(api, run, rpm_index=4, kpa_index=2)
 
 
-def test_the_story_of_3500_65_on_the_real_sample_and_its_final_from_the_last_decision(samples_dir, import_sample, api):
+def test_the_story_of_3500_65_on_the_real_sample_and_its_final_from_the_last_decision(
+    samples_dir, import_sample, api
+):
     run = import_sample("dynoai/real_sample/session_replay.json", "dynoai/real_sample/manifest.json")
     expected = expected_story(samples_dir / "dynoai/real_sample/session_replay.json", 3500, 65)
     answer = story(api, run, rpm=3500, kpa=65)
@@ -72,8 +77,12 @@ def test_the_story_of_3500_65_on_the_real_sample_and_its_final_from_the_last_dec
     assert expected  # the real sample has samples there
     last = [d for d in answer["decisions"] if d["action"] == "GRADIENT_LIMITING"]
     if last:  # no output grids kept: the last decision's result
-        assert answer["final"] == {"value": last[-1]["result"], "source": "decision", "seq": last[-1]["seq"],
-                                   "action": "GRADIENT_LIMITING"}
+        assert answer["final"] == {
+            "value": last[-1]["result"],
+            "source": "decision",
+            "seq": last[-1]["seq"],
+            "action": "GRADIENT_LIMITING",
+        }
     else:
         assert answer["final"] is None
 
@@ -90,13 +99,30 @@ def test_a_cylinder_keeps_its_own_afr_samples_and_the_combined_grid_steps(sample
 def test_the_story_carries_each_steps_values(samples_dir, user, api):
     run = import_folder(samples_dir, user, FOLDERS[0])
     afr, gradient = story(api, run, rpm=3500, kpa=65)["decisions"][0], None
-    assert afr == {"seq": 33, "action": "AFR_CORRECTION", "stage": "AFR correction", "t_ms": afr["t_ms"],
-                   "cylinder": "f", "afr_error_pct": 1.52, "weight": 87.2, "afr_commanded": 12.71,
-                   "afr_measured": 12.52}
-    gradient = next(d for d in story(api, run, rpm=3500, kpa=65)["decisions"] if d["action"] == "GRADIENT_LIMITING")
-    assert (gradient["seq"], gradient["original"], gradient["smoothed"], gradient["result"]) == (337, -0.98, -1.69, -0.98)
+    assert afr == {
+        "seq": 33,
+        "action": "AFR_CORRECTION",
+        "stage": "AFR correction",
+        "t_ms": afr["t_ms"],
+        "cylinder": "f",
+        "afr_error_pct": 1.52,
+        "weight": 87.2,
+        "afr_commanded": 12.71,
+        "afr_measured": 12.52,
+    }
+    gradient = next(
+        d for d in story(api, run, rpm=3500, kpa=65)["decisions"] if d["action"] == "GRADIENT_LIMITING"
+    )
+    assert (gradient["seq"], gradient["original"], gradient["smoothed"], gradient["result"]) == (
+        337,
+        -0.98,
+        -1.69,
+        -0.98,
+    )
     # The clamped cell of this run: before -> after, and the limit from CLAMPING_START
-    (clamp,) = [d for d in story(api, run, rpm=6500, kpa=95)["decisions"] if d["action"] == "CLAMPING_APPLIED"]
+    (clamp,) = [
+        d for d in story(api, run, rpm=6500, kpa=95)["decisions"] if d["action"] == "CLAMPING_APPLIED"
+    ]
     assert (clamp["seq"], clamp["original"], clamp["clamped"], clamp["limit"]) == (355, -9.86, -7.0, 7.0)
 
 

@@ -1,5 +1,6 @@
 """One cell's story (issue 17.2): the parameters that name a cell, parsed once for the page and the
 API, and the one call that tells the story through the kind's TuningSpec (viewer/tuning.py)."""
+
 from __future__ import annotations
 
 from django import forms
@@ -27,7 +28,8 @@ class StoryForm(ParameterForm):
         value = self.cleaned_data.get("cylinder") or "both"
         if self.spec.cylinders and value not in self.spec.cylinders:
             raise forms.ValidationError(
-                "%(v)r is not one of %(choices)s", params={"v": value[:20], "choices": ", ".join(self.spec.cylinders)}
+                "%(v)r is not one of %(choices)s",
+                params={"v": value[:20], "choices": ", ".join(self.spec.cylinders)},
             )
         return value
 
@@ -36,7 +38,9 @@ class StoryForm(ParameterForm):
         if self.errors:
             return data
         try:
-            data["cell"] = self.spec.locate(**{k: data.get(k) for k in ("rpm", "kpa", "rpm_index", "kpa_index")})
+            data["cell"] = self.spec.locate(
+                **{k: data.get(k) for k in ("rpm", "kpa", "rpm_index", "kpa_index")}
+            )
         except CellError as exc:
             name, _, message = str(exc).partition(": ")
             self.add_error(name if name in CELL_PARAMS else None, message or str(exc))

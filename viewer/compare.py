@@ -5,6 +5,7 @@ settings are split into those that differ across the runs and those all share; e
 are the spec's; the correction grids are drawn as small multiples on one colour scale; one cell's
 value is read across the runs. Plain data in and out: no request here.
 """
+
 from __future__ import annotations
 
 from django import forms
@@ -38,7 +39,9 @@ class CompareForm(ParameterForm):
         if len(set(runs)) != len(runs):
             raise forms.ValidationError("a run is given twice")
         if not MIN_RUNS <= len(runs) <= MAX_RUNS:
-            raise forms.ValidationError(f"give {MIN_RUNS} to {MAX_RUNS} runs (run=A&run=B...), not {len(runs)}")
+            raise forms.ValidationError(
+                f"give {MIN_RUNS} to {MAX_RUNS} runs (run=A&run=B...), not {len(runs)}"
+            )
         return runs
 
 
@@ -76,7 +79,9 @@ def compare(*, runs: list, specs: list, cell: tuple | None = None) -> dict:
         "settings": {"differ": differ, "same": same},
         "outcomes": outcomes,
         "grids": grids,
-        "cell": {"rpm": cell[0], "kpa": cell[1], "values": [_value(g, *cell) for g in grids]} if cell else None,
+        "cell": {"rpm": cell[0], "kpa": cell[1], "values": [_value(g, *cell) for g in grids]}
+        if cell
+        else None,
         "pairs": [(a.pk, b.pk) for i, a in enumerate(runs) for b in runs[i + 1 :]],
     }
 
@@ -114,8 +119,16 @@ def small_multiples(grids: list, *, titles: list[str], value_title: str, cell: t
         if cell and cell[0] in grid["rows"] and cell[1] in grid["cols"]:
             selected = (list(grid["rows"]).index(cell[0]), list(grid["cols"]).index(cell[1]))
         text = [["" if v is None else f"{v:+.2f}" for v in row] for row in grid["values"]]
-        fig = heatmap.figure(rows=rows, columns=cols, z=grid["values"], text=text, value_title=value_title,
-                             diverging=True, selected=selected, height=360)
+        fig = heatmap.figure(
+            rows=rows,
+            columns=cols,
+            z=grid["values"],
+            text=text,
+            value_title=value_title,
+            diverging=True,
+            selected=selected,
+            height=360,
+        )
         fig["data"][0].update(zmin=-bound, zmax=bound, zmid=0, showscale=all(o is None for o in out))
         fig["data"][0]["textfont"] = {"size": 9}
         fig["layout"]["margin"]["t"] = 10

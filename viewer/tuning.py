@@ -3,6 +3,7 @@ and correction grid the compare page lines up. A kind that has them sets `Profil
 TuningSpec; the pages and the API ask `kinds.profile(run).tuning` and call its functions, never
 comparing a kind (STYLE.md 13). Plain data out; no request here.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -18,7 +19,7 @@ class CellError(ValueError):
 class TuningSpec:
     # (rpm, kpa, rpm_index, kpa_index) -> (rpm, kpa); raises CellError.
     locate: Callable[..., tuple[Any, Any]]
-    # (run, *, rpm, kpa, cylinder) -> {"cell": {...}, "decisions": [{"seq", "action", ...}], "final": {...} | None}
+    # (run, *, rpm, kpa, cylinder) -> {"cell", "decisions": [{"seq", "action", ...}], "final": {...} or None}
     story: Callable[..., dict]
     # run -> the result tables report (tables.html renders it)
     tables: Callable[[Any], dict]

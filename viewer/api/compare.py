@@ -1,5 +1,6 @@
 """N runs side by side (issue 17.4): GET /api/compare?run=A&run=B... (2 to 12), the report the
 /compare/ page renders (viewer/compare.py)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,12 +15,16 @@ from .base import ERRORS, router
 
 class CompareQuery(Schema):
     run: list[str] = Field([], description="repeatable: 2 to 12 run ids")
-    rpm: str | None = Field(None, description="the cell read across the runs (with kpa); default: the most varied")
+    rpm: str | None = Field(
+        None, description="the cell read across the runs (with kpa); default: the most varied"
+    )
     kpa: str | None = None
 
 
 class SettingsOut(Schema):
-    differ: dict[str, list[Any]] = Field(description="name -> [value per run, in `runs` order; null: not recorded]")
+    differ: dict[str, list[Any]] = Field(
+        description="name -> [value per run, in `runs` order; null: not recorded]"
+    )
     same: dict[str, Any]
 
 
@@ -35,7 +40,9 @@ class CompareOut(Schema):
     cell: dict[str, Any] | None = Field(description="{rpm, kpa, values: [value per run]}")
 
 
-@router.get("/compare", response={200: CompareOut, **ERRORS}, summary="2 to 12 runs compared: settings, outcomes")
+@router.get(
+    "/compare", response={200: CompareOut, **ERRORS}, summary="2 to 12 runs compared: settings, outcomes"
+)
 def compare_runs(request, query: Query[CompareQuery]):
     form = compare.CompareForm(request.GET)
     if not form.is_valid():

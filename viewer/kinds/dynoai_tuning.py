@@ -8,6 +8,7 @@ lists it by index inside values.cells, under the limit of the CLAMPING_START bef
 are placed on the standard bins (kinds.dynoai.bins_of), so a story has them whatever cylinder is
 picked: the VE correction is one grid for both cylinders.
 """
+
 from __future__ import annotations
 
 import csv
@@ -34,7 +35,11 @@ TABLES = (
     ("VE correction %", (VE_GRID,), True),
     ("AFR error %", ("AFR_Error_Map_Front.csv", "AFR_Error_Map_Rear.csv"), True),
     ("Coverage (samples)", ("Coverage_Front.csv", "Coverage_Rear.csv"), False),
-    ("Spark adjustment (degrees)", ("Spark_Adjust_Suggestion_Front.csv", "Spark_Adjust_Suggestion_Rear.csv"), True),
+    (
+        "Spark adjustment (degrees)",
+        ("Spark_Adjust_Suggestion_Front.csv", "Spark_Adjust_Suggestion_Rear.csv"),
+        True,
+    ),
     ("Torque", ("Torque_Map_Front.csv", "Torque_Map_Rear.csv", "Torque_Map_Combined.csv"), False),
     ("HP", ("HP_Map_Front.csv", "HP_Map_Rear.csv", "HP_Map_Combined.csv"), False),
 )
@@ -66,15 +71,21 @@ def locate(*, rpm=None, kpa=None, rpm_index=None, kpa_index=None) -> tuple[Any, 
         if rpm is None or kpa is None:
             raise CellError(("kpa" if rpm is not None else "rpm") + ": give both rpm and kpa")
         if rpm_index is not None or kpa_index is not None:
-            raise CellError("rpm_index: give the cell by rpm and kpa, or by rpm_index and kpa_index, not both")
+            raise CellError(
+                "rpm_index: give the cell by rpm and kpa, or by rpm_index and kpa_index, not both"
+            )
         return rpm, kpa
     if rpm_index is None or kpa_index is None:
-        raise CellError(("kpa_index" if rpm_index is not None else "rpm") + ": a cell needs rpm and kpa"
-                        " (or rpm_index and kpa_index)")
+        raise CellError(
+            ("kpa_index" if rpm_index is not None else "rpm") + ": a cell needs rpm and kpa"
+            " (or rpm_index and kpa_index)"
+        )
     found = bins_of(rpm_index, kpa_index)
     if found is None:
-        raise CellError(f"rpm_index: [{rpm_index}, {kpa_index}] is outside the standard "
-                        f"{len(RPM_BINS)} × {len(KPA_BINS)} grid")
+        raise CellError(
+            f"rpm_index: [{rpm_index}, {kpa_index}] is outside the standard "
+            f"{len(RPM_BINS)} × {len(KPA_BINS)} grid"
+        )
     return found
 
 
@@ -100,21 +111,35 @@ def story(run, *, rpm, kpa, cylinder: str = "both") -> dict:
             elif d.action == CLAMP:
                 for i, j, original, clamped in clamp_cells(d.values):
                     if (i, j) == index:
-                        found[d.seq] = {**_head(d), "original": _number(original), "clamped": _number(clamped),
-                                        "limit": limit}
+                        found[d.seq] = {
+                            **_head(d),
+                            "original": _number(original),
+                            "clamped": _number(clamped),
+                            "limit": limit,
+                        }
     decisions = [found[s] for s in sorted(found)]
     return {
-        "cell": {"rpm": rpm, "kpa": kpa, "rpm_index": index[0] if index else None,
-                 "kpa_index": index[1] if index else None, "cylinder": cylinder,
-                 "cylinder_label": CYLINDERS.get(cylinder, "")},
+        "cell": {
+            "rpm": rpm,
+            "kpa": kpa,
+            "rpm_index": index[0] if index else None,
+            "kpa_index": index[1] if index else None,
+            "cylinder": cylinder,
+            "cylinder_label": CYLINDERS.get(cylinder, ""),
+        },
         "decisions": decisions,
         "final": final(run, rpm=rpm, kpa=kpa, decisions=decisions),
     }
 
 
 def _head(d) -> dict:
-    return {"seq": d.seq, "action": d.action, "stage": STAGES.get(d.action, ""), "t_ms": d.t_ms,
-            "cylinder": d.cylinder}
+    return {
+        "seq": d.seq,
+        "action": d.action,
+        "stage": STAGES.get(d.action, ""),
+        "t_ms": d.t_ms,
+        "cylinder": d.cylinder,
+    }
 
 
 def _entry(d) -> dict:
@@ -173,7 +198,11 @@ def touched(run) -> dict:
     def at(b):
         return cells.setdefault(b, {"afr": Counter(), "gradient": [], "clamp": [], "anomaly": []})
 
-    located = filtered_decisions(run=run).exclude(rpm=None, rpm_index=None).filter(action__in=(AFR, GRADIENT, ANOMALY))
+    located = (
+        filtered_decisions(run=run)
+        .exclude(rpm=None, rpm_index=None)
+        .filter(action__in=(AFR, GRADIENT, ANOMALY))
+    )
     for seq, action, rpm, kpa, cyl, ri, ki, values in located.values_list(
         "seq", "action", "rpm", "kpa", "cylinder", "rpm_index", "kpa_index", "values"
     ):
@@ -188,7 +217,9 @@ def touched(run) -> dict:
         else:
             at(b)["anomaly"].append((seq, _number(values.get("score"))))
     limit = None
-    for seq, action, values in filtered_decisions(run=run, action=("CLAMPING_",)).values_list("seq", "action", "values"):
+    for seq, action, values in filtered_decisions(run=run, action=("CLAMPING_",)).values_list(
+        "seq", "action", "values"
+    ):
         if action == CLAMPING_START:
             limit = _number((values or {}).get("limit")) if isinstance(values, dict) else None
         elif action == CLAMP:
@@ -225,7 +256,9 @@ def tables(run) -> dict:
         for name in names:
             row = kept.get(name)
             if row is None or row.size is None:
-                missing.append({"name": name, "why": row.why if row is not None else "not imported with the run"})
+                missing.append(
+                    {"name": name, "why": row.why if row is not None else "not imported with the run"}
+                )
                 continue
             grids.append(_table(run, name, row, cells))
         if grids:
@@ -244,8 +277,16 @@ def tables(run) -> dict:
 def _table(run, name: str, row, cells: dict) -> dict:
     cylinder = next((c for word, c in CYLINDER_OF.items() if word in name), None)
     label = {"f": "front", "r": "rear"}.get(cylinder, "combined" if "Combined" in name else "")
-    table = {"name": name, "label": label, "status": row.status, "why": row.why, "cols": [], "rows": [],
-             "paste": None, "cylinder": cylinder or "both"}
+    table = {
+        "name": name,
+        "label": label,
+        "status": row.status,
+        "why": row.why,
+        "cols": [],
+        "rows": [],
+        "paste": None,
+        "cylinder": cylinder or "both",
+    }
     data = output_file(run=run, name=name)
     text = bytes(data.data).decode("utf-8-sig", errors="replace") if data is not None else ""
     lines = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
@@ -306,9 +347,20 @@ def checks(grid: dict, cells: dict) -> list[dict]:
             if v is None or value is None:
                 continue
             delta = round(value - v, 4)
-            out.append({"rpm": rpm, "kpa": kpa, "seq": seq, "what": what, "decision": v, "grid": value,
-                        "delta": delta, "equal": abs(delta) <= TOLERANCE, "must_match": must,
-                        "mismatch": must and abs(delta) > TOLERANCE})
+            out.append(
+                {
+                    "rpm": rpm,
+                    "kpa": kpa,
+                    "seq": seq,
+                    "what": what,
+                    "decision": v,
+                    "grid": value,
+                    "delta": delta,
+                    "equal": abs(delta) <= TOLERANCE,
+                    "must_match": must,
+                    "mismatch": must and abs(delta) > TOLERANCE,
+                }
+            )
     return out
 
 
@@ -325,8 +377,16 @@ def _established_grid(cells: dict) -> dict | None:
         for kpa in KPA_BINS:
             cell = cells.get((rpm, kpa))
             value, seq = established(cell) if cell else (None, None)
-            row.append({"rpm": rpm, "kpa": kpa, "value": value, "seq": seq,
-                        "text": "" if value is None else f"{value:+.2f}", "marks": _marks(cell, None)})
+            row.append(
+                {
+                    "rpm": rpm,
+                    "kpa": kpa,
+                    "value": value,
+                    "seq": seq,
+                    "text": "" if value is None else f"{value:+.2f}",
+                    "marks": _marks(cell, None),
+                }
+            )
         rows.append({"rpm": rpm, "cells": row})
     return {"cols": list(KPA_BINS), "rows": rows}
 
@@ -346,7 +406,10 @@ def outcomes(run) -> dict:
     confidence = None
     last = qs.filter(action=CONFIDENCE).order_by("-seq").values_list("values", flat=True).first()
     if isinstance(last, dict):
-        confidence = {"overall_score": _number(last.get("overall_score")), "letter_grade": last.get("letter_grade")}
+        confidence = {
+            "overall_score": _number(last.get("overall_score")),
+            "letter_grade": last.get("letter_grade"),
+        }
     return {
         "by_action": by_action,
         "cells_clamped": sum(1 for c in cells.values() if c["clamp"]),
@@ -362,15 +425,31 @@ def correction(run) -> dict | None:
     if grid is not None:
         return {"rows": grid["rpm"], "cols": grid["kpa"], "values": grid["values"], "source": VE_GRID}
     cells = touched(run)
-    values = [[established(cells[(r, k)])[0] if (r, k) in cells else None for k in KPA_BINS] for r in RPM_BINS]
+    values = [
+        [established(cells[(r, k)])[0] if (r, k) in cells else None for k in KPA_BINS] for r in RPM_BINS
+    ]
     if all(v is None for row in values for v in row):
         return None
-    return {"rows": list(RPM_BINS), "cols": list(KPA_BINS), "values": values,
-            "source": "decisions (last gradient-limited or clamped value)"}
+    return {
+        "rows": list(RPM_BINS),
+        "cols": list(KPA_BINS),
+        "values": values,
+        "source": "decisions (last gradient-limited or clamped value)",
+    }
 
 
 # The DynoAI facts, imported last (as kinds/dynoai_cells.py does): kinds/dynoai.py imports this module
 # in its tuning section, and this module may also be imported first.
 from .dynoai import (
-    AFR, ANOMALY, CLAMP, CYLINDERS, GRADIENT, KPA_BINS, RPM_BINS, STAGES, bins_of, clamp_cells, index_of,
+    AFR,
+    ANOMALY,
+    CLAMP,
+    CYLINDERS,
+    GRADIENT,
+    KPA_BINS,
+    RPM_BINS,
+    STAGES,
+    bins_of,
+    clamp_cells,
+    index_of,
 )

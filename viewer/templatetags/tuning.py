@@ -1,5 +1,6 @@
 """Template helpers of the tuning pages (issue 17): whether a run's kind has them, the link to a cell's
 story from the cells drilldown, and numbers as text.number writes them."""
+
 from django import template
 
 from .. import kinds, text

@@ -1,6 +1,7 @@
 """The tuner's pages (issue 17): one cell's story (/runs/<id>/cells/story/, also the card the cells
 drilldown loads), the result tables (/runs/<id>/tables/) and N runs compared (/compare/). What each
 shows comes from the run's kind (`kinds.profile(run).tuning`); a kind without it has none of them."""
+
 from __future__ import annotations
 
 from django.http import Http404
@@ -60,9 +61,13 @@ def compare_page(request):
     multiples = compare.small_multiples(
         report["grids"], titles=[r.name for r in runs], value_title=specs[0].value_title, cell=cell
     )
-    context.update(report=report, runs=runs, multiples=list(zip(runs, multiples)),
-                   cell_values=list(zip(runs, report["cell"]["values"])) if report["cell"] else [],
-                   names={r.pk: r.name for r in runs})
+    context.update(
+        report=report,
+        runs=runs,
+        multiples=list(zip(runs, multiples)),
+        cell_values=list(zip(runs, report["cell"]["values"])) if report["cell"] else [],
+        names={r.pk: r.name for r in runs},
+    )
     return render(request, "viewer/compare.html", context)
 
 
