@@ -329,6 +329,9 @@ def routes(r) -> dict[str, list[Req]]:
         ],
         "run-replay-document": [Req("GET", f"/runs/{st}/replay/document.txt?step=5&doc=doc1", names_run=True)],
         "run-replay-writing": [Req("GET", f"/runs/{run}/replay/writing.csv?step=5", names_run=True) for run in (st, d)],
+        "run-llm": [Req("GET", f"/runs/{run}/llm/", h, names_run=True)
+                    for run in (s, s2) for h in ({}, {**HX, "HX-Target": "llm-panel"})],
+        "run-replay-kit": [Req("GET", f"/runs/{run}/replay-kit.json", names_run=True) for run in (s, s2)],
         "tokens": [Req("GET", "/tokens/"), Req("POST", "/tokens/", data={"name": "t"})],
         "token-revoke": [Req("POST", f"/tokens/{r.token.pk}/revoke/")],
     }

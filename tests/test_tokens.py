@@ -119,7 +119,6 @@ def test_the_slowest_calls_wait_from_the_event_that_asked_not_from_what_the_call
     slowest = found["slowest"][0]
     # Line 41's call (dm_01 #7) was logged 1 min 33 s after line 40's adjudication_start; the
     # structured_output_metrics lines logged with a call's answer are not what asked for it.
-    assert (slowest.seq, slowest.call_sequence) == (40, 7)
-    assert round(slowest.wait_ms) == 93003
-    assert all(c.wait_ms > 10_000 for c in found["slowest"])
-    assert found["costliest"][0].seq == 1  # the setup call: 2,821 in, 546 out
+    assert (slowest["seq"], slowest["call_sequence"], slowest["wait"]) == (40, 7, "1 min 33 s")
+    assert [r["wait"] for r in found["slowest"][1:]] == ["1 min 01 s", "59.9 s", "57.8 s", "57.7 s"]
+    assert found["costliest"][0]["seq"] == 1  # the setup call: 2,821 in, 546 out

@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 
 from .selectors import filtered_decisions
+from .text import duration
 
 # USD per million tokens, list prices as published by Anthropic on 2025-11-01 (an estimate: no
 # batch or cache discounts). The models seen in the sample session logs, and their neighbours.
@@ -189,13 +190,22 @@ def panel(*, run, spec: LlmSpec, agents: dict | None = None) -> dict:
     if not costliest:  # no prices at all: the biggest by tokens
         costliest = sorted(found, key=lambda c: (-(c.input + c.output), c.seq))[:TOP]
     slowest = sorted((c for c in found if c.wait_ms is not None), key=lambda c: (-c.wait_ms, c.seq))[:TOP]
-    names = agents or {}
+    names = {k: v for k, v in (agents or {}).items() if isinstance(v, str) and v != k}
+    summed = report(found)
     return {
-        "report": report(found),
-        "agent_names": {k: v for k, v in names.items() if isinstance(v, str)},
-        "costliest": costliest,
-        "slowest": slowest,
+        "report": summed,
+        "agents": [{"key": k, "name": names.get(k, ""), **t} for k, t in summed["by_agent"].items()],
+        "models": [{"key": k, **t} for k, t in summed["by_model"].items()],
+        "rounds": [{"key": k, **t} for k, t in summed["by_round"].items()],
+        "costliest": [_row(c, names) for c in costliest],
+        "slowest": [_row(c, names) for c in slowest],
         "unpriced": unpriced,
         "prices_date": PRICES_DATE if table is DEFAULT_PRICES else "",
         "action": spec.action,
     }
+
+
+def _row(c: Call, names: dict) -> dict:
+    return {"seq": c.seq, "agent": c.agent, "name": names.get(c.agent, ""), "round": c.round, "model": c.model,
+            "call_sequence": c.call_sequence, "input": c.input, "output": c.output, "cost": c.cost,
+            "wait": duration(c.wait_ms) if c.wait_ms is not None else ""}
