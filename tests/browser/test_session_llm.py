@@ -1,0 +1,42 @@
+"""A session in Chromium (issue 16): the run page's LLM panel and replay readiness, the replay kit."""
+
+import json
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+DEBT = "session/session_debt_auction_ambush.jsonl"
+
+
+@pytest.fixture
+def run(import_sample, browser_user):
+    return import_sample(DEBT, owner=browser_user)
+
+
+def test_the_session_run_page_shows_tokens_cost_and_replay_readiness(page, run, shot):
+    page.goto(f"/runs/{run.pk}/")
+    panel = page.locator("#llm-panel:not([aria-busy])")
+    panel.wait_for()
+    assert "21 calls" not in panel.inner_text()  # the count is its own number
+    summary = panel.locator("details.llm-use > summary").inner_text()
+    assert "21" in summary and "21,633 in" in summary and "5,786 out" in summary and "(estimate)" in summary
+    panel.locator("details.llm-use > summary").click()
+    panel.locator("details.replay-readiness > summary").click()
+    agents = panel.locator("table.llm-by-agent tbody tr")
+    assert agents.count() == 1 and "dm_01" in agents.first.inner_text()
+    assert "derived from the log" in panel.locator("table.llm-slowest caption").inner_text()
+    assert "1 min 33 s" in panel.locator("table.llm-slowest tbody tr").first.inner_text()
+    ready = panel.locator("details.replay-readiness")
+    assert "1012205817" in ready.inner_text() and "631860b" in ready.inner_text()
+    assert ready.locator("table.llm-coverage tbody tr").count() == 4  # the DM and three players
+    shot(page, "panel")
+    panel.screenshot(path=str(shot(page, "panel").with_name("session-llm-panel.png")))
+    with page.expect_download() as download:
+        ready.get_by_text("Replay kit (JSON)").click()
+    kit = json.loads(open(download.value.path()).read())
+    assert [c["call_sequence"] for c in kit["responses"]["dm_01"]] == list(range(21))
+    # The agent link filters the run page to that agent's calls.
+    agents.first.locator("a").click()
+    page.wait_for_url(f"**/runs/{run.pk}/?action=llm_call&agent=dm_01")
+    assert page.locator("#decision-rows tr.row").count() == 21
