@@ -329,6 +329,12 @@ def routes(r) -> dict[str, list[Req]]:
         ],
         "run-replay-document": [Req("GET", f"/runs/{st}/replay/document.txt?step=5&doc=doc1", names_run=True)],
         "run-replay-writing": [Req("GET", f"/runs/{run}/replay/writing.csv?step=5", names_run=True) for run in (st, d)],
+        "run-cell-story": [Req("GET", f"/runs/{d}/cells/story/?rpm=3500&kpa=65", h, names_run=True)
+                           for h in ({}, {**HX, "HX-Target": "cell-story"})],
+        "cell_story": [Req("GET", f"/api/runs/{run}/cells/story?rpm=3500&kpa=65", names_run=True) for run in (d, d2)],
+        "run-tables": [Req("GET", f"/runs/{run}/tables/", names_run=True) for run in (d, d2)],
+        "compare": [Req("GET", f"/compare/?run={d}&run={d2}", names_run=True)],
+        "compare_runs": [Req("GET", f"/api/compare?run={d}&run={d2}", names_run=True)],
         "run-llm": [Req("GET", f"/runs/{run}/llm/", h, names_run=True)
                     for run in (s, s2) for h in ({}, {**HX, "HX-Target": "llm-panel"})],
         "run-replay-kit": [Req("GET", f"/runs/{run}/replay-kit.json", names_run=True) for run in (s, s2)],

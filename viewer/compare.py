@@ -54,29 +54,37 @@ def _same(a, b) -> bool:
 
 
 def split_settings(settings: list[dict]) -> tuple[dict, dict]:
-    """({name: [value per run]} for the settings that differ, {name: value} for those all share)."""
-    names = list(dict.fromkeys(name for s in settings for name in s))
+    """({name: [value per run]} for the settings that differ, {name: value} for those all share).
+    A run that records no settings at all (a replay imported without its manifest) is left out of the
+    comparison: its values are None, and it makes no setting differ."""
+    recorded = [s for s in settings if s]
+    names = list(dict.fromkeys(name for s in recorded for name in s))
     differ, same = {}, {}
     for name in names:
-        values = [s.get(name, MISSING) for s in settings]
-        if all(name in s for s in settings) and all(_same(values[0], v) for v in values[1:]):
+        values = [s.get(name, MISSING) for s in recorded]
+        if all(name in s for s in recorded) and all(_same(values[0], v) for v in values[1:]):
             same[name] = values[0]
         else:
-            differ[name] = values
+            differ[name] = [s.get(name, MISSING) if s else MISSING for s in settings]
     return differ, same
 
 
 def compare(*, runs: list, specs: list, cell: tuple | None = None) -> dict:
     """The report of `runs` (each with its TuningSpec in `specs`): settings, outcomes, correction grids,
     one cell across the runs (`cell` = (rpm, kpa); default the cell whose value varies most)."""
-    differ, same = split_settings([spec.settings(run) for run, spec in zip(runs, specs)])
+    settings = [spec.settings(run) for run, spec in zip(runs, specs)]
+    differ, same = split_settings(settings)
     outcomes = {run.pk: spec.outcomes(run) for run, spec in zip(runs, specs)}
     grids = [spec.correction(run) for run, spec in zip(runs, specs)]
     if cell is None:
         cell = _most_varied(grids)
     return {
         "runs": [run.pk for run in runs],
-        "settings": {"differ": differ, "same": same},
+        "settings": {
+            "differ": differ,
+            "same": same,
+            "not_recorded": [r.pk for r, s in zip(runs, settings) if not s],
+        },
         "outcomes": outcomes,
         "grids": grids,
         "cell": {"rpm": cell[0], "kpa": cell[1], "values": [_value(g, *cell) for g in grids]}

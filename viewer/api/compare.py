@@ -26,6 +26,9 @@ class SettingsOut(Schema):
         description="name -> [value per run, in `runs` order; null: not recorded]"
     )
     same: dict[str, Any]
+    not_recorded: list[int] = Field(
+        description="runs that record no settings (imported without their manifest)"
+    )
 
 
 class CompareOut(Schema):

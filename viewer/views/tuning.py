@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from .. import cell_story, compare, htmx, kinds
-from ..selectors import get_run_or_404
+from ..selectors import get_run_or_404, visible_runs
 
 STORY_PARTS = {"cell-story": "viewer/cell_story.html#cell-story"}
 
@@ -46,7 +46,10 @@ def tables(request, run_id):
 @require_GET
 def compare_page(request):
     form = compare.CompareForm(request.GET)
-    context = {"form": form}
+    context = {
+        "form": form,
+        "choose": [r for r in visible_runs(request.user)[:500] if kinds.profile(r).tuning],
+    }
     if not form.is_valid():
         return render(request, "viewer/compare.html", context, status=400 if request.GET else 200)
     try:
@@ -61,7 +64,11 @@ def compare_page(request):
     multiples = compare.small_multiples(
         report["grids"], titles=[r.name for r in runs], value_title=specs[0].value_title, cell=cell
     )
+    for i, m in enumerate(multiples):
+        if m is not None:
+            m["id"] = f"multiple-figure-{i}"
     context.update(
+        actions=list(dict.fromkeys(a for o in report["outcomes"].values() for a in o["by_action"])),
         report=report,
         runs=runs,
         multiples=list(zip(runs, multiples)),
