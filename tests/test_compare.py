@@ -1,5 +1,6 @@
 """Compare N runs (issue 17.4): /compare/?run=A&run=B... and GET /api/compare, on the two runs of
 dynoai/runs/ (each imported with its whole folder) and the real sample."""
+
 import json
 from collections import Counter
 
@@ -42,7 +43,9 @@ def outcomes_read_here(replay_path):
         for e in d["values"]["cells"]
     }
     gradient = {
-        (d["cell"]["rpm_index"], d["cell"]["kpa_index"]) for d in decisions if d["action"] == "GRADIENT_LIMITING"
+        (d["cell"]["rpm_index"], d["cell"]["kpa_index"])
+        for d in decisions
+        if d["action"] == "GRADIENT_LIMITING"
     }
     confidence = [d["values"] for d in decisions if d["action"] == "CONFIDENCE_SCORING_COMPLETE"]
     return {
@@ -50,7 +53,9 @@ def outcomes_read_here(replay_path):
         "cells_clamped": len(clamped),
         "cells_gradient_limited": len(gradient),
         "anomalies": by_action["ANOMALY_DETECTED"],
-        "confidence": {k: confidence[-1][k] for k in ("overall_score", "letter_grade")} if confidence else None,
+        "confidence": {k: confidence[-1][k] for k in ("overall_score", "letter_grade")}
+        if confidence
+        else None,
     }
 
 
@@ -65,22 +70,36 @@ def test_the_two_sample_runs_differ_in_smooth_passes_and_clamp_only_with_outcome
     for run, folder in zip(sweep, FOLDERS):
         expected = outcomes_read_here(samples_dir / RUNS / folder / "session_replay.json")
         assert answer["outcomes"][str(run.pk)] == expected
-    assert answer["outcomes"][str(a.pk)]["cells_clamped"] == 1 and answer["outcomes"][str(b.pk)]["cells_clamped"] == 0
+    assert (
+        answer["outcomes"][str(a.pk)]["cells_clamped"] == 1
+        and answer["outcomes"][str(b.pk)]["cells_clamped"] == 0
+    )
     # The cell that differs most across the two: the one clamped at 7 but not at 10 (its grid values)
     assert answer["cell"] == {"rpm": 6500, "kpa": 95, "values": [-7.0, -9.86]}
 
 
-def test_the_compare_page_highlights_the_differing_settings_against_outcomes_and_links_each_pair(sweep, client_in):
+def test_the_compare_page_highlights_the_differing_settings_against_outcomes_and_links_each_pair(
+    sweep, client_in
+):
     a, b = sweep
     response = client_in.get(f"/compare/?run={a.pk}&run={b.pk}")
     assert response.status_code == 200
     page = response.content.decode()
-    assert '<tr class="differ"><th scope="row" class="mono">smooth_passes</th><td class="num">2</td><td class="num">4</td>' in page
-    assert '<tr class="differ"><th scope="row" class="mono">clamp</th><td class="num">7.0</td><td class="num">10.0</td>' in page
+    assert (
+        '<tr class="differ"><th scope="row" class="mono">smooth_passes</th><td class="num">2</td><td class="num">4</td>'
+        in page
+    )
+    assert (
+        '<tr class="differ"><th scope="row" class="mono">clamp</th><td class="num">7.0</td><td class="num">10.0</td>'
+        in page
+    )
     assert "Settings that differ (2)" in page
     assert f'href="/diff/?a={a.pk}&amp;b={b.pk}"' in page
     assert page.count('class="multiple-plot"') == 2  # small multiples of the correction grid
-    figures = [json.loads(part.split(">", 1)[1].split("</script>")[0]) for part in page.split('<script id="multiple-figure-')[1:]]
+    figures = [
+        json.loads(part.split(">", 1)[1].split("</script>")[0])
+        for part in page.split('<script id="multiple-figure-')[1:]
+    ]
     scales = {(f["figure"]["data"][0]["zmin"], f["figure"]["data"][0]["zmax"]) for f in figures}
     assert len(scales) == 1  # one colour scale
     assert "RPM 6500 × kPa 95 across the runs" in page
@@ -93,7 +112,9 @@ def test_a_wider_sweep_of_three_and_a_run_without_settings(sweep, import_sample,
     assert answer["settings"]["not_recorded"] == [real.pk]
     assert answer["settings"]["differ"] == {"smooth_passes": [2, 4, None], "clamp": [7.0, 10.0, None]}
     assert answer["outcomes"][str(real.pk)]["by_action"]["AFR_CORRECTION"] == 98
-    assert answer["grids"][2]["source"].startswith("decisions")  # no output files: what its decisions establish
+    assert answer["grids"][2]["source"].startswith(
+        "decisions"
+    )  # no output files: what its decisions establish
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """The result tables page (issue 17.3): a DynoAI run's output grids, the cells decisions touched, the
 checks of decision values against the VE grid, paste-ready text, and the files served byte for byte."""
+
 import re
 import shutil
 
@@ -12,16 +13,27 @@ pytestmark = pytest.mark.django_db
 RUNS = "dynoai/runs"
 S2 = "large200k_s2_c7"
 GRIDS = (
-    "VE_Correction_Delta_DYNO.csv", "AFR_Error_Map_Front.csv", "AFR_Error_Map_Rear.csv", "Coverage_Front.csv",
-    "Coverage_Rear.csv", "Spark_Adjust_Suggestion_Front.csv", "Spark_Adjust_Suggestion_Rear.csv",
-    "Torque_Map_Front.csv", "Torque_Map_Rear.csv", "Torque_Map_Combined.csv", "HP_Map_Front.csv",
-    "HP_Map_Rear.csv", "HP_Map_Combined.csv",
+    "VE_Correction_Delta_DYNO.csv",
+    "AFR_Error_Map_Front.csv",
+    "AFR_Error_Map_Rear.csv",
+    "Coverage_Front.csv",
+    "Coverage_Rear.csv",
+    "Spark_Adjust_Suggestion_Front.csv",
+    "Spark_Adjust_Suggestion_Rear.csv",
+    "Torque_Map_Front.csv",
+    "Torque_Map_Rear.csv",
+    "Torque_Map_Combined.csv",
+    "HP_Map_Front.csv",
+    "HP_Map_Rear.csv",
+    "HP_Map_Combined.csv",
 )
 
 
 def check_rows(page, cell):
     """The rows of the checks table for a cell ("RPM 6500 × kPa 95")."""
-    return [row for row in re.findall(r"<tr class=\"[a-z]+\">(.*?)</tr>", page, re.S) if f"{cell}</a>" in row]
+    return [
+        row for row in re.findall(r"<tr class=\"[a-z]+\">(.*?)</tr>", page, re.DOTALL) if f"{cell}</a>" in row
+    ]
 
 
 def import_folder(user, path, name=S2):
@@ -36,16 +48,22 @@ def run(samples_dir, user):
 
 def test_every_grid_is_linked_and_served_back_byte_for_byte(samples_dir, run, client_in):
     page = client_in.get(f"/runs/{run.pk}/tables/").content.decode()
-    for name in GRIDS + ("VE_Delta_PasteReady.txt", "Spark_Front_PasteReady.txt", "Spark_Rear_PasteReady.txt"):
+    for name in GRIDS + (
+        "VE_Delta_PasteReady.txt",
+        "Spark_Front_PasteReady.txt",
+        "Spark_Rear_PasteReady.txt",
+    ):
         assert f'href="/runs/{run.pk}/outputs/{name}"' in page, name
         served = client_in.get(f"/runs/{run.pk}/outputs/{name}")
         assert served.content == (samples_dir / RUNS / S2 / name).read_bytes(), name
 
 
-def test_the_grids_read_as_the_csv_rpm_rows_kpa_columns_with_touched_cells_linking_to_their_story(run, client_in):
+def test_the_grids_read_as_the_csv_rpm_rows_kpa_columns_with_touched_cells_linking_to_their_story(
+    run, client_in
+):
     page = client_in.get(f"/runs/{run.pk}/tables/").content.decode()
     ve = page[page.index("VE correction %") :]
-    assert "<th>RPM \\ kPa</th><th class=\"num\">35</th><th class=\"num\">50</th><th class=\"num\">65</th>" in ve
+    assert '<th>RPM \\ kPa</th><th class="num">35</th><th class="num">50</th><th class="num">65</th>' in ve
     assert re.search(r"<tr><th>1500</th><td[^>]*>.*?5\.75", ve)
     story = f'href="/runs/{run.pk}/cells/story/?rpm=3500&amp;kpa=65&amp;cylinder=both" title="6 AFR samples, gradient-limited">-1.11</a>'
     assert story in page
@@ -64,7 +82,9 @@ def test_the_clamped_value_is_checked_equal_and_gradient_results_shown_as_moved(
     assert "moved by later smoothing" in page
 
 
-def test_a_grid_that_disagrees_with_the_clamping_decision_shows_a_mismatch(samples_dir, user, client_in, tmp_path):
+def test_a_grid_that_disagrees_with_the_clamping_decision_shows_a_mismatch(
+    samples_dir, user, client_in, tmp_path
+):
     folder = tmp_path / S2
     shutil.copytree(samples_dir / RUNS / S2, folder)
     ve = folder / "VE_Correction_Delta_DYNO.csv"
@@ -80,7 +100,7 @@ def test_a_grid_that_disagrees_with_the_clamping_decision_shows_a_mismatch(sampl
 def test_the_paste_ready_text_is_there_to_copy(samples_dir, run, client_in):
     page = client_in.get(f"/runs/{run.pk}/tables/").content.decode()
     text = (samples_dir / RUNS / S2 / "VE_Delta_PasteReady.txt").read_text()
-    assert f'readonly>{text.replace(chr(39), "&#x27;")}</textarea>' in page
+    assert f"readonly>{text.replace(chr(39), '&#x27;')}</textarea>" in page
     assert 'class="secondary copy" data-copy="paste-1-1">Copy</button>' in page
 
 
@@ -107,7 +127,10 @@ def test_the_run_nav_links_tables_only_for_kinds_that_have_them(import_sample, c
 def test_the_cells_drilldown_loads_the_story_card(run, client_in):
     page = client_in.get(f"/runs/{run.pk}/cells/?cell_rpm=3500&cell_kpa=65&cyl=f").content.decode()
     url = f"/runs/{run.pk}/cells/story/?rpm=3500&amp;kpa=65&amp;cylinder=f"
-    assert f'<div id="cell-story" class="story-slot" hx-get="{url}" hx-trigger="load" hx-swap="outerHTML"><a href="{url}">' in page
+    assert (
+        f'<div id="cell-story" class="story-slot" hx-get="{url}" hx-trigger="load" hx-swap="outerHTML"><a href="{url}">'
+        in page
+    )
     card = client_in.get(url.replace("&amp;", "&"), headers={"HX-Request": "true", "HX-Target": "cell-story"})
     assert card.content.decode().lstrip().startswith('<section id="cell-story"')
     assert f'<a class="seq" href="/runs/{run.pk}/decisions/337/">#337</a>' in card.content.decode()
