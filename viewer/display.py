@@ -278,6 +278,9 @@ def decision_detail(
     values = decision.values
     if record is not None and written_values is not None:
         values = written_values(record, decision.values)
+    call = llm_call(record)
+    if call is not None and isinstance(values, dict):  # its prompt and response are shown once, as a chat
+        values = {k: v for k, v in values.items() if k not in ("prompt", "response")}
     nodes, cut_short = tree(values) if values not in ({}, None) else ([], False)
     shown, hidden = cut(text)
     reason, reason_hidden = cut(decision.reason, 20_000)
@@ -293,7 +296,7 @@ def decision_detail(
         "nodes": nodes[1:] if nodes and nodes[0].type in ("object", "array") else nodes,
         "tree_cut": cut_short,
         "tree_problem": problem,
-        "llm": llm_call(record),
+        "llm": call,
         "record_json": shown,
         "record_hidden": hidden,
         "server_time": raw_suffix(decision.raw) if raw_suffix else "",

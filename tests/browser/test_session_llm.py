@@ -40,3 +40,37 @@ def test_the_session_run_page_shows_tokens_cost_and_replay_readiness(page, run, 
     agents.first.locator("a").click()
     page.wait_for_url(f"**/runs/{run.pk}/?action=llm_call&agent=dm_01")
     assert page.locator("#decision-rows tr.row").count() == 21
+
+
+def longest_llm_call_seq(path) -> int:
+    lines = path.read_text().splitlines()
+    return max((i for i, line in enumerate(lines) if '"event_type": "llm_call"' in line), key=lambda i: len(lines[i]))
+
+
+def test_the_longest_llm_call_reads_as_a_chat_under_3000_px_until_expanded(page, run, samples_dir, shot, context):
+    seq = longest_llm_call_seq(samples_dir / DEBT)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"/runs/{run.pk}/decisions/{seq}/")
+    turns = page.locator(".chat article.turn")
+    assert [t.locator(".role").inner_text().lower() for t in turns.all()] == ["system", "user", "response"]
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height < 3000, height
+    shot(page, "collapsed")
+    # Markdown is rendered (the system prompt's headings), not shown as "#" lines, once expanded.
+    system = turns.first
+    system.locator("details.long > summary").click()
+    assert system.locator(".md h1, .md h2, .md h3").count() > 0
+    assert page.evaluate("document.documentElement.scrollHeight") > height
+    system.locator("details.long > summary .collapse").click()
+    assert abs(page.evaluate("document.documentElement.scrollHeight") - height) < 5
+    # Copy gives the text as written (markdown, not HTML).
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    system.locator("button[data-copy]").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    written = json.loads((samples_dir / DEBT).read_text().splitlines()[seq])
+    assert copied == written["prompt"][0]["content"]
+    # The JSON is one click away.
+    raw = page.locator("details.raw-json")
+    assert not raw.locator("pre.json").is_visible()
+    raw.locator("summary").click()
+    assert raw.locator("pre.json").is_visible()
