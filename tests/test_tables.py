@@ -71,11 +71,15 @@ def test_the_grids_read_as_the_csv_rpm_rows_kpa_columns_with_touched_cells_linki
     assert f"/runs/{run.pk}/cells/story/?rpm=3500&amp;kpa=65&amp;cylinder=f" in page
     assert 'title="3 AFR samples"' in page
     assert "Front · " in page and "Rear · " in page and "Combined · " in page  # side by side
+    # On the VE grid, what later steps did; the torque, HP and spark grids no decision touches
+    assert '<td class="num touched gradient clamp">' in ve[: ve.index("AFR error %")]
+    torque = page[page.index("<h2>Torque</h2>") :]
+    assert "/cells/story/" not in torque
 
 
 def test_the_clamped_value_is_checked_equal_and_gradient_results_shown_as_moved(run, client_in):
     page = client_in.get(f"/runs/{run.pk}/tables/").content.decode()
-    gradient, clamp = check_rows(page, "RPM 6500 × kPa 95")
+    clamp, gradient = check_rows(page, "RPM 6500 × kPa 95")  # clamping checks first
     assert "gradient-limited result" in gradient and "moved by later smoothing" in gradient
     assert "clamped (limit 7)" in clamp and "✓ equal" in clamp
     assert "✗ mismatch" not in page
@@ -93,7 +97,7 @@ def test_a_grid_that_disagrees_with_the_clamping_decision_shows_a_mismatch(
     run = import_folder(user, folder)
     page = client_in.get(f"/runs/{run.pk}/tables/").content.decode()
     assert "differs" in page  # the edited file no longer matches its manifest
-    _, clamp = check_rows(page, "RPM 6500 × kPa 95")
+    clamp, _ = check_rows(page, "RPM 6500 × kPa 95")
     assert 'class="num">-7.00<' in clamp and 'class="num">-6.50<' in clamp and "✗ mismatch" in clamp
 
 

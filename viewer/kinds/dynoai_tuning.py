@@ -48,8 +48,11 @@ PASTE_READY = {
     "Spark_Adjust_Suggestion_Front.csv": "Spark_Front_PasteReady.txt",
     "Spark_Adjust_Suggestion_Rear.csv": "Spark_Rear_PasteReady.txt",
 }
-# Which decisions touch a table's cells: its file name's cylinder picks AFR corrections of that one.
+# Which decisions touch a table's cells: the VE grid every located decision; the AFR error and coverage
+# maps the AFR samples of their cylinder (the file name's Front/Rear); the others none.
 CYLINDER_OF = {"Front": "f", "Rear": "r"}
+TOUCHED_BY_SAMPLES = ("AFR_Error_Map_", "Coverage_")
+STEPS = (("gradient", "gradient-limited"), ("clamp", "clamped"), ("anomaly", "anomaly"))
 
 
 def _number(v: Any) -> float | None:
@@ -277,6 +280,7 @@ def tables(run) -> dict:
 def _table(run, name: str, row, cells: dict) -> dict:
     cylinder = next((c for word, c in CYLINDER_OF.items() if word in name), None)
     label = {"f": "front", "r": "rear"}.get(cylinder, "combined" if "Combined" in name else "")
+    touches = name == VE_GRID or name.startswith(TOUCHED_BY_SAMPLES)
     table = {
         "name": name,
         "label": label,
@@ -297,9 +301,16 @@ def _table(run, name: str, row, cells: dict) -> dict:
             row_cells = []
             for col, value in zip(table["cols"], line[1:]):
                 kpa = _bin(col)
-                hit = cells.get((rpm, kpa))
-                marks = _marks(hit, cylinder)
-                row_cells.append({"text": value.strip().lstrip("'"), "rpm": rpm, "kpa": kpa, "marks": marks})
+                hit = cells.get((rpm, kpa)) if touches else None
+                row_cells.append(
+                    {
+                        "text": value.strip().lstrip("'"),
+                        "rpm": rpm,
+                        "kpa": kpa,
+                        "marks": _marks(hit, cylinder),
+                        "css": _css(hit) if name == VE_GRID else "",
+                    }
+                )
             table["rows"].append({"rpm": line[0].strip(), "cells": row_cells})
     paste = PASTE_READY.get(name)
     paste_row = output_file(run=run, name=paste) if paste else None
@@ -325,13 +336,13 @@ def _marks(hit: dict | None, cylinder: str | None) -> list[str]:
     if n:
         marks.append(f"{n} AFR sample{'s' if n != 1 else ''}")
     if cylinder is None:
-        if hit["gradient"]:
-            marks.append("gradient-limited")
-        if hit["clamp"]:
-            marks.append("clamped")
-        if hit["anomaly"]:
-            marks.append("anomaly")
+        marks += [word for key, word in STEPS if hit[key]]
     return marks
+
+
+def _css(hit: dict | None) -> str:
+    """The VE grid's marks: which later steps changed the cell (gradient, clamp, anomaly)."""
+    return " ".join(key for key, _ in STEPS if hit and hit[key])
 
 
 def checks(grid: dict, cells: dict) -> list[dict]:
@@ -361,7 +372,7 @@ def checks(grid: dict, cells: dict) -> list[dict]:
                     "mismatch": must and abs(delta) > TOLERANCE,
                 }
             )
-    return out
+    return sorted(out, key=lambda c: not c["must_match"])  # stable: file order within each
 
 
 def _short(v) -> str:
@@ -385,6 +396,7 @@ def _established_grid(cells: dict) -> dict | None:
                     "seq": seq,
                     "text": "" if value is None else f"{value:+.2f}",
                     "marks": _marks(cell, None),
+                    "css": _css(cell),
                 }
             )
         rows.append({"rpm": rpm, "cells": row})
