@@ -74,11 +74,13 @@ def test_the_owner_can_delete_a_run(client_in, import_sample):
     assert not Run.objects.filter(pk=run.pk).exists()
 
 
-def test_the_runs_list_shows_durations_as_the_dynoai_cli_does(client_in, import_sample):
+def test_the_runs_list_shows_durations_as_people_read_them(client_in, import_sample):
     import_sample("dynoai/real_sample/session_replay.json")
     import_sample("dynoai/runs/large200k_s2_c7/session_replay.json")
+    import_sample("session/combat_session_sample.jsonl")
     body = client_in.get("/").content.decode()
-    assert ">22.0ms<" in body and ">1.17s<" in body
+    assert ">22.0 ms<" in body and ">1.17 s<" in body
+    assert ">5 min 15 s<" in body  # the session's 314,790 ms, never "314.79s"
 
 
 def test_an_empty_file_beside_a_good_run_gets_its_own_line_and_the_run_imports(client_in, samples_dir):

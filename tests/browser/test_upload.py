@@ -115,7 +115,8 @@ def test_dropping_several_files_imports_each_with_progress_and_a_line_per_file(
         assert Run.objects.get(owner=browser_user, kind=kind).decision_count == count
     # The runs table below was refreshed with the new runs.
     assert page.locator("#run-table tbody tr").count() == 3
-    page.locator("#upload-results a", has_text="session_replay.json").click()
+    # each line names the file and links the run it became, under the run's own name
+    page.locator("#upload-results li.result.imported", has_text="session_replay.json").locator("a").click()
     page.wait_for_url("**/runs/*/")
     assert page.locator("h1").first.is_visible()
 

@@ -1,11 +1,11 @@
 from django import template
 
-from ..dynoai_text import format_duration
+from .. import text
 
 register = template.Library()
 
 
 @register.filter
 def duration(ms):
-    """A duration in ms as DynoAI's CLI prints it (`22.0ms`, `1.17s`); `–` when unknown."""
-    return "–" if ms is None else format_duration(ms)
+    """A duration in ms as people read it (`22.0 ms`, `1.17 s`, `13 min 30 s`); `–` when unknown."""
+    return text.duration(ms)
