@@ -69,7 +69,7 @@ def test_each_text_of_the_longest_call_is_shown_once_and_the_json_is_one_click_a
     assert '<span class="k">response</span>' not in page and '<span class="k">model</span>' in page
     assert '<details class="raw-json"><summary>Show the JSON' in page
     assert page.count('<details class="long">') >= 2  # the system prompt and the user message are collapsed
-    assert 'data-copy="turn-%d-1"' % seq in page
+    assert f'data-copy="turn-{seq}-1"' in page
 
 
 @pytest.mark.django_db

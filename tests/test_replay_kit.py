@@ -56,7 +56,7 @@ def test_the_readiness_report_names_the_seed_version_commit_and_the_turns_withou
         assert f"{player}" in page
         assert f"{player} (" in page and "5 of 5 turns have no logged LLM call" in page
     assert "1 thing missing" not in page
-    assert "/runs/%d/replay-kit.json" % run.pk in page
+    assert f"/runs/{run.pk}/replay-kit.json" in page
 
 
 @pytest.mark.django_db

@@ -34,7 +34,7 @@ def markdown(text: str) -> SafeString:
         html, tags=TAGS, attributes=ATTRIBUTES, url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow", filter_style_properties={"text-align"},
     )
-    return mark_safe(clean)  # noqa: S308  (cleaned by nh3 just above)
+    return mark_safe(clean)  # cleaned by nh3 just above
 
 
 @dataclass

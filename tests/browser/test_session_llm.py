@@ -34,7 +34,7 @@ def test_the_session_run_page_shows_tokens_cost_and_replay_readiness(page, run, 
     panel.screenshot(path=str(shot(page, "panel").with_name("session-llm-panel.png")))
     with page.expect_download() as download:
         ready.get_by_text("Replay kit (JSON)").click()
-    kit = json.loads(open(download.value.path()).read())
+    kit = json.loads(download.value.path().read_text())
     assert [c["call_sequence"] for c in kit["responses"]["dm_01"]] == list(range(21))
     # The agent link filters the run page to that agent's calls.
     agents.first.locator("a").click()
