@@ -19,6 +19,7 @@ def test_the_session_run_page_shows_tokens_cost_and_replay_readiness(page, run, 
     panel = page.locator("#llm-panel:not([aria-busy])")
     panel.wait_for()
     assert "21 calls" not in panel.inner_text()  # the count is its own number
+    page.locator("header.run-head").screenshot(path=str(shot(page, "header").with_name("session-run-head.png")))
     summary = panel.locator("details.llm-use > summary").inner_text()
     assert "21" in summary and "21,633 in" in summary and "5,786 out" in summary and "(estimate)" in summary
     panel.locator("details.llm-use > summary").click()
@@ -60,6 +61,8 @@ def test_the_longest_llm_call_reads_as_a_chat_under_3000_px_until_expanded(page,
     system = turns.first
     system.locator("details.long > summary").click()
     assert system.locator(".md h1, .md h2, .md h3").count() > 0
+    system.locator(".md").scroll_into_view_if_needed()
+    page.screenshot(path=str(shot(page, "expanded")))
     assert page.evaluate("document.documentElement.scrollHeight") > height
     system.locator("details.long > summary .collapse").click()
     assert abs(page.evaluate("document.documentElement.scrollHeight") - height) < 5
@@ -74,3 +77,13 @@ def test_the_longest_llm_call_reads_as_a_chat_under_3000_px_until_expanded(page,
     assert not raw.locator("pre.json").is_visible()
     raw.locator("summary").click()
     assert raw.locator("pre.json").is_visible()
+
+
+def test_an_llm_call_opened_in_the_run_pages_side_panel_reads_as_a_chat(page, run, shot):
+    page.goto(f"/runs/{run.pk}/?action=llm_call&round=3")
+    page.locator("#decision-rows tr.row a.open").first.click()
+    chat = page.locator("#panel .chat")
+    chat.wait_for()
+    assert chat.locator("article.turn").count() == 3
+    assert chat.locator("details.long:not([open])").count() == 2
+    page.locator("#panel").screenshot(path=str(shot(page, "x").with_name("session-llm-side-panel.png")))
