@@ -572,6 +572,15 @@ def test_the_writing_process_counts_revisions_deletions_pauses_and_idle_time(wri
     assert D.summary(state["documents"])["length"] == len("Hello again") + len("Notes")
 
 
+def test_writing_comes_in_bursts_between_pauses(writing_decisions):
+    state = R.MemoryReplay(reducer("study"), writing_decisions).state_at(len(writing_decisions))
+    essay = state["documents"][W.ESSAY]
+    # the essay: 11 characters until the pause at 2 s -> 6 s; 6 + 1 until the idle minute; 11 after it (open)
+    assert (essay["bursts"], essay["burst_chars"], essay["burst_open"]) == (2, 18, 11)
+    assert D.summary(state["documents"])["bursts"] == 4  # and the notes' one burst of 5
+    assert D.summary(state["documents"])["burst_mean"] == round((11 + 7 + 11 + 5) / 4, 1)
+
+
 @pytest.mark.parametrize("commands, text, unknown", [
     ([{"ty": "is", "ibi": 4, "s": "d"}], "\ufffd\ufffd\ufffdd", {}),  # the log began after 3 characters
     ([{"ty": "ds", "si": 3, "ei": 2}], "", {"ds (malformed)": 1}),

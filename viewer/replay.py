@@ -28,7 +28,7 @@ from .readers.base import json_safe  # NaN and infinities become None, for the c
 CHECKPOINT_EVERY = 1000
 MARKER_BINS = 400  # at most this many marker positions per category on the scrubber
 # Bump when a reducer's state changes shape: stored checkpoints of older versions are then rebuilt.
-REDUCER_VERSION = 5  # 5: study state rebuilds each document's text and writing process (4: session v1.2 states)
+REDUCER_VERSION = 6  # 6: study bursts; 5: study state rebuilds each document's text and writing process (4: session v1.2 states)
 
 FIELDS = ("seq", "ts", "t_ms", "action", "reason", "values", "cell", "rpm", "kpa", "cylinder",
           "rpm_index", "kpa_index", "round", "agent", "metric")

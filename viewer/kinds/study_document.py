@@ -31,7 +31,7 @@ def new_document(title: str = "") -> dict:
     return {"title": title, "events": 0, "text": "", "cursor": None, "saves": 0, "revisions": 0,
             "inserted": 0, "deleted": 0, "gaps": 0, "edit": None, "last_step": None,
             "unknown_commands": {}, "other_commands": {}, "active_ms": 0.0, "idle_ms": 0.0, "pauses": 0,
-            "minutes": {}}
+            "minutes": {}, "bursts": 0, "burst_chars": 0, "burst_open": 0}
 
 
 def _bump(counter: dict, key: str, by: int = 1) -> None:
@@ -156,6 +156,7 @@ def apply_save(doc: dict, bundles: Any, step: int) -> tuple[int, int]:
         else:
             _bump(doc["unknown_commands"], "(bundle without commands)")
     edit.finish(step)
+    doc["burst_open"] += edit.added
     return edit.added, edit.deleted
 
 
@@ -180,12 +181,19 @@ def apply_history(doc: dict, history: Any, step: int) -> tuple[int, int]:
     if edit.text != was:
         doc["revisions"] += 1
         doc["last_step"] = step
-    return max(0, len(edit.text) - len(was)), max(0, len(was) - len(edit.text))
+    added = max(0, len(edit.text) - len(was))
+    doc["burst_open"] += added
+    return added, max(0, len(was) - len(edit.text))
 
 
 def record_gap(doc: dict, t_ms: float, gap: float, idle_ms: float) -> None:
     """A gap between two events, counted for the document of the later one: active time (and a
-    pause when long), or idle time."""
+    pause when long), or idle time. A pause or idle time ends the document's burst: the text written
+    between two pauses (a P-burst, in writing research)."""
+    if gap > PAUSE_MS and doc["burst_open"]:
+        doc["bursts"] += 1
+        doc["burst_chars"] += doc["burst_open"]
+        doc["burst_open"] = 0
     bucket = minute(doc, t_ms)
     if gap <= idle_ms:
         doc["active_ms"] += gap
@@ -255,8 +263,16 @@ def summary(documents: dict) -> dict:
         "deleted": sum(d.get("deleted", 0) for d in docs),
         "length": sum(len(d.get("text", "")) for d in docs),
         "pauses": sum(d.get("pauses", 0) for d in docs),
+        **_bursts(docs),
         "unknown": sum(sum(d.get("unknown_commands", {}).values()) for d in docs),
     }
+
+
+def _bursts(docs: list) -> dict:
+    """Bursts of writing (text added between pauses, the one still open included) and their mean length."""
+    count = sum(d["bursts"] + (1 if d["burst_open"] else 0) for d in docs)
+    chars = sum(d["burst_chars"] + d["burst_open"] for d in docs)
+    return {"bursts": count, "burst_mean": round(chars / count, 1) if count else None}
 
 
 CSV_HEADER = ("doc_id", "title", "minute", "chars_added", "chars_deleted", "pauses", "active_s")
