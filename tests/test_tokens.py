@@ -122,3 +122,16 @@ def test_the_slowest_calls_wait_from_the_event_that_asked_not_from_what_the_call
     assert (slowest["seq"], slowest["call_sequence"], slowest["wait"]) == (40, 7, "1 min 33 s")
     assert [r["wait"] for r in found["slowest"][1:]] == ["1 min 01 s", "59.9 s", "57.8 s", "57.7 s"]
     assert found["costliest"][0]["seq"] == 1  # the setup call: 2,821 in, 546 out
+
+
+@pytest.mark.parametrize("model, price", [
+    ("claude-sonnet-4-5", 3.0),
+    ("claude-sonnet-4-5-20250929", 3.0),  # a dated snapshot: priced as its model
+    ("claude-sonnet-4-20250514", 3.0),
+    ("claude-sonnet-4-5-latest", None),
+    ("claude-sonnet", None),
+    ("gpt-4o", None),
+])
+def test_a_dated_snapshot_of_a_model_has_the_models_price(model, price):
+    found = tokens.price_of(model, tokens.DEFAULT_PRICES)
+    assert (found and found["input"]) == price

@@ -106,8 +106,17 @@ class Call:
     wait_ms: float | None = None  # from the event before it (that asked) to its own log time
 
 
+def price_of(model: str, table: dict) -> dict | None:
+    """The model's price: its own entry, else that of the model it is a dated snapshot of
+    (`claude-sonnet-4-5-20250929` is priced as `claude-sonnet-4-5`)."""
+    if model in table:
+        return table[model]
+    base = max((k for k in table if model.startswith(k + "-") and model[len(k) + 1:].isdigit()), key=len, default=None)
+    return None if base is None else table[base]
+
+
 def call_cost(model: str, input_: float, output: float, table: dict) -> float | None:
-    price = table.get(model)
+    price = price_of(model, table)
     if price is None:
         return None
     return (input_ * price["input"] + output * price["output"]) / 1_000_000
