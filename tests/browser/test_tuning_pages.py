@@ -26,7 +26,7 @@ def test_the_cell_story_card_loads_in_the_drilldown_and_links_each_step(
     page.goto(f"/runs/{run.pk}/cells/?metric=count&cell_rpm=3500&cell_kpa=65")
     card = page.locator("#cell-drilldown section#cell-story")
     card.wait_for()
-    assert "The story of RPM 3500 × kPa 65" in card.locator("h2").inner_text()
+    assert "The story of RPM 3500 × kPa 65" in card.locator("h3").inner_text()
     assert "-1.11 %" in card.locator(".story-final").inner_text()
     lines = card.locator("li.story-line")
     assert lines.count() == 7  # 3 front and 3 rear AFR samples, one gradient limiting
