@@ -112,7 +112,7 @@ def _hx(target: str | None = None) -> dict:
 def reads(bench) -> list[Figure]:
     found = bench.biggest("dynoai")
     if not found:
-        return []
+        return study_replay(bench)
     size, kept = found
     run_id = kept["run_id"]
     t = Timer(bench, _client(kept["user"]))
@@ -150,7 +150,7 @@ def reads(bench) -> list[Figure]:
               target=REPLAY_MS, baseline=(f"SELECT {COLS} {where} AND seq = %s", [steps[0]]))
     t.measure("reads", f"decision detail, {label}", lambda i: f"{run}decisions/{steps[i]}/", target=None,
               baseline=(f"SELECT {COLS} {where} AND seq = %s", [steps[0]]))
-    figures = t.figures
+    figures = t.figures + study_replay(bench)
     # The chart payload: the JSON the page, the chart fragment and the heatmap embed for plotly.
     for name, what in ((f"run page, {label}", "run page"), (f"timeline chart fragment, {label}", "timeline chart"),
                        (f"heatmap, {label}", "heatmap")):
@@ -211,4 +211,23 @@ def diff(bench) -> list[Figure]:
     t.measure("diff", f"diff of two {size:,} runs (seed 1 vs --variant 0.05)",
               f"/diff/?a={a['run_id']}&b={b['run_id']}", target=DIFF_MS, baseline=both,
               base_name="raw SQL reading both runs")
+    return t.figures
+
+
+def study_replay(bench) -> list[Figure]:
+    """The study reducer (each document's text rebuilt from its save commands) on the biggest study
+    log: the index build, then a jump to a random step through the API, whose state carries every
+    document's text as of that step."""
+    found = bench.biggest("study")
+    if not found:
+        return []
+    size, kept = found
+    run_id, label = kept["run_id"], f"{size:,} study events"
+    t = Timer(bench, _client(kept["user"]))
+    rng = random.Random(2)
+    steps = [rng.randrange(size) for _ in range(bench.repeat + 1)]
+    t.figures += _replay_index(bench, t, run_id, f"/runs/{run_id}/replay/?step={steps[-1]}", label)
+    t.measure("reads", f"study replay jump (document text as of a random step), {label}",
+              lambda i: f"/api/runs/{run_id}/replay?step={steps[i]}", target=REPLAY_MS,
+              baseline=(f"SELECT {COLS} FROM viewer_decision WHERE run_id = {int(run_id)} AND seq = %s", [steps[0]]))
     return t.figures
