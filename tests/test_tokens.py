@@ -3,6 +3,7 @@ import json
 from collections import defaultdict
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from viewer import tokens
@@ -91,7 +92,10 @@ def test_a_price_table_from_the_environment_is_read_as_json(monkeypatch, setting
     monkeypatch.setenv("REPLAYWEB_PRICES", '{"m": {"input": 2, "output": 4}}')
     assert tokens.prices() == {"m": {"input": 2, "output": 4}}
     monkeypatch.setenv("REPLAYWEB_PRICES", '{"m": {"input": "cheap"}}')
-    with pytest.raises(ValueError, match="REPLAYWEB_PRICES"):
+    with pytest.raises(ImproperlyConfigured, match="REPLAYWEB_PRICES: expected"):
+        tokens.prices()
+    monkeypatch.setenv("REPLAYWEB_PRICES", "{not json")
+    with pytest.raises(ImproperlyConfigured, match="REPLAYWEB_PRICES is not JSON"):
         tokens.prices()
 
 

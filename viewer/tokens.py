@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from .selectors import filtered_decisions
 from .text import duration
@@ -67,14 +68,17 @@ def prices() -> dict[str, dict[str, float]]:
     default. A bad table is an error at the first use, not a silent fallback."""
     table = getattr(settings, PRICES_ENV, None)
     if table is None and os.environ.get(PRICES_ENV):
-        table = json.loads(os.environ[PRICES_ENV])
+        try:
+            table = json.loads(os.environ[PRICES_ENV])
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{PRICES_ENV} is not JSON: {exc}") from None
     if table is None:
         return DEFAULT_PRICES
     if not isinstance(table, dict) or not all(
         isinstance(p, dict) and all(_number(p.get(k)) is not None for k in ("input", "output"))
         for p in table.values()
     ):
-        raise ValueError(f'{PRICES_ENV}: expected {{"model": {{"input": usd, "output": usd}}}} per million tokens')
+        raise ImproperlyConfigured(f'{PRICES_ENV}: expected {{"model": {{"input": usd, "output": usd}}}} per million tokens')
     return table
 
 
