@@ -146,3 +146,13 @@ def test_a_kind_without_tuning_has_no_story_and_another_users_run_is_a_404(impor
     assert api.get(f"/api/runs/{session.pk}/cells/story?rpm=1&kpa=2").status_code == 404
     foreign = import_sample("dynoai/real_sample/session_replay.json", owner=other_user)
     assert api.get(f"/api/runs/{foreign.pk}/cells/story?rpm=3500&kpa=65").status_code == 404
+
+
+def test_a_long_story_card_lists_the_first_steps_of_each_action_and_counts_the_rest():
+    from viewer.cell_story import compact
+
+    steps = [{"seq": i, "action": "AFR_CORRECTION"} for i in range(40)] + [
+        {"seq": 40, "action": "GRADIENT_LIMITING"}
+    ]
+    shown, left = compact(steps, per_action=30)
+    assert [d["seq"] for d in shown] == [*range(30), 40] and left == {"AFR_CORRECTION": 10}

@@ -51,3 +51,20 @@ def cell_story(*, spec: TuningSpec, run, form: StoryForm) -> dict:
     """The story of the valid form's cell."""
     rpm, kpa = form.cleaned_data["cell"]
     return spec.story(run, rpm=rpm, kpa=kpa, cylinder=form.cleaned_data["cylinder"])
+
+
+PER_ACTION = 30  # a story card lists at most this many steps of one action (a long log repeats samples)
+
+
+def compact(decisions: list[dict], *, per_action: int = PER_ACTION) -> tuple[list[dict], dict[str, int]]:
+    """The steps a card lists (the first `per_action` of each action, in file order) and how many of
+    each action it leaves out; the API answers them all."""
+    seen: dict[str, int] = {}
+    shown, left = [], {}
+    for d in decisions:
+        n = seen[d["action"]] = seen.get(d["action"], 0) + 1
+        if n <= per_action:
+            shown.append(d)
+        else:
+            left[d["action"]] = left.get(d["action"], 0) + 1
+    return shown, left

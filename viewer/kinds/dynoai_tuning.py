@@ -17,6 +17,8 @@ import math
 from collections import Counter
 from typing import Any
 
+from django.db.models import Count
+
 from ..outputs import output_file, output_list
 from ..selectors import action_counts, filtered_decisions
 from ..tuning import CellError
@@ -108,7 +110,7 @@ def story(run, *, rpm, kpa, cylinder: str = "both") -> dict:
         for d in filtered_decisions(run=run, rpm_index=index[0], kpa_index=index[1]).defer("raw", "text"):
             found.setdefault(d.seq, _entry(d))
         limit = None
-        for d in filtered_decisions(run=run, action=("CLAMPING_",)).defer("raw", "text"):
+        for d in _clamping(run).defer("raw", "text"):
             if d.action == CLAMPING_START:
                 limit = _number((d.values or {}).get("limit"))
             elif d.action == CLAMP:
@@ -133,6 +135,11 @@ def story(run, *, rpm, kpa, cylinder: str = "both") -> dict:
         "decisions": decisions,
         "final": final(run, rpm=rpm, kpa=kpa, decisions=decisions),
     }
+
+
+def _clamping(run):
+    """CLAMPING_START (the limit) and CLAMPING_APPLIED (the cells) decisions, in file order."""
+    return filtered_decisions(run=run).filter(action__in=(CLAMPING_START, CLAMP))
 
 
 def _head(d) -> dict:
@@ -201,28 +208,25 @@ def touched(run) -> dict:
     def at(b):
         return cells.setdefault(b, {"afr": Counter(), "gradient": [], "clamp": [], "anomaly": []})
 
-    located = (
-        filtered_decisions(run=run)
-        .exclude(rpm=None, rpm_index=None)
-        .filter(action__in=(AFR, GRADIENT, ANOMALY))
-    )
-    for seq, action, rpm, kpa, cyl, ri, ki, values in located.values_list(
-        "seq", "action", "rpm", "kpa", "cylinder", "rpm_index", "kpa_index", "values"
+    qs = filtered_decisions(run=run)
+    # AFR samples are most of a run: counted per cell and cylinder by the database.
+    samples = qs.filter(action=AFR).exclude(rpm=None).exclude(kpa=None).values("rpm", "kpa", "cylinder")
+    for row in samples.annotate(n=Count("pk")).order_by():
+        at((row["rpm"], row["kpa"]))["afr"][row["cylinder"] or ""] += row["n"]
+    located = qs.filter(action__in=(GRADIENT, ANOMALY)).exclude(rpm=None, rpm_index=None)
+    for seq, action, rpm, kpa, ri, ki, values in located.values_list(
+        "seq", "action", "rpm", "kpa", "rpm_index", "kpa_index", "values"
     ):
         values = values if isinstance(values, dict) else {}
         b = (rpm, kpa) if rpm is not None and kpa is not None else bins_of(ri, ki)
         if b is None:
             continue
-        if action == AFR:
-            at(b)["afr"][cyl or ""] += 1
-        elif action == GRADIENT:
+        if action == GRADIENT:
             at(b)["gradient"].append((seq, _number(values.get("result"))))
         else:
             at(b)["anomaly"].append((seq, _number(values.get("score"))))
     limit = None
-    for seq, action, values in filtered_decisions(run=run, action=("CLAMPING_",)).values_list(
-        "seq", "action", "values"
-    ):
+    for seq, action, values in _clamping(run).values_list("seq", "action", "values"):
         if action == CLAMPING_START:
             limit = _number((values or {}).get("limit")) if isinstance(values, dict) else None
         elif action == CLAMP:

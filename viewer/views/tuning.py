@@ -32,7 +32,9 @@ def story(request, run_id):
         if part:
             return htmx.bad_request(form.error_text())
         return render(request, "viewer/cell_story.html", {"run": run, "form": form}, status=400)
-    context = {"run": run, "form": form, "story": cell_story.cell_story(spec=spec, run=run, form=form)}
+    story = cell_story.cell_story(spec=spec, run=run, form=form)
+    shown, left = cell_story.compact(story["decisions"])
+    context = {"run": run, "form": form, "story": story, "shown": shown, "left": left}
     return render(request, STORY_PARTS.get(part, "viewer/cell_story.html"), context)
 
 
