@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from django import forms
 
-from . import heatmap
+from . import heatmap, kinds
 from .filters import ListField, ParameterForm
+from .selectors import get_run_or_404
 
 RUN = "run"
 CELL_RPM, CELL_KPA = "rpm", "kpa"
@@ -142,3 +143,13 @@ def small_multiples(grids: list, *, titles: list[str], value_title: str, cell: t
         fig["layout"]["margin"]["t"] = 10
         out.append({"figure": fig, "title": title, "source": grid["source"]})
     return out
+
+
+def compared_runs(user, ids: list[int]) -> tuple[list, list]:
+    """The runs (each the user's, or a 404) and their TuningSpecs; ValueError for a run without one."""
+    runs = [get_run_or_404(user, run_id) for run_id in ids]
+    specs = [kinds.profile(run).tuning for run in runs]
+    for run, spec in zip(runs, specs):
+        if spec is None:
+            raise ValueError(f"run {run.pk} is a {kinds.profile(run).label}: its kind has no tuning outcomes")
+    return runs, specs

@@ -9,7 +9,6 @@ from ninja import Field, Query, Schema
 from ninja.errors import HttpError
 
 from .. import compare
-from ..views.tuning import compared_runs
 from .base import ERRORS, router
 
 
@@ -51,7 +50,7 @@ def compare_runs(request, query: Query[CompareQuery]):
     if not form.is_valid():
         raise HttpError(400, form.error_text())
     try:
-        runs, specs = compared_runs(request.auth, form.cleaned_data[compare.RUN])
+        runs, specs = compare.compared_runs(request.auth, form.cleaned_data[compare.RUN])
     except ValueError as exc:
         raise HttpError(400, f"run: {exc}") from None
     p = form.cleaned_data

@@ -55,7 +55,7 @@ def compare_page(request):
     if not form.is_valid():
         return render(request, "viewer/compare.html", context, status=400 if request.GET else 200)
     try:
-        runs, specs = compared_runs(request.user, form.cleaned_data[compare.RUN])
+        runs, specs = compare.compared_runs(request.user, form.cleaned_data[compare.RUN])
     except ValueError as exc:
         form.add_error(compare.RUN, str(exc))
         return render(request, "viewer/compare.html", context, status=400)
@@ -80,11 +80,3 @@ def compare_page(request):
     return render(request, "viewer/compare.html", context)
 
 
-def compared_runs(user, ids: list[int]) -> tuple[list, list]:
-    """The runs (each the user's, or a 404) and their TuningSpecs; ValueError for a run without one."""
-    runs = [get_run_or_404(user, run_id) for run_id in ids]
-    specs = [kinds.profile(run).tuning for run in runs]
-    for run, spec in zip(runs, specs):
-        if spec is None:
-            raise ValueError(f"run {run.pk} is a {kinds.profile(run).label}: its kind has no tuning outcomes")
-    return runs, specs
