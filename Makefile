@@ -33,7 +33,7 @@ demo: migrate
 
 run: demo
 	@echo
-	@$(BIN)/python manage.py ensure_admin
+	@$(BIN)/python manage.py ensure_admin --url http://$(HOST):$(PORT)
 	@echo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 

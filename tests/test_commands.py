@@ -81,3 +81,11 @@ def test_import_logs_pairs_a_manifest_named_beside_its_replay(samples_dir, user)
                                "--user", "alice")
     run = Run.objects.get()
     assert code == 0 and run.manifest["ok"] and run.settings["smooth_passes"] == 2
+
+
+@pytest.mark.django_db
+def test_ensure_admin_prints_the_login_where_make_run_serves(tmp_path, settings):
+    settings.VAR_DIR = tmp_path
+    out = io.StringIO()
+    call_command("ensure_admin", "--url", "http://127.0.0.1:8101", stdout=out)
+    assert out.getvalue().startswith("Log in at http://127.0.0.1:8101/login/\nusername: admin\npassword: ")
