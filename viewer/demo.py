@@ -175,15 +175,24 @@ def write_study(path: Path, *, seed: int = 5, events: int = 400) -> Path:
     auth = {"providence": "gcu", "safe_user_id": user, "sec": "authenticated", "user_id": user}
     t = dt.datetime(2026, 1, 20, 14, 0, 0, 250000)
     text = "The industrial revolution changed how people worked and lived. "
-    out = []
+    out, doc, typed, saves, k = [], "", "", 0, 0
     for i in range(events):
         t += dt.timedelta(milliseconds=rng.randint(60, 400) if i % 80 else rng.randint(20000, 90000))
         if i % 25 == 24:
-            client = {"auth": auth, "doc_id": "1DemoDoc", "event": "google_docs_save", "rev": str(100 + i),
-                      "source": "org.mitros.writing_analytics", "timestamp": int(t.timestamp() * 1000),
-                      "version": "1.0.0.2"}
+            # Google Docs saves what was typed since the last save: insert it at the end (1-based), and
+            # every third save retype the last three characters (a delete and an insert in one bundle).
+            commands = [{"ty": "is", "ibi": len(doc) + 1, "s": typed}]
+            doc, typed, saves = doc + typed, "", saves + 1
+            if saves % 3 == 0 and len(doc) > 3:
+                tail = doc[-3:]
+                commands = [{"ty": "mlti", "mts": [*commands, {"ty": "ds", "si": len(doc) - 2, "ei": len(doc)},
+                                                    {"ty": "is", "ibi": len(doc) - 2, "s": tail}]}]
+            client = {"auth": auth, "bundles": [{"commands": commands}], "doc_id": "1DemoDoc",
+                      "event": "google_docs_save", "rev": str(100 + i), "source": "org.mitros.writing_analytics",
+                      "timestamp": int(t.timestamp() * 1000), "version": "1.0.0.2"}
         else:
-            ch = text[i % len(text)]
+            ch, k = text[k % len(text)], k + 1
+            typed += ch
             client = {"auth": auth, "event": "keystroke", "event_type": "keystroke",
                       "keystroke": {"key": ch, "code": "Key" + ch.upper() if ch.isalpha() else "Space",
                                     "type": "keydown", "timeStamp": round(i * 180.5, 1)},
