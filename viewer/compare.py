@@ -11,6 +11,7 @@ from __future__ import annotations
 from django import forms
 
 from . import heatmap, kinds
+from .diff_values import same_value
 from .filters import ListField, ParameterForm
 from .selectors import get_run_or_404
 
@@ -46,14 +47,6 @@ class CompareForm(ParameterForm):
         return runs
 
 
-def _same(a, b) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return float(a) == float(b)
-    return a == b
-
-
 def split_settings(settings: list[dict]) -> tuple[dict, dict]:
     """({name: [value per run]} for the settings that differ, {name: value} for those all share).
     A run that records no settings at all (a replay imported without its manifest) is left out of the
@@ -63,7 +56,7 @@ def split_settings(settings: list[dict]) -> tuple[dict, dict]:
     differ, same = {}, {}
     for name in names:
         values = [s.get(name, MISSING) for s in recorded]
-        if all(name in s for s in recorded) and all(_same(values[0], v) for v in values[1:]):
+        if all(name in s for s in recorded) and all(same_value(values[0], v) for v in values[1:]):
             same[name] = values[0]
         else:
             differ[name] = [s.get(name, MISSING) if s else MISSING for s in settings]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from ..diff_values import same_value
+
 SEP = " · "
 
 # The DynoAI toolkit's CLI defaults (tools/ai_tuner_toolkit_dyno_v1_2.py, `main`): a run is named by
@@ -39,7 +41,7 @@ def dynoai(run, info) -> str:
     changed = [
         f"{key} {_value(settings[key])}"
         for key, default in DYNOAI_DEFAULTS.items()
-        if key in settings and not _same(settings[key], default)
+        if key in settings and not same_value(settings[key], default)
     ]
     if len(changed) > MAX_SETTINGS:
         changed = changed[:MAX_SETTINGS] + [f"+{len(changed) - MAX_SETTINGS} more"]
@@ -64,14 +66,6 @@ def study(run, info) -> str:
     user = run.user_label or ""
     day = run.first_ts.date().isoformat() if run.first_ts else ""
     return SEP.join(part for part in (user, day) if part)
-
-
-def _same(value, default) -> bool:
-    if isinstance(value, bool) or isinstance(default, bool):
-        return value is default
-    if isinstance(value, (int, float)) and isinstance(default, (int, float)):
-        return float(value) == float(default)
-    return value == default
 
 
 def _value(value) -> str:
