@@ -184,3 +184,32 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, list):
         return [json_safe(v) for v in value]
     return value
+
+
+MAX_REASON_CHARS = 300
+
+
+def plain(value: Any) -> str:
+    """A field as text: None as "", a string as it is, anything else written out."""
+    return "" if value is None else value if isinstance(value, str) else str(value)
+
+
+def dig(obj: Any, *path: str) -> Any:
+    """obj[path[0]][path[1]]..., or None where a step is not an object."""
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def short(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """A reason: the first non-empty line, at most `limit` characters."""
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        piece = text[start : end if end >= 0 else None].strip()
+        if piece or end < 0:
+            break
+        start = end + 1
+    return piece if len(piece) <= limit else piece[: limit - 1] + "…"

@@ -32,9 +32,21 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from . import base
-from .base import Decision, Limits, ReadError, RunInfo, as_float, as_int, label, parse_instant, storable
+from .base import (
+    Decision,
+    Limits,
+    ReadError,
+    RunInfo,
+    as_float,
+    as_int,
+    label,
+    parse_instant,
+    plain,
+    short,
+    storable,
+)
 from .lines import iter_lines, json_values, parse_object
-from .session_reasons import NOT_VALUES, plain, reason, short
+from .session_reasons import NOT_VALUES, reason
 
 AGENT_KEYS = ("agent_id", "player_id", "character_id", "enemy_id", "npc_id")
 NAME_KEYS = ("agent", "character")  # display names, replaced by their id when known

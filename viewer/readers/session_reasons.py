@@ -5,36 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .base import as_float
+from .base import MAX_REASON_CHARS, as_float, dig, plain, short
 
-MAX_REASON_CHARS = 300
 GENERIC_REASON_KEYS = ("narration", "intent", "description", "message", "error_message", "outcome", "reason")
 NOT_VALUES = frozenset(("event_type", "ts", "session", "round"))  # not in a decision's values
 CHAIN_KEYS = frozenset(("event_id", "parent_event_id", "correlation_id"))
-
-
-def plain(value: Any) -> str:
-    return "" if value is None else value if isinstance(value, str) else str(value)
-
-
-def _get(event: dict, *path: str) -> Any:
-    for key in path:
-        if not isinstance(event, dict):
-            return None
-        event = event.get(key)
-    return event
-
-
-def short(text: str, limit: int = MAX_REASON_CHARS) -> str:
-    """The first non-empty line, at most `limit` characters."""
-    start = 0
-    while True:
-        end = text.find("\n", start)
-        piece = text[start : end if end >= 0 else None].strip()
-        if piece or end < 0:
-            break
-        start = end + 1
-    return piece if len(piece) <= limit else piece[: limit - 1] + "…"
 
 
 def _join(*parts: str, sep: str = " ") -> str:
@@ -108,10 +83,10 @@ def _enemy_defeat(e: dict) -> str:
 
 
 def _combat(e: dict) -> str:
-    attacker = plain(_get(e, "attacker", "name") or _get(e, "attacker", "id"))
-    defender = plain(_get(e, "defender", "name") or _get(e, "defender", "id"))
-    hit = _get(e, "attack", "hit")
-    dealt = _get(e, "damage", "dealt")
+    attacker = plain(dig(e, "attacker", "name") or dig(e, "attacker", "id"))
+    defender = plain(dig(e, "defender", "name") or dig(e, "defender", "id"))
+    hit = dig(e, "attack", "hit")
+    dealt = dig(e, "damage", "dealt")
     text = _join(attacker, "attacks", defender, f"with {plain(e['weapon'])}" if e.get("weapon") else "")
     if isinstance(hit, bool):
         text += ": hit" if hit else ": miss"
@@ -132,7 +107,7 @@ def _debrief(e: dict) -> str:
 
 
 def _session_end(e: dict) -> str:
-    why = plain(e.get("termination_reason") or _get(e, "final_state", "reason"))
+    why = plain(e.get("termination_reason") or dig(e, "final_state", "reason"))
     return f"session ended ({why})" if why else "session ended"
 
 

@@ -19,12 +19,11 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from .base import Decision, Limits, ReadError, RunInfo, label, parse_instant
+from .base import Decision, Limits, ReadError, RunInfo, dig, label, parse_instant, plain, short
 from .lines import iter_lines, json_values, parse_object
 
 SENTINEL = "[Empty log file -- no events captured]"
 GUEST = "GUEST"
-MAX_REASON_CHARS = 300
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _SAFE_ID = re.compile(r"[A-Za-z0-9_.@+-]+")
 _ADJECTIVES = (
@@ -74,13 +73,13 @@ def read(
             reason = scrubber.text(reason)
 
         if seq == 0:
-            source = client.get("source") or _get(event, "metadata", "source")
-            info.source = _text(source)[:500]
+            source = client.get("source") or dig(event, "metadata", "source")
+            info.source = plain(source)[:500]
             info.user_label = user
         yield Decision(
             seq=seq,
             action=action,
-            reason=_short(reason),
+            reason=short(reason),
             ts=_timestamp(event, client, server_time, line),
             values=values,
             agent=label(user, "user id", line),
@@ -93,13 +92,13 @@ def read(
 def _timestamp(event: dict, client: dict, server_time: str | None, line: int) -> dt.datetime | None:
     if server_time is not None:
         return parse_instant(server_time.strip(), line, "server time")
-    epoch = _get(event, "server", "time")
+    epoch = dig(event, "server", "time")
     if isinstance(epoch, (int, float)) and not isinstance(epoch, bool) and math.isfinite(epoch):
         try:
             return dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
         except (OverflowError, OSError, ValueError):
             raise ReadError(f"server.time {epoch!r} is not a possible time", line) from None
-    iso_ts = _get(client, "metadata", "iso_ts")
+    iso_ts = dig(client, "metadata", "iso_ts")
     if iso_ts is not None:
         return parse_instant(iso_ts, line, "client.metadata.iso_ts")
     return None
@@ -108,10 +107,10 @@ def _timestamp(event: dict, client: dict, server_time: str | None, line: int) ->
 def _user_ids(event: dict, client: dict) -> list[str]:
     """The event's real user ids, most authoritative first (FORMATS 3.6)."""
     ids = []
-    for auth in (client.get("auth"), _get(event, "metadata", "auth")):
+    for auth in (client.get("auth"), dig(event, "metadata", "auth")):
         if isinstance(auth, dict):
             for key in ("safe_user_id", "user_id"):
-                value = _text(auth.get(key))
+                value = plain(auth.get(key))
                 if value and value != GUEST:
                     ids.append(value)
     return ids
@@ -119,7 +118,7 @@ def _user_ids(event: dict, client: dict) -> list[str]:
 
 def _chrome_identities(event: dict, client: dict) -> Iterator[dict]:
     for holder in (client, event.get("metadata")):
-        identity = _get(holder, "chrome_identity")
+        identity = dig(holder, "chrome_identity")
         if isinstance(identity, dict):
             yield identity
 
@@ -147,14 +146,14 @@ class _Scrubber:
                     break
             else:
                 return  # the usual line: its ids are known already (or it has none)
-        ids = user_ids + [_text(i.get("id")) for i in identities if _text(i.get("id"))]
+        ids = user_ids + [plain(i.get("id")) for i in identities if plain(i.get("id"))]
         if not ids:
             return
         name = next((self.table[i] for i in ids if i in self.table), None) or self._new_name()
         for real in ids:
             self.table.setdefault(real, name)
         for identity in identities:
-            email = _text(identity.get("email"))
+            email = plain(identity.get("email"))
             if email:
                 self.table.setdefault(email, f"{name}@example.invalid")
 
@@ -260,31 +259,14 @@ def _alternation(table: dict) -> re.Pattern | None:
 
 
 def _reason(action: str, client: dict) -> str:
-    title = _text(_get(client, "object", "title"))
+    title = plain(dig(client, "object", "title"))
     if action == "keystroke":
         keystroke = client.get("keystroke") if isinstance(client.get("keystroke"), dict) else {}
-        kind = _text(keystroke.get("type")) or "key"
+        kind = plain(keystroke.get("type")) or "key"
         key = keystroke.get("key")
-        text = f"{kind} {_text(key)!r}" if key is not None else kind
+        text = f"{kind} {plain(key)!r}" if key is not None else kind
     elif action == "google_docs_save":
-        return f"save rev {_text(client.get('rev'))} of doc {_text(client.get('doc_id'))}"
+        return f"save rev {plain(client.get('rev'))} of doc {plain(client.get('doc_id'))}"
     else:
         text = action
     return f"{text} in {title}" if title else text
-
-
-def _short(text: str) -> str:
-    text = text.split("\n", 1)[0].strip() if "\n" in text else text.strip()
-    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else value if isinstance(value, str) else str(value)
-
-
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
