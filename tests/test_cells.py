@@ -403,3 +403,14 @@ def test_the_drilldown_chart_shows_bidi_controls_as_code_points():
     text = json.dumps(drilldown.values_figure(decisions), ensure_ascii=False)
     assert "\u202e" not in text and "\u2067" not in text
     assert "ACT&lt;U+202E&gt;ION" in text and "k&lt;U+2067&gt;ey" in text
+
+
+@pytest.mark.django_db
+def test_a_sessions_round_by_agent_grid_has_one_column_per_character(import_sample):
+    run = import_sample("session/session_debt_auction_ambush.jsonl")
+    grid = cell_grid(run=run, filters={}, metric="events")
+    agents = [x for x in grid["x_values"] if x is not None]
+    # resolutions name their actor by display name; the grid counts them under the character's id
+    assert {a for a in agents if not str(a).startswith(("enemy_", "npc_"))} == {
+        "dm_01", "player_01", "player_02", "player_03"}, agents
+    assert not any(" " in str(a) for a in agents)
