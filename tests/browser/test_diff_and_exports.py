@@ -69,7 +69,7 @@ def demo_dyno_pair(tmp_path, browser_user):
         sources = [
             Source(name=p.name, path=p, group=folder) for p in (replay, replay.parent / "manifest.json")
         ]
-        (result,) = [r for r in run_ingest(owner=browser_user, sources=sources) if r.run]
+        (result,) = [r for r in run_ingest(owner=browser_user, sources=sources) if r.status == "imported"]
         runs.append(result.run)
     return runs
 
