@@ -295,3 +295,39 @@ def test_a_bad_manifest_or_an_oversized_output_is_refused_alone(samples_dir, use
     assert results["session_replay.json"].status == "imported"
     assert results["Coverage_Front.csv"].status == "output"
     assert set(RunOutput.objects.values_list("name", flat=True)) == {"Coverage_Front.csv"}  # the replay: over 1000 too
+
+
+# -- manifests that name things no file can be (found in review) ------------------------------------
+
+
+def _replay_with_manifest(samples_dir, tmp_path, outputs_list):
+    replay = samples_dir / "dynoai/real_sample/session_replay.json"
+    doc = json.loads((samples_dir / "dynoai/real_sample/manifest.json").read_text())
+    doc["outputs"] = outputs_list
+    (tmp_path / "manifest.json").write_text(json.dumps(doc))
+    return [Source("session_replay.json", path=replay, group="g"), Source("manifest.json", path=tmp_path / "manifest.json", group="g")]
+
+
+def test_a_manifest_whose_replay_path_names_a_folder_leaves_a_run_page_that_opens(samples_dir, user, client_in, tmp_path):
+    replay = samples_dir / "dynoai/real_sample/session_replay.json"
+    sha = __import__("hashlib").sha256(replay.read_bytes()).hexdigest()
+    entry = {"name": "session_replay.json", "path": "out/", "schema": "session_replay", "sha256": sha}
+    results = run_ingest(owner=user, sources=_replay_with_manifest(samples_dir, tmp_path, [entry]))
+    run = next(r.run for r in results if r.status == "imported")
+    assert client_in.get(f"/runs/{run.pk}/").status_code == 200
+
+
+def test_a_manifest_size_past_any_column_is_no_size_and_no_crash(samples_dir, user, tmp_path):
+    replay = samples_dir / "dynoai/real_sample/session_replay.json"
+    run_ingest(owner=user, sources=[Source("session_replay.json", path=replay, group="first")])  # then its manifest
+    entry = {"name": "x.csv", "path": "x.csv", "schema": "grid", "size_bytes": 99999999999999999999}
+    results = run_ingest(owner=user, sources=_replay_with_manifest(samples_dir, tmp_path, [entry]))
+    assert {r.status for r in results} <= {"duplicate", "manifest", "imported", "skipped"}, [r.message for r in results]
+
+
+def test_an_output_file_downloads_exactly_as_stored_even_with_bidi_controls(user, client_in):
+    text = b'{"note": "\\u202e reversed", "raw": "\xe2\x80\xae"}\n'
+    run = Run.objects.create(owner=user, name="r", kind="dynoai", source_name="r", size=1, sha256="0" * 64)
+    RunOutput.objects.create(run=run, name="Anomaly_Hypotheses.json", data=text, size=len(text), sha256="x")
+    response = client_in.get(f"/runs/{run.pk}/outputs/Anomaly_Hypotheses.json")
+    assert response.content == text and response["Content-Disposition"].startswith("attachment")

@@ -168,7 +168,10 @@ def run_ingest(
         if run is not None and paired is not None:
             paired.run = run
             if results[i].status == "duplicate":
-                results[i].message += "; its manifest " + folders.attach(run, paired)
+                try:
+                    results[i].message += "; its manifest " + folders.attach(run, paired)
+                except Exception as exc:  # attaching stores whole or not at all: the line says why
+                    results[i].message += "; its manifest was not attached: " + _unexpected(paired.m.name, exc)
         if run is not None and replay is not None:
             group_runs.setdefault(src.group, []).append((run, paired.m if paired else None))
     for f in found:

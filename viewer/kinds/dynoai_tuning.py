@@ -358,7 +358,7 @@ def checks(grid: dict, cells: dict) -> list[dict]:
         value = grid_value(grid, rpm, kpa)
         entries = [(seq, "gradient-limited result", v, False) for seq, v in cell["gradient"]]
         entries += [(seq, f"clamped (limit {_short(limit)})", c, True) for seq, _, c, limit in cell["clamp"]]
-        for seq, what, v, must in sorted(entries):
+        for seq, what, v, must in sorted(entries, key=lambda e: (e[0], e[1])):
             if v is None or value is None:
                 continue
             delta = round(value - v, 4)

@@ -109,7 +109,8 @@ def parse(data: bytes, name: str) -> Manifest:
         if not isinstance(out, dict):
             continue
         size = out.get("size_bytes")
-        size = size if isinstance(size, int) and not isinstance(size, bool) else None
+        # a size no file can have (negative, or past a 64-bit column) is not a size
+        size = size if isinstance(size, int) and not isinstance(size, bool) and 0 <= size < 2**63 else None
         entry = Output(
             name=basename(_text(out.get("path")) or _text(out.get("name")))[:500],
             schema=_text(out.get("schema"))[:200],
@@ -118,7 +119,7 @@ def parse(data: bytes, name: str) -> Manifest:
         )
         if entry.name and all(o.name != entry.name for o in m.outputs):
             m.outputs.append(entry)
-        if entry.schema == REPLAY_SCHEMA and not m.replay_path:
+        if entry.schema == REPLAY_SCHEMA and not m.replay_path and entry.name:  # "out/" names no file
             m.replay_path = _text(out.get("path"))
             m.replay_size = size
             m.replay_sha256 = entry.sha256

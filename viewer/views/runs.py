@@ -69,7 +69,8 @@ def output(request, run_id, name):
     if row is None:
         raise Http404("No such output file")
     response = HttpResponse(bytes(row.data), content_type=_content_type(row.name))
-    response["Content-Disposition"] = content_disposition_header(False, row.name)
+    # a download, never a page: served as stored (nothing on the way, e.g. the bidi guard for pages, rewrites it)
+    response["Content-Disposition"] = content_disposition_header(True, row.name)
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
