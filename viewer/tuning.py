@@ -30,4 +30,5 @@ class TuningSpec:
     # run -> the settings compared across runs (what differs on every run left out)
     settings: Callable[[Any], dict]
     cylinders: dict[str, str] = field(default_factory=dict)  # cylinder value -> label ("both" first)
+    story_line: str = ""  # the template that reads one step of a cell's story (the kind's own words)
     value_title: str = "correction %"

@@ -350,6 +350,7 @@ TUNING = TuningSpec(
     settings=dynoai_tuning.settings,
     cylinders=CYLINDERS,
     value_title="VE correction %",
+    story_line="viewer/kinds/dynoai_story_line.html",
 )
 
 

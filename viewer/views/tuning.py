@@ -34,7 +34,7 @@ def story(request, run_id):
         return render(request, "viewer/cell_story.html", {"run": run, "form": form}, status=400)
     story = cell_story.cell_story(spec=spec, run=run, form=form)
     shown, left = cell_story.compact(story["decisions"])
-    context = {"run": run, "form": form, "story": story, "shown": shown, "left": left}
+    context = {"run": run, "form": form, "story": story, "shown": shown, "left": left, "story_line": spec.story_line}
     return render(request, STORY_PARTS.get(part, "viewer/cell_story.html"), context)
 
 
