@@ -139,3 +139,10 @@ def test_another_users_run_is_a_404_and_a_kind_without_tuning_a_400(sweep, impor
     session = import_sample("session/combat_session_sample.jsonl")
     response = api.get(f"/api/compare?run={sweep[0].pk}&run={session.pk}")
     assert response.status_code == 400 and "has no tuning outcomes" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("cell, message", [("rpm=3500", "kpa: give rpm and kpa together to pick a cell"),
+                                           ("kpa=65", "rpm: give rpm and kpa together to pick a cell")])
+def test_half_a_cell_is_a_400_naming_what_is_missing(api, cell, message):
+    response = api.get(f"/api/compare?run=1&run=2&{cell}")
+    assert response.status_code == 400 and response.json() == {"detail": message}

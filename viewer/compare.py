@@ -46,6 +46,15 @@ class CompareForm(ParameterForm):
             )
         return runs
 
+    def clean(self):
+        """A cell is an RPM and a kPa: one without the other names no cell, and says so."""
+        data = super().clean()
+        rpm, kpa = data.get(CELL_RPM), data.get(CELL_KPA)
+        if (rpm is None) != (kpa is None) and not ({CELL_RPM, CELL_KPA} & set(self.errors)):
+            missing = CELL_KPA if kpa is None else CELL_RPM
+            self.add_error(missing, f"give {CELL_RPM} and {CELL_KPA} together to pick a cell")
+        return data
+
 
 def split_settings(settings: list[dict]) -> tuple[dict, dict]:
     """({name: [value per run]} for the settings that differ, {name: value} for those all share).
