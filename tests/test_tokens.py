@@ -139,3 +139,23 @@ def test_the_slowest_calls_wait_from_the_event_that_asked_not_from_what_the_call
 def test_a_dated_snapshot_of_a_model_has_the_models_price(model, price):
     found = tokens.price_of(model, tokens.DEFAULT_PRICES)
     assert (found and found["input"]) == price
+
+
+@pytest.mark.django_db
+def test_calls_without_an_agent_are_counted_but_not_linked_to_a_filter_that_finds_nothing(client_in, user, tmp_path):
+    from viewer.ingest import Source, run_ingest
+
+    lines = [
+        {"event_type": "session_start", "ts": "2026-01-01T10:00:00", "session": "s1", "config": {}, "version": "1.2.0"},
+        {"event_type": "llm_call", "ts": "2026-01-01T10:00:01", "session": "s1", "round": 1, "agent_id": "dm_01",
+         "model": "m", "prompt": [], "response": "ok", "tokens": {"input": 5, "output": 2}},
+        {"event_type": "llm_call", "ts": "2026-01-01T10:00:02", "session": "s1", "round": 1,
+         "model": "m", "prompt": [], "response": "ok", "tokens": {"input": 7, "output": 3}},
+    ]
+    path = tmp_path / "session_s1.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    [result] = run_ingest(owner=user, sources=[Source(path.name, path=path)])
+    totals = client_in.get(f"/api/runs/{result.run.pk}/tokens").json()
+    assert totals["by_agent"][tokens.NO_AGENT]["input"] == 7
+    page = client_in.get(f"/runs/{result.run.pk}/llm/").content.decode()
+    assert f"agent={tokens.NO_AGENT}" not in page and "agent=dm_01" in page

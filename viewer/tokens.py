@@ -207,7 +207,9 @@ def panel(*, run, spec: LlmSpec, agents: dict | None = None) -> dict:
     summed = report(found)
     return {
         "report": summed,
-        "agents": [{"key": k, "name": names.get(k, ""), **t} for k, t in summed["by_agent"].items()],
+        # a call without an agent is grouped under NO_AGENT, which no agent filter selects: no link for it
+        "agents": [{"key": k, "name": names.get(k, ""), "link": k != NO_AGENT, **t}
+                   for k, t in summed["by_agent"].items()],
         "models": [{"key": k, **t} for k, t in summed["by_model"].items()],
         "rounds": [{"key": k, **t} for k, t in summed["by_round"].items()],
         "costliest": [_row(c, names) for c in costliest],
