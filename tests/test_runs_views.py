@@ -111,3 +111,23 @@ def test_a_failed_toolkit_runs_upload_line_says_it_failed(client_in, samples_dir
     files = [SimpleUploadedFile("manifest.json", json.dumps(doc).encode())]
     body = client_in.post("/upload/", {"files": files}, headers={"HX-Request": "true"}).content.decode()
     assert "a failed toolkit run" in body and "no torque column" in body and "0 decisions" not in body
+
+
+def test_runs_of_one_input_are_grouped_as_a_sweep_with_a_compare_link(client_in, import_sample):
+    folder = "dynoai/runs/large200k_s2_c7", "dynoai/runs/large200k_s4_c10"
+    a = import_sample(f"{folder[0]}/session_replay.json", f"{folder[0]}/manifest.json")
+    b = import_sample(f"{folder[1]}/session_replay.json", f"{folder[1]}/manifest.json")
+    alone = import_sample("session/combat_session_sample.jsonl")
+    body = client_in.get("/").content.decode()
+    assert body.count("Sweep of") == 1
+    assert "Sweep of 2 runs of <span class=\"mono\">large_resampled_200k.csv</span>" in body
+    assert f'href="/compare/?run={b.pk}&amp;run={a.pk}"' in body
+    sweep = body.split('<tbody class="sweep">', 1)[1].split("</tbody>", 1)[0]
+    assert f'href="/runs/{a.pk}/"' in sweep and f'href="/runs/{b.pk}/"' in sweep
+    assert f'href="/runs/{alone.pk}/"' not in sweep  # a run without an input stays a row of its own
+
+
+def test_a_run_without_a_manifest_is_no_sweep(client_in, import_sample):
+    import_sample("dynoai/runs/large200k_s2_c7/session_replay.json")
+    import_sample("dynoai/runs/large200k_s4_c10/session_replay.json")
+    assert "Sweep of" not in client_in.get("/").content.decode()

@@ -1,4 +1,7 @@
 """The runs list, upload, rename and delete; a run's output files."""
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.core.exceptions import TooManyFilesSent
 from django.http import Http404, HttpResponse, HttpResponseRedirect
@@ -14,9 +17,58 @@ from ..outputs import output_file
 from ..selectors import get_run_or_404, visible_runs
 
 
+@dataclass
+class Group:
+    """Rows of the runs list: one run, or a sweep (the runs of one input, newest first)."""
+
+    runs: list = field(default_factory=list)
+    input_name: str = ""
+
+    @property
+    def sweep(self) -> bool:
+        return len(self.runs) > 1
+
+    @property
+    def compare_url(self) -> str:
+        return "/compare/?" + urlencode([("run", r.pk) for r in self.runs])
+
+
+def sweeps(runs) -> list[Group]:
+    """The runs in list order, those of one input (a DynoAI manifest's input.sha256) gathered into one
+    group at the place of its newest run; a run without an input is a group of its own."""
+    groups: list[Group] = []
+    by_input: dict[str, Group] = {}
+    for run in runs:
+        sha, name = _input_of(run)
+        group = by_input.get(sha) if sha else None
+        if group is None:
+            group = Group(input_name=name)
+            groups.append(group)
+            if sha:
+                by_input[sha] = group
+        group.runs.append(run)
+    return groups
+
+
+def _input_of(run) -> tuple[str, str]:
+    """(sha256, file name) of the input the run was computed from, as its manifest says; ("", "") if none."""
+    manifest = run.manifest if isinstance(run.manifest, dict) else {}
+    failure = run.failure if isinstance(run.failure, dict) else {}
+    found = manifest.get("input") or failure.get("input")
+    if not isinstance(found, dict) or not isinstance(found.get("sha256"), str) or not found["sha256"]:
+        return "", ""
+    path = found.get("path") if isinstance(found.get("path"), str) else ""
+    return found["sha256"].lower(), path.replace("\\", "/").rsplit("/", 1)[-1] or found["sha256"][:12]
+
+
+def _list_context(user) -> dict:
+    runs = list(visible_runs(user))
+    return {"runs": runs, "groups": sweeps(runs)}
+
+
 @require_GET
 def run_list(request):
-    return render(request, "viewer/runs.html", {"runs": visible_runs(request.user), "form": UploadForm()})
+    return render(request, "viewer/runs.html", _list_context(request.user) | {"form": UploadForm()})
 
 
 @require_POST
@@ -38,7 +90,7 @@ def upload(request):
         results = run_ingest(
             owner=request.user, sources=sources, keep_user_ids=form.cleaned_data["keep_user_ids"]
         )
-    context = {"runs": visible_runs(request.user), "form": form, "results": results}
+    context = _list_context(request.user) | {"form": form, "results": results}
     template = "viewer/runs.html#upload-results" if request.htmx else "viewer/runs.html"
     status = 400 if form.errors or (results and all(r.failed for r in results)) else 200
     return render(request, template, context, status=status)
