@@ -150,3 +150,76 @@ def test_an_action_has_one_colour_whatever_the_filter(client_in, import_sample):
         pairs = re.findall(r'style="--c: (#[0-9a-f]{6})">(?:</span>)?([A-Z_]+)<', html)
         assert pairs
         assert all(colours[name] == colour for colour, name in pairs)
+
+
+# -- the pipeline as the axis (issue 17.1) ------------------------------------------------------------
+def test_dynoai_puts_each_action_in_its_pipeline_stage_and_others_last():
+    from viewer.kinds import profile
+
+    lanes = profile("dynoai").timeline
+    assert lanes.axis == charts.SEQ
+    assert [lanes.stage_of(a) for a in (
+        "AFR_CORRECTION", "SMOOTHING_START", "GRADIENT_LIMITING", "CLAMPING_START", "CLAMPING_APPLIED",
+        "ANOMALY_DETECTION_START", "ANOMALY_DETECTED", "CONFIDENCE_SCORING_COMPLETE", "RESAMPLE",
+    )] == ["AFR correction", "Smoothing", "Gradient limiting", "Clamping", "Clamping", "Anomaly detection",
+           "Anomaly detection", "Confidence", "Other"]
+    assert lanes.order == ["AFR correction", "Smoothing", "Gradient limiting", "Clamping", "Anomaly detection",
+                           "Confidence", "Other"]
+    assert profile("session").timeline is None and profile("study").timeline is None
+
+
+def test_on_the_seq_axis_each_decision_is_at_its_seq_in_its_stage_lane(samples_dir, import_sample):
+    from viewer.kinds import profile
+
+    run = import_sample(REAL)
+    lanes = profile(run).timeline
+    figure = charts.points_figure(chart_points(run=run, limit=charts.POINTS_MAX), axis=charts.SEQ, lanes=lanes)
+    expected = file_points(samples_dir, REAL)
+    assert figure["meta"]["axis"] == "seq"
+    for trace in figure["data"]:  # a trace (and a colour) per action, drawn in its stage's lane
+        seqs = [i for i, a, _ in expected if a == trace["name"]]
+        assert trace["x"] == trace["customdata"] == seqs
+        assert set(trace["y"]) == {lanes.stage_of(trace["name"])}
+    assert figure["layout"]["yaxis"]["categoryarray"] == list(reversed(
+        ["AFR correction", "Smoothing", "Gradient limiting", "Clamping", "Anomaly detection"]))  # top down
+    assert "seq" in figure["layout"]["xaxis"]["title"]["text"]
+    assert figure["meta"]["spans"][0] == [0, 0, 0.0, 0.0] and len(figure["meta"]["spans"]) == len(expected)
+
+
+def test_an_action_of_no_stage_is_in_the_other_lane_at_the_bottom():
+    lanes = charts.Lanes(stages=(("First", ("A",)), ("Second", ("B",))))
+    figure = charts.points_figure([(0, 0.0, None, "B1", ""), (1, 1.0, None, "ZZ", ""), (2, 2.0, None, "A1", "")],
+                                  axis=charts.SEQ, lanes=lanes)
+    assert figure["layout"]["yaxis"]["categoryarray"] == ["Other", "Second", "First"]
+
+
+def test_the_time_axis_reads_in_durations():
+    ticks = charts.time_ticks(0.0, 22.0)
+    assert ticks["tickvals"][:3] == [0.0, 5.0, 10.0] and ticks["ticktext"][:3] == ["0.0 ms", "5.0 ms", "10.0 ms"]
+    assert charts.time_ticks(0.0, 300_000.0)["ticktext"][:3] == ["0.0 ms", "1 min 00 s", "2 min 00 s"]
+    figure = charts.points_figure([(0, 0.0, None, "A", ""), (1, 22.0, None, "A", "")])
+    assert figure["layout"]["xaxis"]["ticktext"][-1] == "25.0 ms"
+    assert figure["layout"]["xaxis"]["title"]["text"] == "time since the run's first decision"
+
+
+def test_over_the_point_limit_the_seq_axis_counts_consecutive_decisions(client_in, import_sample, monkeypatch,
+                                                                       samples_dir):
+    times = [t for _, _, t in file_points(samples_dir, REAL)]
+    run = import_sample(REAL)
+    monkeypatch.setattr(timeline, "POINTS_MAX", 10)
+    monkeypatch.setattr(charts, "BINS", 20)
+    html, figure = chart_part(client_in, run, "")
+    assert figure["meta"]["mode"] == "bins" and figure["meta"]["axis"] == "seq"
+    assert figure["meta"]["bin_seq"] == 6 and figure["meta"]["total"] == 119  # 119 decisions in <= 20 bins
+    counted = {}
+    for trace in figure["data"]:
+        for x, text in zip(trace["x"], trace["text"]):
+            first = int(re.search(r"#(\d+) to #", text)[1])
+            assert x == first + 2.5
+            counted[trace["name"]] = counted.get(trace["name"], 0) + int(re.search(r"<br>(\d+) decision", text)[1])
+    assert counted == {"AFR_CORRECTION": 98, "GRADIENT_LIMITING": 18, "SMOOTHING_START": 1, "CLAMPING_START": 1,
+                       "ANOMALY_DETECTION_START": 1}
+    spans = figure["meta"]["spans"]  # each bin's seqs and time span, for a zoom to become a time window
+    assert [s[:2] for s in spans] == [[k, k + 5] for k in range(0, 119, 6)]
+    assert [s[2:] for s in spans] == [pytest.approx([min(times[k:k + 6]), max(times[k:k + 6])]) for k in range(0, 119, 6)]
+    assert "6 consecutive decisions" in html

@@ -423,3 +423,59 @@ def test_a_big_runs_page_loads_facets_summary_and_chart_after_it(client_in, impo
         assert 'id="chart-data"' in part(client_in, run, "action=afr", "chart").content.decode()
         assert "AFR_CORRECTION" in part(client_in, run, "action=afr", "facets").content.decode()
         assert "Largest gaps" in part(client_in, run, "action=afr", "stats").content.decode()
+
+
+# -- the pipeline as the axis (issue 17.1) ------------------------------------------------------------
+CHART_DATA = re.compile(r'<script id="chart-data" type="application/json">(.*?)</script>', re.S)
+STAGE_LANES = ["AFR correction", "Smoothing", "Gradient limiting", "Clamping", "Anomaly detection"]
+
+
+def chart(client, run, qs=""):
+    html = part(client, run, qs, "chart").content.decode()
+    return html, json.loads(CHART_DATA.search(html)[1])
+
+
+def test_a_dynoai_runs_chart_is_in_decision_order_in_pipeline_lanes(client_in, import_sample):
+    run = import_sample(REAL)
+    html, figure = chart(client_in, run)
+    assert figure["meta"]["axis"] == "seq"
+    assert figure["layout"]["yaxis"]["categoryarray"] == list(reversed(STAGE_LANES))
+    assert sorted(x for t in figure["data"] for x in t["x"]) == list(range(119))
+    assert "one lane per stage of the pipeline" in html
+
+
+def test_the_time_axis_is_a_link_that_keeps_the_filters(client_in, import_sample):
+    run = import_sample(REAL)
+    html, figure = chart(client_in, run, "action=afr&cylinder=f")
+    assert 'href="?action=afr&amp;cylinder=f&amp;axis=time"' in html
+    assert 'hx-get="?action=afr&amp;cylinder=f&amp;axis=time" hx-target="#chart"' in html
+    html, figure = chart(client_in, run, "action=afr&cylinder=f&axis=time")
+    assert figure["meta"]["axis"] == "time" and figure["layout"]["xaxis"]["ticktext"][0] == "0.0 ms"
+    assert figure["layout"]["yaxis"]["categoryarray"] == ["AFR correction"]  # still lanes by stage
+    assert max(x for t in figure["data"] for x in t["x"]) <= 22.0  # ms, not seq
+    assert 'href="?action=afr&amp;cylinder=f"' in html  # back to the pipeline: the default, no axis=
+
+
+def test_a_time_window_is_read_on_the_time_axis_unless_seq_is_asked(client_in, import_sample):
+    run = import_sample(REAL)
+    _, figure = chart(client_in, run, "t_from=4&t_to=8")
+    assert figure["meta"]["axis"] == "time"
+    html, figure = chart(client_in, run, "t_from=4&t_to=8&axis=seq")  # a zoom on the seq axis
+    assert figure["meta"]["axis"] == "seq" and "range" not in figure["layout"]["xaxis"]
+    assert 'class="reset-zoom" href="?"' in html  # reset goes back to the run's own view
+
+
+@pytest.mark.parametrize("relpath", [COMBAT, STUDY])
+def test_sessions_and_study_logs_keep_the_time_axis_with_a_lane_per_action(client_in, import_sample, relpath):
+    run = import_sample(relpath)
+    html, figure = chart(client_in, run)
+    assert figure["meta"]["axis"] == "time"
+    assert figure["layout"]["yaxis"]["categoryarray"] == list(reversed([t["name"] for t in figure["data"]]))
+    assert "axis=" not in html and "Pipeline order" not in html
+
+
+def test_a_bad_axis_is_a_400_naming_it(client_in, import_sample):
+    run = import_sample(REAL)
+    for target in ("chart", "run-view"):
+        response = part(client_in, run, "axis=rpm", target)
+        assert response.status_code == 400 and "axis: use time or seq" in response.content.decode()

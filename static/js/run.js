@@ -16,30 +16,48 @@
     const fig = JSON.parse(data.textContent);
     plot.dataset.drawn = "1";
     Plotly.newPlot(plot, fig.data, fig.layout, fig.config);
-    plot.on("plotly_relayout", (ev) => zoomed(ev));
+    plot.on("plotly_relayout", (ev) => zoomed(ev, fig.meta || {}));
     plot.on("plotly_click", (ev) => {
       const seq = ev.points && ev.points[0] && ev.points[0].customdata;
       if (seq !== null && seq !== undefined) openSeq(seq);
     });
   }
 
-  function zoomed(ev) {
+  function zoomed(ev, meta) {
     let lo = ev["xaxis.range[0]"], hi = ev["xaxis.range[1]"];
     if (lo === undefined && Array.isArray(ev["xaxis.range"])) [lo, hi] = ev["xaxis.range"];
     if (lo !== undefined && hi !== undefined) {
+      if (meta.axis === "seq") return seqWindow(lo, hi, meta.spans || []);
       setWindow(Math.floor(lo * 1000) / 1000, Math.ceil(hi * 1000) / 1000);
     } else if (ev["xaxis.autorange"]) {
-      setWindow("", "");
+      setWindow("", "", meta.axis === "seq" ? "seq" : null);
     }
   }
 
-  function setWindow(from, to) {
+  // On the decision-order axis a zoom picks decisions (seq lo..hi); there is no seq filter, so the
+  // window becomes the time span of the decisions picked (their t_ms, from the figure's meta.spans),
+  // and the axis stays seq.
+  function seqWindow(lo, hi, spans) {
+    let from = null, to = null;
+    for (const [first, last, tLow, tHigh] of spans) {
+      if (last < lo || first > hi) continue;
+      from = from === null ? tLow : Math.min(from, tLow);
+      to = to === null ? tHigh : Math.max(to, tHigh);
+    }
+    if (from === null) return;
+    setWindow(Math.floor(from * 1000) / 1000, Math.ceil(to * 1000) / 1000, "seq");
+  }
+
+  let pendingAxis = null; // the axis to keep on the next filter request (a zoom on the seq axis)
+
+  function setWindow(from, to, axis) {
     const form = document.getElementById("filters");
     const a = $("#id_t_from", form), b = $("#id_t_to", form);
     if (!form || !a || !b) return;
     if (String(a.value) === String(from) && String(b.value) === String(to)) return;
     a.value = from;
     b.value = to;
+    pendingAxis = axis || null;
     form.requestSubmit();
   }
 
@@ -52,6 +70,10 @@
       fd.delete(key);
       kept.forEach((v) => fd.append(key, v));
     }
+    // the chart's axis is not an input of the form: keep the page's (or the zoom's) on every request
+    const axis = pendingAxis || new URLSearchParams(location.search).get("axis");
+    pendingAxis = null;
+    if (axis && !fd.has("axis")) fd.append("axis", axis);
   });
 
   document.addEventListener("htmx:beforeSwap", (e) => {

@@ -186,3 +186,31 @@ def test_a_decision_opens_on_its_own_page_from_a_shared_link(page, run, written,
     text = page.locator("main").inner_text()
     assert written[5]["action"] in text and written[5]["reason"] in text
     shot(page)
+
+
+def test_the_pipeline_is_the_axis_and_time_is_one_click_away(page, run, written, shot):
+    another = "#filters input[name=action][aria-label='Another action']"
+    x_title = "() => document.getElementById('plot')._fullLayout.xaxis.title.text"
+    page.goto(f"/runs/{run.pk}/")
+    wait_drawn(page)
+    shot(page, "pipeline")
+    lanes = page.evaluate("() => document.getElementById('plot')._fullLayout.yaxis.categoryarray")
+    assert lanes == ["Anomaly detection", "Clamping", "Gradient limiting", "Smoothing", "AFR correction"]
+    assert "seq" in page.evaluate(x_title)
+    page.fill(another, "afr")
+    page.press(another, "Enter")
+    page.wait_for_url(re.compile(r"action=afr"))
+    wait_drawn(page)
+    page.click("#chart a[data-axis=time]")
+    page.wait_for_url(re.compile(r"action=afr&axis=time$"))
+    page.wait_for_function("() => { const p = document.getElementById('plot'); return p && p._fullLayout && p._fullLayout.xaxis.title.text.startsWith('time'); }")
+    shot(page, "time")
+    ticks = page.locator("#plot .xtick text").evaluate_all("els => els.map(e => e.textContent)")
+    assert "0.0 ms" in ticks and "10.0 ms" in ticks
+    assert chart_points(page) == sum(1 for d in written if "AFR" in d["action"])
+    page.fill("#id_cylinder", "f")  # another filter keeps the axis
+    page.press("#id_cylinder", "Enter")
+    page.wait_for_url(re.compile(r"cylinder=f.*axis=time"))
+    wait_drawn(page)
+    assert page.evaluate(x_title).startswith("time")
+    assert query(page) == {"action": ["afr"], "cylinder": ["f"], "axis": ["time"]}

@@ -76,6 +76,7 @@ class Profile:
     diff: Any = None
     llm: Any = None  # tokens.LlmSpec: where its LLM calls are (tokens, cost, replay kit); None: it has none
     tuning: Any = None  # tuning.TuningSpec: cell story, result tables, compare of runs; None: none
+    timeline: Any = None  # charts.Lanes: the run page's chart in lanes by stage, its default axis; None: by action, time
 
 
 PROFILES: dict[str, Profile] = {}

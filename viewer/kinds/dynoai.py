@@ -354,6 +354,22 @@ TUNING = TuningSpec(
 )
 
 
+# -- the timeline (issue 17.1): decisions in order, in lanes by pipeline stage (charts.Lanes) -------------
+from ..charts import SEQ, Lanes  # noqa: E402
+
+# The toolkit's pipeline, in the order it runs; an action is in the stage its name starts with
+# (SMOOTHING_START, CLAMPING_APPLIED...); an action of no stage goes to "Other", last.
+STAGES = (
+    ("AFR correction", ("AFR_",)),
+    ("Smoothing", ("SMOOTH",)),
+    ("Gradient limiting", ("GRADIENT",)),
+    ("Clamping", ("CLAMP",)),
+    ("Anomaly detection", ("ANOMAL",)),
+    ("Confidence", ("CONFIDENCE",)),
+)
+TIMELINE = Lanes(stages=STAGES, axis=SEQ)
+
+
 PROFILE = register(
     Profile(
         name="dynoai",
@@ -384,5 +400,6 @@ PROFILE = register(
         replay=REPLAY,
         diff=DIFF,
         tuning=TUNING,
+        timeline=TIMELINE,
     )
 )

@@ -7,6 +7,7 @@ target's id (HX-Target), and gets that partial of viewer/run.html. The parts:
   facets, stats, chart   filled in after the page on runs too big to count while it renders
 """
 
+from django.db.models import Count, ExpressionWrapper, F, IntegerField, Max, Min, Value
 from django.db.models.functions import Substr
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -14,7 +15,7 @@ from django.views.decorators.http import require_GET
 
 from .. import display, htmx, kinds
 from ..htmx import vary_on_fragment
-from ..charts import POINTS_MAX, bin_width, bins_figure, points_figure
+from ..charts import AXES, POINTS_MAX, SEQ, TIME, bin_width, bins_figure, points_figure, seq_bin_width
 from ..facets import facets_for, link_facets
 from ..memo import BIG_RUN, run_memo
 from ..filters import T_FROM, T_TO, DecisionFilterForm, filter_querystring
@@ -42,6 +43,7 @@ LABELS = {
     "agent": "Agent", "round_min": "Round from", "round_max": "Round to", "since": "Since (ISO time)",
     "until": "Until (ISO time)",
 }
+AXIS = "axis"  # the chart's x axis: "seq" (decision order) or "time"; not a filter, the table ignores it
 PARTS = {
     "run-view": "viewer/run.html#run-view",
     "load-more": "viewer/run.html#rows",
@@ -60,6 +62,8 @@ def run_page(request, run_id):
     part = htmx.fragment(request, PARTS)
     if not form.is_valid() and part not in (None, "run-view"):
         return htmx.bad_request(form.error_text())
+    if request.GET.get(AXIS, "") not in ("", *AXES):
+        return htmx.bad_request(f"{AXIS}: use {' or '.join(AXES)}")
     context = {
         "run": run,
         "form": form,
@@ -140,7 +144,10 @@ def _parts(request, run, kind, form, part, inline) -> dict:
             action_stats(run=run, **filters), largest_gaps(run=run, **filters)))
         context.update(action_rows=action_rows(stats, colours), gaps=gaps(largest))
     if "chart" in wanted:
-        context["figure"] = _cached(run, "chart", filters, lambda: _figure(run, filters, colours))
+        chart = _chart_axis(request.GET.get(AXIS, ""), kind.timeline, filters)
+        context.update(chart)
+        context["figure"] = _cached(run, "chart:" + chart["chart_axis"], filters,
+                                    lambda: _figure(run, filters, colours, chart["chart_axis"], kind.timeline))
     return context
 
 
@@ -170,23 +177,65 @@ def _matching(run, filters) -> int:
     return filtered_decisions(run=run, **filters).count() if filters else run.decision_count
 
 
-def _figure(run, filters, colours) -> dict:
+def _chart_axis(asked: str, lanes, filters) -> dict:
+    """The chart's axis and the links that switch it. Without `axis=`, a kind with pipeline lanes is
+    read on its own axis (DynoAI: seq), except that a time window (t_from/t_to) is read on the time
+    axis; other kinds on time. Links keep every other parameter; `axis=` is left out where it says
+    the default."""
+    windowed = filters.get(T_FROM) is not None or filters.get(T_TO) is not None
+    home = lanes.axis if lanes else TIME  # the axis of the run's unfiltered page
+    default = TIME if windowed or not lanes else lanes.axis
+    axis = asked or default
+    links = [
+        {"axis": a, "label": label, "current": a == axis, "param": None if a == default else a}
+        for a, label in ((SEQ, "Pipeline order"), (TIME, "Time"))
+    ] if lanes else []
+    return {"chart_axis": axis, "axis_links": links,
+            "reset_axis": None if asked in ("", home) else asked}
+
+
+def _figure(run, filters, colours, axis=TIME, lanes=None) -> dict:
     matching = _matching(run, filters)
     window = (filters.get(T_FROM), filters.get(T_TO))
     if matching <= POINTS_MAX:
         points = chart_points(run=run, limit=POINTS_MAX, **filters)
-        return points_figure(points, colours=colours, window=window)
+        return points_figure(points, colours=colours, window=window, axis=axis, lanes=lanes)
+    if axis == SEQ:
+        return _seq_bins_figure(run, filters, colours, matching, lanes)
     low, high = window
     if low is None or high is None:
         found_low, found_high = time_range(run=run, **filters)
         low, high = found_low if low is None else low, found_high if high is None else high
     if low is None or high is None:
         return bins_figure([], start=0.0, width=1.0, total=matching, undated=matching, colours=colours,
-                           window=window)
+                           window=window, lanes=lanes)
     width = bin_width(low, high)
     bins = time_bins(run=run, start=low, width=width, **filters)
     return bins_figure(bins, start=low, width=width, total=matching,
-                       undated=matching - sum(n for _, _, n in bins), colours=colours, window=window)
+                       undated=matching - sum(n for _, _, n in bins), colours=colours, window=window,
+                       lanes=lanes)
+
+
+def _seq_bins_figure(run, filters, colours, matching, lanes) -> dict:
+    """Counts per bin of consecutive decisions per action, computed by the database.
+    (A read: it belongs beside selectors.time_bins; kept here while selectors.py is another's file.)"""
+    qs = filtered_decisions(run=run, **filters).order_by()
+    found = qs.aggregate(low=Min("seq"), high=Max("seq"))
+    if found["low"] is None:
+        return bins_figure([], start=0, width=1, total=matching, colours=colours, axis=SEQ, lanes=lanes)
+    low, width = found["low"], seq_bin_width(found["low"], found["high"])
+    b = ExpressionWrapper((F("seq") - Value(low)) / Value(width), output_field=IntegerField())
+    rows = list(qs.annotate(b=b).values("action", "b")
+                .annotate(n=Count("pk"), t_low=Min("t_ms"), t_high=Max("t_ms")).order_by("b", "action"))
+    spans: dict[int, list] = {}
+    for r in rows:
+        span = spans.setdefault(r["b"], [low + r["b"] * width, low + (r["b"] + 1) * width - 1, None, None])
+        if r["t_low"] is not None:
+            span[2] = r["t_low"] if span[2] is None else min(span[2], r["t_low"])
+            span[3] = r["t_high"] if span[3] is None else max(span[3], r["t_high"])
+    bins = [(r["action"], r["b"], r["n"]) for r in rows]
+    return bins_figure(bins, start=low, width=width, total=matching, colours=colours, axis=SEQ, lanes=lanes,
+                       spans=[s for s in spans.values() if s[2] is not None])
 
 
 def _colours(run) -> display.Colours:
