@@ -131,3 +131,18 @@ def test_a_run_without_a_manifest_is_no_sweep(client_in, import_sample):
     import_sample("dynoai/runs/large200k_s2_c7/session_replay.json")
     import_sample("dynoai/runs/large200k_s4_c10/session_replay.json")
     assert "Sweep of" not in client_in.get("/").content.decode()
+
+
+def test_a_sweep_stands_where_its_newest_run_is_and_counts_failed_runs_of_its_input():
+    from viewer.views.runs import sweeps
+
+    def run(pk, sha=None, failed=False):
+        given = {"input": {"path": "C:\\dyno\\pull_3.csv", "sha256": sha}} if sha else None
+        return Run(pk=pk, manifest=None if failed else given, failure=given if failed else None)
+
+    runs = [run(5, "AB"), run(4), run(3, "ab", failed=True), run(2, "cd"), run(1, "AB")]
+    groups = sweeps(runs)
+    assert [[r.pk for r in g.runs] for g in groups] == [[5, 3, 1], [4], [2]]
+    assert groups[0].sweep and groups[0].input_name == "pull_3.csv"
+    assert groups[0].compare_url == "/compare/?run=5&run=3&run=1"
+    assert not groups[1].sweep and not groups[2].sweep
