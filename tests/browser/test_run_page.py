@@ -214,3 +214,29 @@ def test_the_pipeline_is_the_axis_and_time_is_one_click_away(page, run, written,
     wait_drawn(page)
     assert page.evaluate(x_title).startswith("time")
     assert query(page) == {"action": ["afr"], "cylinder": ["f"], "axis": ["time"]}
+
+
+def test_zooming_binned_decision_order_narrows_to_their_time_span(page, run, written, shot, monkeypatch):
+    from viewer import charts
+    from viewer.views import timeline
+
+    monkeypatch.setattr(timeline, "POINTS_MAX", 10)  # the sample is drawn as bins of consecutive decisions
+    monkeypatch.setattr(charts, "BINS", 20)
+    page.goto(f"/runs/{run.pk}/")
+    wait_drawn(page)
+    assert "consecutive decisions" in page.locator("#chart").inner_text()
+    drag = page.locator("#plot .nsewdrag").first.bounding_box()
+    y = drag["y"] + drag["height"] / 2
+    page.mouse.move(drag["x"] + drag["width"] * 0.40, y)
+    page.mouse.down()
+    page.mouse.move(drag["x"] + drag["width"] * 0.50, y + 2, steps=5)
+    page.mouse.move(drag["x"] + drag["width"] * 0.70, y + 2, steps=5)
+    page.mouse.up()
+    page.wait_for_url(re.compile(r"t_from=.*axis=seq"))
+    wait_drawn(page)
+    shot(page, "zoomed")
+    q = query(page)
+    low, high = float(q["t_from"][0]), float(q["t_to"][0])
+    assert 0 < low <= high < written[-1]["t_ms"]
+    assert matching(page) == sum(1 for d in written if low <= d["t_ms"] <= high)
+    assert "seq" in page.evaluate("() => document.getElementById('plot')._fullLayout.xaxis.title.text")
