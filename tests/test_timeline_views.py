@@ -479,3 +479,10 @@ def test_a_bad_axis_is_a_400_naming_it(client_in, import_sample):
     for target in ("chart", "run-view"):
         response = part(client_in, run, "axis=rpm", target)
         assert response.status_code == 400 and "axis: use time or seq" in response.content.decode()
+
+
+def test_the_filter_form_keeps_the_charts_axis_without_javascript(client_in, import_sample):
+    run = import_sample(REAL)
+    html = client_in.get(f"/runs/{run.pk}/?axis=time").content.decode()
+    assert '<input type="hidden" name="axis" value="time">' in html
+    assert 'name="axis"' not in client_in.get(f"/runs/{run.pk}/").content.decode()

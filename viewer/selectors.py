@@ -6,7 +6,7 @@ from functools import reduce
 from operator import or_
 
 from django.db import connection
-from django.db.models import BooleanField, Count, Func, Max, Min, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Func, IntegerField, Max, Min, QuerySet, Value
 from django.db.models import F as DbField
 from django.db.models import Q as Where
 from django.db.models.fields.json import compile_json_path
@@ -272,6 +272,19 @@ def time_bins(*, run: Run, start: float, width: float, **filters) -> list[tuple[
         [start, width],
     )
     return [(action, int(b), n) for action, b, n in rows]
+
+
+def seq_range(*, run: Run, **filters) -> tuple[int | None, int | None]:
+    """The first and last seq of the matching decisions."""
+    found = filtered_decisions(run=run, **filters).order_by().aggregate(low=Min("seq"), high=Max("seq"))
+    return found["low"], found["high"]
+
+
+def seq_bins(*, run: Run, start: int, width: int, **filters) -> list[dict]:
+    """{action, b, n, t_low, t_high} per action and bin of `width` consecutive seqs from `start`, in SQL."""
+    b = ExpressionWrapper((DbField("seq") - Value(start)) / Value(width), output_field=IntegerField())
+    qs = filtered_decisions(run=run, **filters).order_by().annotate(b=b).values("action", "b")
+    return list(qs.annotate(n=Count("pk"), t_low=Min("t_ms"), t_high=Max("t_ms")).order_by("b", "action"))
 
 
 def chart_points(*, run: Run, limit: int, **filters) -> list[tuple]:

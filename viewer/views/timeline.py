@@ -7,7 +7,6 @@ target's id (HX-Target), and gets that partial of viewer/run.html. The parts:
   facets, stats, chart   filled in after the page on runs too big to count while it renders
 """
 
-from django.db.models import Count, ExpressionWrapper, F, IntegerField, Max, Min, Value
 from django.db.models.functions import Substr
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -21,7 +20,7 @@ from ..memo import BIG_RUN, run_memo
 from ..filters import T_FROM, T_TO, DecisionFilterForm, filter_querystring
 from ..selectors import (
     action_stats, chart_points, decision_list, filtered_decisions, get_decision_or_404, get_run_or_404,
-    largest_gaps, neighbours, previous_t_ms, run_actions, time_bins, time_range,
+    largest_gaps, neighbours, previous_t_ms, run_actions, seq_bins, seq_range, time_bins, time_range,
 )
 from ..summary import action_rows, gaps, run_summary
 
@@ -217,16 +216,12 @@ def _figure(run, filters, colours, axis=TIME, lanes=None) -> dict:
 
 
 def _seq_bins_figure(run, filters, colours, matching, lanes) -> dict:
-    """Counts per bin of consecutive decisions per action, computed by the database.
-    (A read: it belongs beside selectors.time_bins; kept here while selectors.py is another's file.)"""
-    qs = filtered_decisions(run=run, **filters).order_by()
-    found = qs.aggregate(low=Min("seq"), high=Max("seq"))
-    if found["low"] is None:
+    """Counts per bin of consecutive decisions per action (selectors.seq_bins), with each bin's time span."""
+    low, high = seq_range(run=run, **filters)
+    if low is None:
         return bins_figure([], start=0, width=1, total=matching, colours=colours, axis=SEQ, lanes=lanes)
-    low, width = found["low"], seq_bin_width(found["low"], found["high"])
-    b = ExpressionWrapper((F("seq") - Value(low)) / Value(width), output_field=IntegerField())
-    rows = list(qs.annotate(b=b).values("action", "b")
-                .annotate(n=Count("pk"), t_low=Min("t_ms"), t_high=Max("t_ms")).order_by("b", "action"))
+    width = seq_bin_width(low, high)
+    rows = seq_bins(run=run, start=low, width=width, **filters)
     spans: dict[int, list] = {}
     for r in rows:
         span = spans.setdefault(r["b"], [low + r["b"] * width, low + (r["b"] + 1) * width - 1, None, None])
