@@ -359,7 +359,7 @@ from ..charts import SEQ, Lanes  # noqa: E402
 
 # The toolkit's pipeline, in the order it runs; an action is in the stage its name starts with
 # (SMOOTHING_START, CLAMPING_APPLIED...); an action of no stage goes to "Other", last.
-STAGES = (
+PIPELINE = (
     ("AFR correction", ("AFR_",)),
     ("Smoothing", ("SMOOTH",)),
     ("Gradient limiting", ("GRADIENT",)),
@@ -367,7 +367,7 @@ STAGES = (
     ("Anomaly detection", ("ANOMAL",)),
     ("Confidence", ("CONFIDENCE",)),
 )
-TIMELINE = Lanes(stages=STAGES, axis=SEQ)
+TIMELINE = Lanes(stages=PIPELINE, axis=SEQ)
 
 
 PROFILE = register(
