@@ -21,7 +21,7 @@ class Command(BaseCommand):
         owner = (User.objects.filter(username=user) if user else User.objects.filter(is_superuser=True)).order_by("pk").first()
         if owner is None:
             raise CommandError("no user to own the demo runs: create one first (make run does)")
-        if once and Run.objects.filter(owner=owner, name__startswith="demo/").exists():
+        if once and Run.objects.filter(owner=owner, source_name__startswith="demo/").exists():
             self.stdout.write("demo runs already loaded")
             return
         with tempfile.TemporaryDirectory() as tmp:
