@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import re
@@ -211,14 +212,28 @@ class InertBidiMiddleware:
         ctype = response.get("Content-Type", "")
         if ctype.startswith("text/html"):
             if not response.streaming:
-                _replace(response, inert_html(response.content))
+                _replace(response, _decoded(response, inert_html))
             elif not getattr(response, "is_async", False):  # (an async iterator would need its own wrapper)
                 # Each chunk is whole characters (an encoded string) and our streamed HTML (the audit
                 # export) has no script, so chunks are treated one by one.
                 response.streaming_content = map(inert_html, response.streaming_content)
         elif ctype.startswith("application/json") and _feeds_a_page(request, response):
-            _replace(response, inert_json(response.content))
+            _replace(response, _decoded(response, inert_json))
         return response
+
+
+def _decoded(response, make_inert) -> bytes:
+    """`make_inert` applied to the body as the browser will read it: a gzipped body (the replay's
+    frames) is decompressed, made inert and compressed again, never edited as compressed bytes
+    (where a bidi control's bytes can appear by chance and the edit breaks the stream)."""
+    encoding = response.get("Content-Encoding", "")
+    if not encoding:
+        return make_inert(response.content)
+    if encoding != "gzip":
+        return response.content  # an encoding we do not read is left as it is
+    plain = gzip.decompress(response.content)
+    inert = make_inert(plain)
+    return response.content if inert == plain else gzip.compress(inert)
 
 
 def _feeds_a_page(request, response) -> bool:
