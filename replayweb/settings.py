@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",  # serves Swagger UI for /api/docs from our own static files (the CSP blocks CDNs)
     "template_partials",
+    "django_tasks",
+    "django_tasks_db",
     "viewer",
 ]
 
@@ -212,6 +214,44 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 if envbool("REPLAYWEB_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Background jobs (viewer/jobs.py) through the Django tasks API: the django-tasks backport, as
+# Django 5.2 LTS has no django.tasks (Django 6 does; the task code is the same). Embedded default:
+# the database backend (django-tasks-db; `manage.py worker` runs its db_worker). Teams set
+# REPLAYWEB_REDIS_URL: the RQ backend (django-tasks-rq), whose workers may run on other machines
+# against the same database, Redis and file storage. REPLAYWEB_TASKS=immediate runs a job inside
+# the call that enqueues it (the test suite's default; never the web process in production).
+REPLAYWEB_REDIS_URL = os.environ.get("REPLAYWEB_REDIS_URL", "")
+REPLAYWEB_TASKS = os.environ.get("REPLAYWEB_TASKS", "redis" if REPLAYWEB_REDIS_URL else "database")
+TASK_QUEUES = ["default", "replay"]  # imports; replay-index builds (small, never behind a 1M import)
+if REPLAYWEB_TASKS == "redis":
+    if not REPLAYWEB_REDIS_URL:
+        raise ImproperlyConfigured("REPLAYWEB_TASKS=redis needs REPLAYWEB_REDIS_URL (redis://host:6379/0)")
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("viewer"), "django_rq")
+    # A job's own timeout: a 1M-decision import with its aggregates takes a minute or two here.
+    RQ_QUEUES = {q: {"URL": REPLAYWEB_REDIS_URL, "DEFAULT_TIMEOUT": 6 * 3600} for q in TASK_QUEUES}
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": TASK_QUEUES}}
+elif REPLAYWEB_TASKS == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": TASK_QUEUES}}
+elif REPLAYWEB_TASKS == "immediate":
+    TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": TASK_QUEUES}}
+else:
+    raise ImproperlyConfigured(f"REPLAYWEB_TASKS={REPLAYWEB_TASKS!r}: use database, redis or immediate")
+# Uploaded files wait here for a worker. Workers on other machines need the same files: mount one
+# shared folder here (NFS), or point STORAGES["default"] at object storage (django-storages).
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": Path(os.environ.get("REPLAYWEB_JOB_FILES", VAR_DIR / "job-files"))},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# A running job whose worker has not been heard from for this long is failed and its half run
+# removed (a killed worker); workers report at least every few seconds while they import.
+REPLAYWEB_JOB_STALE_SECONDS = envint("REPLAYWEB_JOB_STALE_SECONDS", 120)
+# Decisions stored per transaction by an import: between slices, readers and other writers (even
+# on SQLite) get their turn, and the job's progress is written.
+REPLAYWEB_IMPORT_SLICE = envint("REPLAYWEB_IMPORT_SLICE", 50_000)
 
 LOGGING = {
     "version": 1,

@@ -1,8 +1,9 @@
 """run_ingest(): the one way a log file becomes a Run. Upload page, API and import_logs call it.
 
 Per file: size limit, sha256 (a file the owner already has is a duplicate, not a second run),
-content detection, streaming read, batched inserts; all inside one transaction, so a file
-that fails anywhere leaves nothing behind.
+content detection, streaming read, batched inserts, a slice of decisions per transaction; the
+run stays hidden (IMPORTING) until its last slice, and a file that fails anywhere is deleted
+again, so it leaves nothing behind. Uploads reach this through a job (viewer/jobs.py).
 """
 from __future__ import annotations
 
@@ -82,9 +83,6 @@ class IngestResult:
         }
 
 
-Progress = Callable[[str, int, int], None]  # (name, bytes read, total bytes)
-
-
 def limits() -> Limits:
     return Limits(
         max_line_bytes=settings.REPLAYWEB_MAX_LINE_BYTES,
@@ -98,7 +96,8 @@ def run_ingest(
     sources: Iterable[Source],
     keep_user_ids: bool = False,
     skip_unrecognised: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
+    prepare: Prepare | None = None,
 ) -> list[IngestResult]:
     """Import every source; returns one result per source, in order. A file that fails says so on
     its own line and the others import.
@@ -160,7 +159,7 @@ def run_ingest(
             results[i] = ingest_file(
                 owner=owner, source=src, kind=sniffed[i], manifest=paired.m if paired else None,
                 keep_user_ids=keep_user_ids, progress=progress, facts=replay.facts if replay else None,
-                manifest_facts=paired.facts if paired else None,
+                manifest_facts=paired.facts if paired else None, prepare=prepare,
             )
         except Exception as exc:  # ingest_file rolled its transaction back: this file stored nothing
             results[i] = IngestResult(src.name, "error", _unexpected(src.name, exc))
@@ -331,24 +330,33 @@ def ingest_file(
     kind: str,
     manifest: manifest_mod.Manifest | None = None,
     keep_user_ids: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     facts: manifest_mod.FileFacts | None = None,
     manifest_facts: manifest_mod.FileFacts | None = None,
+    prepare: Prepare | None = None,
 ) -> IngestResult:
-    """One log file as one run, in one transaction. A kind that uses a manifest keeps the file
-    itself among the run's outputs too (served back unchanged, verified against the manifest)."""
+    """One log file as one run. A kind that uses a manifest keeps the file itself among the run's
+    outputs too (served back unchanged, verified against the manifest).
+
+    The decisions are stored a slice at a time (REPLAYWEB_IMPORT_SLICE per transaction), so that
+    readers and other writers get their turn between slices even on SQLite, and `progress` (called
+    inside each slice's transaction) can record how far it has got. Until the last slice and
+    `prepare` (the job's aggregates) are done the run is IMPORTING, which no page lists; a file that
+    fails anywhere, or a `progress` that raises Stop (a cancelled job), deletes it again."""
     name = source.name
     size = source.size()
     if size > settings.REPLAYWEB_MAX_UPLOAD_BYTES:
         return _too_big(name, size)
     f = source.open()
+    run = None
+    say = _Reporter(progress, name, size)
     try:
         uses_manifest = kinds.profile(kind).uses_manifest
+        say("checking", 0)
         facts = facts or _hash(f, want_crlf=uses_manifest)
-        existing = Run.objects.filter(owner=owner, sha256=facts.sha256).first()
+        existing = _existing(owner, facts.sha256)
         if existing:
-            return IngestResult(name, "duplicate", f"{name}: already imported as “{existing.name}”", run=existing,
-                                count=existing.decision_count)
+            return _duplicate(name, existing)
         try:
             _check_decompressed(f, name)
         except ReadError as exc:
@@ -357,46 +365,121 @@ def ingest_file(
         info = RunInfo(kind=kind)
         last_line = [0]
         try:
+            run = Run.objects.create(
+                owner=owner, name=name[:500], kind=kind, source_name=name[:500], size=size,
+                sha256=facts.sha256, keep_user_ids=keep_user_ids, status=Run.Status.IMPORTING,
+            )
+            say.run_id = run.pk
+            stream = open_decompressed(f, name, settings.REPLAYWEB_MAX_DECOMPRESSED_BYTES)
+            decisions = iter(reader.read(stream, info, limits=limits(), keep_user_ids=keep_user_ids))
+            writer = DecisionWriter(run.pk)
+            per_slice = max(1, settings.REPLAYWEB_IMPORT_SLICE)
+            done = False
+            while not done:
+                with transaction.atomic():
+                    with writer:
+                        done = True
+                        for d in decisions:
+                            writer.add(d)
+                            last_line[0] = d.line or last_line[0]
+                            if writer.count % per_slice == 0:
+                                done = False
+                                break
+                        writer.close()
+                    say("parsing", f.tell(), writer.count)  # written with the slice, or not at all
             with transaction.atomic():
-                run = Run.objects.create(
-                    owner=owner, name=name[:500], kind=kind, source_name=name[:500], size=size,
-                    sha256=facts.sha256, keep_user_ids=keep_user_ids,
-                )
-                stream = open_decompressed(f, name, settings.REPLAYWEB_MAX_DECOMPRESSED_BYTES)
-                decisions = reader.read(stream, info, limits=limits(), keep_user_ids=keep_user_ids)
-                with DecisionWriter(run.pk) as writer:
-                    for d in decisions:
-                        writer.add(d)
-                        last_line[0] = d.line or last_line[0]
-                        if progress and writer.count % 20000 == 0:
-                            progress(name, f.tell(), size)
-                    writer.close()
                 _finish(run, info, writer, manifest, facts, keep_user_ids, manifest_facts)
                 if uses_manifest and size <= outputs.MAX_OUTPUT_BYTES:
                     f.seek(0)
                     replay = manifest_mod.basename(manifest.replay_path if manifest and manifest.replay_path else name)
                     outputs.keep(run, replay, f.read(), facts=facts)
                     outputs.sync(run)
+                say("parsing", size, writer.count)
+            if prepare is not None:
+                prepare(run, say)
+            Run.objects.filter(pk=run.pk).update(status=Run.Status.READY)
+            run.status = Run.Status.READY
+        except Stop:
+            _discard(run)
+            raise
         except ReadError as exc:
+            _discard(run)
             if exc.line is None and last_line[0]:
                 return IngestResult(name, "error", f"{exc.describe(name)} (after line {last_line[0]:,})")
             return IngestResult(name, "error", exc.describe(name))
         except IntegrityError:
-            existing = Run.objects.filter(owner=owner, sha256=facts.sha256).first()
+            _discard(run)
+            existing = _existing(owner, facts.sha256)
             if existing:
-                return IngestResult(name, "duplicate", f"{name}: already imported as “{existing.name}”", run=existing)
+                return _duplicate(name, existing)
             return IngestResult(name, "error", f"{name}: the database refused the data; nothing was stored")
         except DatabaseError as exc:
+            _discard(run)
             return IngestResult(name, "error", f"{name}: database error, nothing was stored ({exc.__class__.__name__}: {str(exc)[:200]})")
         except Exception as exc:  # ValueError, OverflowError, RecursionError, TypeError from a reader
+            _discard(run)
             return IngestResult(name, "error", _unexpected(name, exc, last_line[0]))
-        if progress:
-            progress(name, size, size)
+        except BaseException:  # KeyboardInterrupt, SystemExit (a worker told to stop): no half run
+            _discard(run)
+            raise
     finally:
         if source.path is not None:
             f.close()
     return IngestResult(name, "imported", f"{name}: {run.decision_count:,} decisions", run=run,
                         count=run.decision_count, warnings=list(run.warnings))
+
+
+class Stop(BaseException):
+    """Raised by a progress callback to abandon the import (a cancelled job): the run is deleted.
+    A BaseException, so that no `except Exception` on the way turns it into one file's error line."""
+
+
+@dataclass
+class Progress:
+    """How far one file's import has got, as a progress callback receives it."""
+
+    name: str
+    stage: str  # checking, parsing, indexing, aggregating
+    bytes_read: int
+    total_bytes: int
+    decisions: int
+    run_id: int | None
+
+
+ProgressCallback = Callable[[Progress], None]
+Prepare = Callable[[Run, Callable[..., None]], None]  # prepare(run, say): say(stage, bytes_read, decisions)
+
+
+class _Reporter:
+    """say(stage, bytes_read, decisions): one file's progress, to the caller's callback if any."""
+
+    def __init__(self, callback: ProgressCallback | None, name: str, size: int):
+        self.callback, self.name, self.size = callback, name, size
+        self.run_id = None
+        self.bytes_read = self.decisions = 0
+
+    def __call__(self, stage: str, bytes_read: int | None = None, decisions: int | None = None) -> None:
+        self.bytes_read = self.bytes_read if bytes_read is None else min(bytes_read, self.size)
+        self.decisions = self.decisions if decisions is None else decisions
+        if self.callback is not None:
+            self.callback(Progress(self.name, stage, self.bytes_read, self.size, self.decisions, self.run_id))
+
+
+def _existing(owner, sha256: str) -> Run | None:
+    return Run.objects.filter(owner=owner, sha256=sha256).first()
+
+
+def _duplicate(name: str, existing: Run) -> IngestResult:
+    if existing.status == Run.Status.IMPORTING:
+        return IngestResult(name, "duplicate", f"{name}: the same file is being imported already", run=existing)
+    return IngestResult(name, "duplicate", f"{name}: already imported as “{existing.name}”", run=existing,
+                        count=existing.decision_count)
+
+
+def _discard(run: Run | None) -> None:
+    """Delete a run whose import did not finish, with the slices stored so far."""
+    if run is not None and run.pk is not None:
+        Run.objects.filter(pk=run.pk).delete()
 
 
 def _finish(run, info: RunInfo, writer: DecisionWriter, manifest, facts, keep_user_ids, manifest_facts) -> None:

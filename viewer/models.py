@@ -57,6 +57,11 @@ class Run(models.Model):
     class Status(models.TextChoices):
         READY = "ready"
         FAILED = "failed"  # the tool that wrote it failed (a DynoAI manifest with status error): no decisions
+        # Being imported: its decisions are stored a slice at a time; no page lists it until it is
+        # ready, and a failed, cancelled or abandoned import deletes it (viewer/jobs.py).
+        IMPORTING = "importing"
+        # A log still being written (import_logs --follow): shown, and growing, until it ends.
+        LIVE = "live"
 
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.READY)
     # What failed, for a failed run: {"stage", "message", "code"} as the manifest says it.
@@ -75,6 +80,69 @@ class Run(models.Model):
     def output_files(self):
         """Its output files in the manifest's order, without their bytes (the run page lists them)."""
         return self.outputs.defer("data", "grid").order_by("position", "name", "id")
+
+
+class RunAggregate(models.Model):
+    """A result computed over a whole run (summary, facet counts, chart bins, a heatmap grid), kept
+    in the database so every process and every worker shares it: a run never changes once imported,
+    so it stays true. Written by viewer/memo.py; the import job computes the first view's ahead."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="aggregates")
+    key = models.CharField(max_length=64)  # sha256 of what and its parameters
+    what = models.CharField(max_length=200)
+    value = models.BinaryField()  # pickled: only the app writes it, from its own computations
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="runaggregate_run_key")]
+
+
+class ImportJob(models.Model):
+    """One upload (or one import_logs group) imported in the background by a worker (viewer/jobs.py).
+
+    The files wait in storage until a worker reads them; the row says how far it has got, and a
+    web page or the API reads that. A job ends done, failed or cancelled; only done leaves runs."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_jobs")
+    name = models.CharField(max_length=500)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=20, blank=True)  # checking, parsing, indexing, aggregating
+    # [{"name", "key" (its name in storage), "size"}], in upload order.
+    files = models.JSONField(default=list)
+    options = models.JSONField(default=dict)  # {"keep_user_ids", "skip_unrecognised", "group"}
+    current = models.CharField(max_length=500, blank=True)  # the file being read
+    bytes_read = models.BigIntegerField(default=0)
+    total_bytes = models.BigIntegerField(default=0)
+    decisions = models.BigIntegerField(default=0)
+    run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    run_ids = models.JSONField(default=list)  # every run this job created: deleted if it does not end done
+    results = models.JSONField(default=list)  # one line per file when done, as the upload page shows them
+    message = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    task_id = models.CharField(max_length=100, blank=True)  # the task backend's id for it
+    worker = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)  # the worker's last sign of life
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["owner", "status"], name="importjob_owner_status")]
+
+    def __str__(self):
+        return f"{self.name} ({self.status})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
 
 class Decision(models.Model):

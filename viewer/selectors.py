@@ -18,10 +18,10 @@ from .models import Decision, Run
 
 
 def visible_runs(user) -> QuerySet[Run]:
-    """The runs `user` may see: their own."""
+    """The runs `user` may see: their own, once imported (a run being imported is the job's, not a page's)."""
     if not user.is_authenticated:
         return Run.objects.none()
-    return Run.objects.filter(owner=user).order_by("-created", "-id")
+    return Run.objects.filter(owner=user).exclude(status=Run.Status.IMPORTING).order_by("-created", "-id")
 
 
 def get_run_or_404(user, run_id) -> Run:
