@@ -1,14 +1,16 @@
 """/runs/<id>/replay/ (page, htmx fragment, frames JSON), its stored checkpoints, the round export
 and GET /api/runs/{id}/replay."""
+import datetime as dt
 import json
 import re
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 
 from viewer import kinds
@@ -377,28 +379,124 @@ def test_a_run_with_no_decisions_has_nothing_to_replay(client_in, import_sample,
     assert "nothing to replay" in client_in.get(page_url(run)).content.decode()
 
 
-def test_a_big_run_is_prepared_in_the_background_while_the_page_shows_progress(
-        client_in, session_run, settings, monkeypatch):
+class Queue:
+    """Stands in for the replay queue: keeps what get_index enqueues until the test runs it, as a
+    worker would."""
+
+    def __init__(self, task):
+        self.task = task
+        self.waiting: list[tuple] = []
+        self.queued = 0
+
+    def enqueue(self, *args):
+        self.waiting.append(args)
+        self.queued += 1
+
+    def work(self, n: int | None = None) -> list[str]:
+        """Run the first n waiting tasks (all by default); their results."""
+        done, self.waiting = self.waiting[:n], self.waiting[len(self.waiting[:n]):]
+        return [self.task.call(*args) for args in done]
+
+
+@pytest.fixture
+def queue(settings, monkeypatch):
+    """Every run is big enough to be prepared in the background, by a worker the test plays."""
     settings.REPLAYWEB_REPLAY_SYNC_MAX = 10
-    started = []
+    q = Queue(V.build_replay_index)
+    monkeypatch.setattr(V, "build_replay_index", q)
+    return q
 
-    class FakeThread:
-        def __init__(self, target, args, daemon):
-            started.append(args)
 
-        def start(self):
-            pass
-
-    monkeypatch.setattr(V.threading, "Thread", FakeThread)
+def test_a_big_run_is_prepared_in_the_background_while_the_page_shows_progress(client_in, session_run, queue):
     content = client_in.get(page_url(session_run, step=5)).content.decode()
     assert "Preparing the replay" in content
     assert f'hx-get="{escape(page_url(session_run, step=5))}"' in content
     assert client_in.get(frames_url(session_run, start=0)).status_code == 202
-    index_id, run_id, filters = started[0]
-    V.build(ReplayIndex.objects.get(pk=index_id), session_run, filters)
+    assert queue.queued == 1  # the frames asked for the same index: queued once
+    assert queue.work() == ["ready"]
     response = client_in.get(page_url(session_run, step=5), headers=HX)
     assert current_row(response.content.decode()) == "5"
-    assert len(started) == 1
+    assert queue.queued == 1
+
+
+def test_a_big_runs_replay_is_built_by_the_replay_task_with_its_filters(client_in, session_run, settings):
+    settings.REPLAYWEB_REPLAY_SYNC_MAX = 10  # the test backend runs the task inside enqueue()
+    response = client_in.get(page_url(session_run, action="llm", step=2))
+    assert response.context["step"] == 2
+    index = ReplayIndex.objects.get(run=session_run)
+    assert index.status == ReplayIndex.Status.READY
+    assert index.total == filtered_decisions(run=session_run, action=("llm",)).count()
+
+
+def test_a_user_prepares_two_replays_at_a_time_and_a_third_waits_for_a_slot(client_in, session_run, queue):
+    for agent in ("player_01", "player_02"):
+        assert "Preparing the replay" in client_in.get(page_url(session_run, agent=agent)).content.decode()
+    third = page_url(session_run, agent="dm_01")
+    content = client_in.get(third).content.decode()
+    assert "Waiting to prepare the replay of 123 decisions: 2 of your replays are being prepared" in content
+    assert f'hx-get="{escape(third)}"' in content  # the page asks again by itself
+    assert client_in.get(frames_url(session_run, agent="dm_01", start=0)).json()["status"] == V.WAITING
+    assert queue.queued == 2 and ReplayIndex.objects.count() == 2
+    queue.work(1)
+    assert "Preparing the replay" in client_in.get(third, headers=HX).content.decode()  # its poll: a slot
+    assert queue.queued == 3
+
+
+def test_the_slots_are_per_user(client_in, session_run, queue, import_sample, other_user, settings):
+    settings.REPLAYWEB_REPLAY_BUILDS_PER_USER = 1
+    theirs = import_sample(SESSION, owner=other_user)
+    V.get_index(theirs, {})
+    assert "Preparing the replay" in client_in.get(page_url(session_run)).content.decode()
+    assert "Waiting to prepare" in client_in.get(page_url(session_run, agent="dm_01")).content.decode()
+    assert queue.queued == 2
+
+
+def test_a_build_whose_worker_died_is_noticed_and_queued_again(client_in, session_run, queue):
+    client_in.get(page_url(session_run))
+    dead = ReplayIndex.objects.get()
+    ReplayIndex.objects.filter(pk=dead.pk).update(updated=timezone.now() - V.STALE_BUILD)
+    assert V.building(session_run.owner_id) == 0  # no longer holds a slot
+    assert "Preparing the replay" in client_in.get(page_url(session_run)).content.decode()
+    fresh = ReplayIndex.objects.get()
+    assert fresh.pk != dead.pk and queue.queued == 2
+    assert queue.work() == ["gone", "ready"]  # the dead one's task, delivered late, builds nothing
+    assert client_in.get(page_url(session_run, step=7)).context["step"] == 7
+
+
+def test_a_building_index_that_is_still_touched_is_left_to_its_worker(client_in, session_run, queue):
+    client_in.get(page_url(session_run))
+    ReplayIndex.objects.update(updated=timezone.now() - V.STALE_BUILD + dt.timedelta(seconds=5))
+    client_in.get(page_url(session_run))
+    assert queue.queued == 1
+
+
+def test_a_busy_database_makes_the_page_wait_and_its_next_poll_starts_the_build(client_in, session_run, queue,
+                                                                                monkeypatch):
+    def locked(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    with monkeypatch.context() as busy:
+        busy.setattr(V, "_create", locked)
+        response = client_in.get(page_url(session_run))
+    assert response.status_code == 200
+    assert f"Waiting to prepare the replay of 123 decisions: {V.BUSY}." in response.content.decode()
+    assert "Preparing the replay" in client_in.get(page_url(session_run), headers=HX).content.decode()
+
+
+def test_a_queue_that_refuses_the_build_leaves_nothing_building(client_in, session_run, queue, monkeypatch):
+    def refused(*args):
+        raise ConnectionError("redis is away")
+
+    monkeypatch.setattr(queue, "enqueue", refused)
+    assert "Waiting to prepare" in client_in.get(page_url(session_run)).content.decode()
+    assert not ReplayIndex.objects.exists()
+
+
+def test_a_small_run_is_built_in_the_request_whatever_the_slots(client_in, session_run, settings,
+                                                               monkeypatch):
+    settings.REPLAYWEB_REPLAY_BUILDS_PER_USER = 0
+    monkeypatch.setattr(V, "build_replay_index", None)  # the queue is not used
+    assert client_in.get(page_url(session_run, step=3)).context["step"] == 3
 
 
 def test_a_failed_build_is_reported_and_tried_again(client_in, session_run, monkeypatch):
