@@ -6,10 +6,9 @@ import re
 
 import pytest
 
-from viewer import charts
+from viewer import charts, overview
 from viewer.display import palette
 from viewer.selectors import chart_points, run_actions, time_bins, time_range
-from viewer.views import timeline
 
 pytestmark = pytest.mark.django_db
 
@@ -119,7 +118,7 @@ def test_the_bins_figure_is_small_whatever_the_run_size():
 
 def test_over_the_point_limit_the_view_sends_bins(client_in, import_sample, monkeypatch, samples_dir):
     run = import_sample(REAL)
-    monkeypatch.setattr(timeline, "POINTS_MAX", 50)
+    monkeypatch.setattr(overview, "POINTS_MAX", 50)
     html, figure = chart_part(client_in, run, "action=afr")
     assert figure["meta"]["mode"] == "bins" and figure["meta"]["total"] == 98
     texts = [t for trace in figure["data"] for t in trace["text"]]
@@ -130,7 +129,7 @@ def test_over_the_point_limit_the_view_sends_bins(client_in, import_sample, monk
 
 def test_zooming_in_re_bins_the_window(client_in, import_sample, monkeypatch):
     run = import_sample(REAL)
-    monkeypatch.setattr(timeline, "POINTS_MAX", 10)
+    monkeypatch.setattr(overview, "POINTS_MAX", 10)
     html, figure = chart_part(client_in, run, "t_from=4&t_to=8")
     assert figure["layout"]["xaxis"]["range"] == [4.0, 8.0]
     assert all(4.0 <= x <= 8.0 for tr in figure["data"] for x in tr["x"])
@@ -206,7 +205,7 @@ def test_over_the_point_limit_the_seq_axis_counts_consecutive_decisions(client_i
                                                                        samples_dir):
     times = [t for _, _, t in file_points(samples_dir, REAL)]
     run = import_sample(REAL)
-    monkeypatch.setattr(timeline, "POINTS_MAX", 10)
+    monkeypatch.setattr(overview, "POINTS_MAX", 10)
     monkeypatch.setattr(charts, "BINS", 20)
     html, figure = chart_part(client_in, run, "")
     assert figure["meta"]["mode"] == "bins" and figure["meta"]["axis"] == "seq"

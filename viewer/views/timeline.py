@@ -12,22 +12,19 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .. import display, htmx, kinds
+from .. import display, htmx, kinds, overview
 from ..htmx import vary_on_fragment
-from ..charts import AXES, POINTS_MAX, SEQ, TIME, bin_width, bins_figure, points_figure, seq_bin_width
-from ..facets import facets_for, link_facets
-from ..memo import BIG_RUN, run_memo
-from ..filters import T_FROM, T_TO, DecisionFilterForm, filter_querystring
-from ..selectors import (
-    action_stats, chart_points, decision_list, filtered_decisions, get_decision_or_404, get_run_or_404,
-    largest_gaps, neighbours, previous_t_ms, run_actions, seq_bins, seq_range, time_bins, time_range,
-)
+from ..charts import AXES, SEQ, TIME
+from ..facets import link_facets
+from ..memo import BIG_RUN
+from ..filters import DecisionFilterForm, filter_querystring
+from ..selectors import decision_list, get_decision_or_404, get_run_or_404, neighbours, previous_t_ms
 from ..summary import action_rows, gaps, run_summary
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 # Up to this many decisions, facets, summary and chart are computed with the page; above, each
-# loads after it (and is cached: a run never changes after import).
+# loads after it (and is computed once: viewer/overview.py).
 INLINE_LIMIT = BIG_RUN  # runs this small get facets, summary and chart in the page itself
 # The form's inputs: those of the run's kind first (its profile's filter_fields), the rest under
 # "More filters" (shown there only when set, so a URL's filter is never dropped by the form).
@@ -100,7 +97,7 @@ def decision_detail(request, run_id, seq):
     previous, following = neighbours(run=run, seq=seq, **form.filters())
     panel = htmx.wants_fragment(request)
     detail = display.decision_detail(
-        decision, _colours(run), record_json=kind.record_json, written_values=kind.written_values,
+        decision, overview.colours(run), record_json=kind.record_json, written_values=kind.written_values,
         raw_suffix=kind.raw_suffix, columns=kind.columns, agents=run.agents,
     )
     context = detail | {
@@ -128,7 +125,7 @@ def _form_fields(form, kind) -> dict:
 
 def _parts(request, run, kind, form, part, inline) -> dict:
     filters = form.filters()
-    colours = _colours(run)
+    colours = overview.colours(run)
     wanted = {part} if part in ("load-more", "facets", "stats", "chart") else {"table"}
     if part in (None, "run-view") and inline:
         wanted |= {"facets", "stats", "chart"}
@@ -136,17 +133,15 @@ def _parts(request, run, kind, form, part, inline) -> dict:
     if wanted & {"table", "load-more"}:
         context.update(_table(run, kind, form, filters, colours, count="table" in wanted))
     if "facets" in wanted:
-        facets = _cached(run, "facets", filters, lambda: facets_for(run=run, filters=filters, facets=kind.facets))
+        facets = overview.facets(run, kind, filters)
         context["facets"] = link_facets(facets, request.GET, colours, agents=run.agents)
     if "stats" in wanted:
-        stats, largest = _cached(run, "stats", filters, lambda: (
-            action_stats(run=run, **filters), largest_gaps(run=run, **filters)))
+        stats, largest = overview.stats(run, filters)
         context.update(action_rows=action_rows(stats, colours), gaps=gaps(largest))
     if "chart" in wanted:
         chart = _chart_axis(request.GET.get(AXIS, ""), kind.timeline, filters)
         context.update(chart)
-        context["figure"] = _cached(run, "chart:" + chart["chart_axis"], filters,
-                                    lambda: _figure(run, filters, colours, chart["chart_axis"], kind.timeline))
+        context["figure"] = overview.figure(run, kind, filters, chart["chart_axis"])
     return context
 
 
@@ -168,12 +163,8 @@ def _table(run, kind, form, filters, colours, *, count: bool) -> dict:
         "after": after,
     }
     if count:
-        context["matching"] = _matching(run, filters)
+        context["matching"] = overview.matching(run, filters)
     return context
-
-
-def _matching(run, filters) -> int:
-    return filtered_decisions(run=run, **filters).count() if filters else run.decision_count
 
 
 def _chart_axis(asked: str, lanes, filters) -> dict:
@@ -181,9 +172,8 @@ def _chart_axis(asked: str, lanes, filters) -> dict:
     read on its own axis (DynoAI: seq), except that a time window (t_from/t_to) is read on the time
     axis; other kinds on time. Links keep every other parameter; `axis=` is left out where it says
     the default."""
-    windowed = filters.get(T_FROM) is not None or filters.get(T_TO) is not None
     home = lanes.axis if lanes else TIME  # the axis of the run's unfiltered page
-    default = TIME if windowed or not lanes else lanes.axis
+    default = overview.default_axis(lanes, filters)
     axis = asked or default
     links = [
         {"axis": a, "label": label, "current": a == axis, "param": None if a == default else a}
@@ -191,54 +181,6 @@ def _chart_axis(asked: str, lanes, filters) -> dict:
     ] if lanes else []
     return {"chart_axis": axis, "axis_links": links,
             "reset_axis": None if asked in ("", home) else asked}
-
-
-def _figure(run, filters, colours, axis=TIME, lanes=None) -> dict:
-    matching = _matching(run, filters)
-    window = (filters.get(T_FROM), filters.get(T_TO))
-    if matching <= POINTS_MAX:
-        points = chart_points(run=run, limit=POINTS_MAX, **filters)
-        return points_figure(points, colours=colours, window=window, axis=axis, lanes=lanes)
-    if axis == SEQ:
-        return _seq_bins_figure(run, filters, colours, matching, lanes)
-    low, high = window
-    if low is None or high is None:
-        found_low, found_high = time_range(run=run, **filters)
-        low, high = found_low if low is None else low, found_high if high is None else high
-    if low is None or high is None:
-        return bins_figure([], start=0.0, width=1.0, total=matching, undated=matching, colours=colours,
-                           window=window, lanes=lanes)
-    width = bin_width(low, high)
-    bins = time_bins(run=run, start=low, width=width, **filters)
-    return bins_figure(bins, start=low, width=width, total=matching,
-                       undated=matching - sum(n for _, _, n in bins), colours=colours, window=window,
-                       lanes=lanes)
-
-
-def _seq_bins_figure(run, filters, colours, matching, lanes) -> dict:
-    """Counts per bin of consecutive decisions per action (selectors.seq_bins), with each bin's time span."""
-    low, high = seq_range(run=run, **filters)
-    if low is None:
-        return bins_figure([], start=0, width=1, total=matching, colours=colours, axis=SEQ, lanes=lanes)
-    width = seq_bin_width(low, high)
-    rows = seq_bins(run=run, start=low, width=width, **filters)
-    spans: dict[int, list] = {}
-    for r in rows:
-        span = spans.setdefault(r["b"], [low + r["b"] * width, low + (r["b"] + 1) * width - 1, None, None])
-        if r["t_low"] is not None:
-            span[2] = r["t_low"] if span[2] is None else min(span[2], r["t_low"])
-            span[3] = r["t_high"] if span[3] is None else max(span[3], r["t_high"])
-    bins = [(r["action"], r["b"], r["n"]) for r in rows]
-    return bins_figure(bins, start=low, width=width, total=matching, colours=colours, axis=SEQ, lanes=lanes,
-                       spans=[s for s in spans.values() if s[2] is not None])
-
-
-def _colours(run) -> display.Colours:
-    return _cached(run, "colours", {}, lambda: display.palette(run_actions(run=run)))
-
-
-def _cached(run, what: str, filters: dict, compute):
-    return run_memo(run, "run-page:" + what, filters, compute)
 
 
 def _download(run, kind, decision) -> HttpResponse:
