@@ -35,6 +35,8 @@ run: demo
 	@echo
 	@$(BIN)/python manage.py ensure_admin --url http://$(HOST):$(PORT)
 	@echo
+	@# the worker imports uploads in the background; it stops with the server (Ctrl-C)
+	@$(BIN)/python manage.py worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: install-dev

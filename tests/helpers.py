@@ -10,3 +10,15 @@ def strings_in(value):
     elif isinstance(value, list):
         for v in value:
             yield from strings_in(v)
+
+
+def job_results(client, response) -> list[dict]:
+    """Each file's result line of an upload (POST /api/runs answers 202 with its jobs): the refusals
+    it answered at once, then every job's lines, as GET /api/jobs/{id} gives them. The suite runs jobs
+    where they are enqueued, so they have ended by the time the upload answers."""
+    data = response.json()
+    lines = list(data["results"])
+    for job in data.get("jobs", []):
+        found = client.get(f"/api/jobs/{job['id']}").json()
+        lines += found["results"] or [{"name": found["name"], "status": "error", "message": found["message"]}]
+    return lines

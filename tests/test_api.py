@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from helpers import job_results
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -159,8 +160,9 @@ def upload(samples_dir, *relpaths):
 def test_upload_takes_several_files_and_answers_per_file_like_the_page(api, samples_dir, user):
     files = upload(samples_dir, REAL, "dynoai/real_sample/manifest.json", "bad/truncated_session_replay.json")
     response = api.post("/api/runs", {"file": files})
-    assert response.status_code == 201
-    results = {r["name"]: r for r in strict_json(response)["results"]}
+    assert response.status_code == 202
+    assert len(strict_json(response)["jobs"]) == 1  # an output folder (a manifest among them): one job
+    results = {r["name"]: r for r in job_results(api, response)}
     assert results["session_replay.json"]["status"] == "imported"
     assert results["session_replay.json"]["count"] == 119
     assert results["session_replay.json"]["warnings"]  # the manifest's CRLF note
@@ -172,18 +174,29 @@ def test_upload_takes_several_files_and_answers_per_file_like_the_page(api, samp
 
 
 def test_uploading_a_file_again_is_a_duplicate_not_a_second_run(api, samples_dir):
-    assert api.post("/api/runs", {"file": upload(samples_dir, REAL)}).status_code == 201
+    assert api.post("/api/runs", {"file": upload(samples_dir, REAL)}).status_code == 202
     response = api.post("/api/runs", {"file": upload(samples_dir, REAL)})
-    assert response.status_code == 200
-    assert strict_json(response)["results"][0]["status"] == "duplicate"
+    assert response.status_code == 202
+    assert job_results(api, response)[0]["status"] == "duplicate"
     assert Run.objects.count() == 1
 
 
-def test_an_upload_where_every_file_fails_is_a_400_with_the_reasons(api, samples_dir):
+def test_a_file_that_fails_fails_its_job_with_the_reason(api, samples_dir):
     response = api.post("/api/runs", {"file": upload(samples_dir, "bad/not_json_session_replay.json")})
+    assert response.status_code == 202
+    [job] = strict_json(response)["jobs"]
+    found = strict_json(api.get(f"/api/jobs/{job['id']}"))
+    assert found["status"] == "failed" and found["message"].startswith("not_json_session_replay.json: ")
+    assert found["results"][0]["status"] == "error" and found["run_id"] is None
+    assert not Run.objects.exists()
+
+
+def test_an_upload_where_every_file_is_refused_before_queueing_is_a_400_with_the_reasons(api, samples_dir, settings):
+    settings.REPLAYWEB_MAX_UPLOAD_BYTES = 100
+    response = api.post("/api/runs", {"file": upload(samples_dir, REAL)})
     assert response.status_code == 400
     data = strict_json(response)
-    assert data["detail"] and data["results"][0]["status"] == "error"
+    assert data["detail"] and data["results"][0]["status"] == "error" and "REPLAYWEB_MAX_UPLOAD_BYTES" in data["results"][0]["message"]
     assert not Run.objects.exists()
 
 
@@ -325,8 +338,8 @@ def test_an_upload_with_an_empty_file_answers_one_line_per_file_and_imports_the_
     files = upload(samples_dir, f"{folder}/session_replay.json", f"{folder}/manifest.json")
     files.append(SimpleUploadedFile("empty_session_replay.json", b""))
     response = api.post("/api/runs", {"file": files})
-    assert response.status_code == 201
-    results = {r["name"]: r for r in strict_json(response)["results"]}
+    assert response.status_code == 202
+    results = {r["name"]: r for r in job_results(api, response)}
     assert len(results) == 3 and results["session_replay.json"]["status"] == "imported"
     assert results["empty_session_replay.json"]["status"] == "error"
     assert results["empty_session_replay.json"]["message"].startswith("empty_session_replay.json: ")

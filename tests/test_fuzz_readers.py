@@ -692,8 +692,9 @@ def test_an_upload_with_a_bad_file_answers_each_file_and_keeps_the_good_one(clie
         SimpleUploadedFile("second_session.jsonl", (START + '{"event_type": "x", "ts": "2025-10-31T15:32:25"}\n').encode()),
     ]
     response = client_in.post("/api/runs", {"file": files})
-    assert response.status_code == 201, response.content
-    results = response.json()["results"]
+    assert response.status_code == 202, response.content
+    assert [j["status"] for j in response.json()["jobs"]] == ["done", "failed", "done"]
+    results = [client_in.get(f"/api/jobs/{j['id']}").json()["results"][0] for j in response.json()["jobs"]]
     assert [r["status"] for r in results] == ["imported", "error", "imported"]
     assert results[1]["message"].startswith(f"{bad_name}: ")
     assert Run.objects.count() == 2
@@ -704,7 +705,7 @@ def test_an_upload_with_a_bad_file_answers_each_file_and_keeps_the_good_one(clie
         SimpleUploadedFile("session_replay.json", GOOD_REPLAY.encode()),
         SimpleUploadedFile(bad_name, bad_text.encode()),
     ]}, headers={"HX-Request": "true"})
-    assert page.status_code == 200
+    assert page.status_code == 202
     text = page.content.decode()
     assert "session_replay.json" in text and bad_name in text
     assert Run.objects.count() == 1

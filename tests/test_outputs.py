@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import job_results
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -261,9 +262,9 @@ def test_the_two_folders_as_one_multipart_upload_give_two_verified_runs(api, sam
              for p in sorted((samples_dir / RUNS / folder).iterdir())
              if not p.name.startswith("expected_")]  # the sample's own expectations: no toolkit files
     response = api.post("/api/runs", {"file": files})
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
     check_two_runs(api)
-    statuses = [r["status"] for r in response.json()["results"]]
+    statuses = [r["status"] for r in job_results(api, response)]
     assert statuses.count("imported") == 2 and "error" not in statuses
 
 

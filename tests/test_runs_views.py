@@ -21,7 +21,7 @@ def test_several_files_upload_at_once_with_a_result_line_each(client_in, samples
     response = upload(client_in, samples_dir, "dynoai/real_sample/session_replay.json", "dynoai/real_sample/manifest.json",
                       "session/combat_session_sample.jsonl", "bad/broken_line_3_session.jsonl")
     body = response.content.decode()
-    assert response.status_code == 200
+    assert response.status_code == 202  # queued: a worker imports them (here, on the spot)
     assert body.count('class="result imported"') == 2
     assert "broken_line_3_session.jsonl: line 3" in body
     assert "CRLF" in body  # the manifest warning, shown with the result
@@ -31,16 +31,21 @@ def test_several_files_upload_at_once_with_a_result_line_each(client_in, samples
 
 def test_an_upload_without_javascript_renders_the_whole_page(client_in, samples_dir):
     response = upload(client_in, samples_dir, "session/combat_session_sample.jsonl", htmx=False)
-    assert response.status_code == 200 and "<html" in response.content.decode()
+    assert response.status_code == 202 and "<html" in response.content.decode()
     assert Run.objects.get().decision_count == 44
 
 
 @pytest.mark.parametrize("name", ["bomb_2GiB.study.log.gz", "random_binary.jsonl", "latin1_session_replay.json"])
-def test_a_refused_upload_is_a_clear_400_and_stores_nothing(client_in, samples_dir, name, settings):
+def test_a_refused_file_fails_its_job_with_a_clear_line_and_stores_nothing(client_in, samples_dir, name, settings):
+    from viewer.models import ImportJob
+
     settings.REPLAYWEB_MAX_DECOMPRESSED_BYTES = 32 * 1024**2
     response = upload(client_in, samples_dir, f"bad/{name}")
-    assert response.status_code == 400
-    assert name in response.content.decode()
+    assert response.status_code == 202
+    job = ImportJob.objects.get()
+    assert job.status == "failed" and job.message.startswith(name) and job.results[0]["status"] == "error"
+    body = response.content.decode()
+    assert 'class="result error"' in body and name in body.split('id="jobs"')[1]
     assert Run.objects.count() == 0
 
 
@@ -89,7 +94,7 @@ def test_an_empty_file_beside_a_good_run_gets_its_own_line_and_the_run_imports(c
     files.append(SimpleUploadedFile("notes.txt", b""))
     response = client_in.post("/upload/", {"files": files}, headers={"HX-Request": "true"})
     body = response.content.decode()
-    assert response.status_code == 200
+    assert response.status_code == 202
     assert body.count('class="result ') == 3
     assert body.count('class="result imported"') == 1 and "notes.txt: the file is empty" in body
     run = Run.objects.get()

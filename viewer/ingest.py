@@ -114,7 +114,7 @@ def run_ingest(
     results: dict[int, IngestResult] = {}
     for i, src in enumerate(sources):
         if src.size() > settings.REPLAYWEB_MAX_UPLOAD_BYTES:
-            results[i] = _too_big(src.name, src.size())
+            results[i] = too_big(src.name, src.size())
             continue
         try:
             sniffed[i], heads[i] = _sniff(src)
@@ -245,7 +245,15 @@ def _unexpected(name: str, exc: BaseException, last_line: int = 0) -> str:
     return f"{name}: {problem}{where}; nothing was stored from this file"
 
 
-def _too_big(name: str, size: int) -> IngestResult:
+def looks_like_manifest(name: str, head: bytes) -> bool:
+    """Whether a file is a DynoAI manifest (its folder's files then import together), from its first bytes."""
+    try:
+        return kinds.sniff(head, name) == "manifest"
+    except Exception:  # a head no detector understands is no manifest; its import says what is wrong
+        return False
+
+
+def too_big(name: str, size: int) -> IngestResult:
     return IngestResult(
         name,
         "error",
@@ -255,11 +263,14 @@ def _too_big(name: str, size: int) -> IngestResult:
 
 
 def _storable_name(src: Source) -> Source:
+    src.name = storable_name(src.name)
+    return src
+
+
+def storable_name(name: str) -> str:
     """A name any database can store: os.fsdecode gives undecodable bytes as surrogate escapes
     (shown as U+FFFD here), and PostgreSQL text cannot hold NUL."""
-    name = src.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    src.name = storable(name)
-    return src
+    return storable(name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
 
 
 def _sniff(src: Source) -> tuple[str | None, bytes]:
@@ -346,7 +357,7 @@ def ingest_file(
     name = source.name
     size = source.size()
     if size > settings.REPLAYWEB_MAX_UPLOAD_BYTES:
-        return _too_big(name, size)
+        return too_big(name, size)
     f = source.open()
     run = None
     say = _Reporter(progress, name, size)
@@ -365,18 +376,20 @@ def ingest_file(
         info = RunInfo(kind=kind)
         last_line = [0]
         try:
-            run = Run.objects.create(
-                owner=owner, name=name[:500], kind=kind, source_name=name[:500], size=size,
-                sha256=facts.sha256, keep_user_ids=keep_user_ids, status=Run.Status.IMPORTING,
-            )
-            say.run_id = run.pk
             stream = open_decompressed(f, name, settings.REPLAYWEB_MAX_DECOMPRESSED_BYTES)
             decisions = iter(reader.read(stream, info, limits=limits(), keep_user_ids=keep_user_ids))
-            writer = DecisionWriter(run.pk)
+            writer = None
             per_slice = max(1, settings.REPLAYWEB_IMPORT_SLICE)
             done = False
             while not done:
                 with transaction.atomic():
+                    if run is None:  # with the first slice: a run is never stored without its job's record of it
+                        run = Run.objects.create(
+                            owner=owner, name=name[:500], kind=kind, source_name=name[:500], size=size,
+                            sha256=facts.sha256, keep_user_ids=keep_user_ids, status=Run.Status.IMPORTING,
+                        )
+                        say.run_id = run.pk
+                        writer = DecisionWriter(run.pk)
                     with writer:
                         done = True
                         for d in decisions:

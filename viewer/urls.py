@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import cells, exports, replay, runs, session, timeline, tokens, tuning
+from .views import cells, exports, jobs, replay, runs, session, timeline, tokens, tuning
 from .views import diff as diff_views
 
 urlpatterns = [
@@ -10,6 +10,8 @@ urlpatterns = [
     path("diff/", diff_views.diff_page, name="diff"),
     path("compare/", tuning.compare_page, name="compare"),
     path("upload/", runs.upload, name="upload"),
+    path("jobs/", jobs.job_list, name="jobs"),
+    path("jobs/<int:job_id>/cancel/", jobs.cancel, name="job-cancel"),
     path("runs/<int:run_id>/", timeline.run_page, name="run"),
     path("runs/<int:run_id>/decisions/<int:seq>/", timeline.decision_detail, name="decision"),
     path("runs/<int:run_id>/delete/", runs.delete, name="run-delete"),

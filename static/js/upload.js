@@ -29,7 +29,7 @@
     const p = Math.round((e.detail.loaded / e.detail.total) * 100);
     bar.hidden = false;
     bar.value = p;
-    percent.textContent = p < 100 ? "Uploading… " + p + "%" : "Importing…";
+    percent.textContent = p < 100 ? "Uploading… " + p + "%" : "Queueing…";
   });
   form.addEventListener("htmx:afterRequest", () => {
     bar.hidden = true;

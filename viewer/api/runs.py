@@ -11,7 +11,8 @@ from ninja.errors import HttpError
 from ninja.files import UploadedFile
 
 from .. import filters as F
-from ..ingest import Source, rename, run_ingest
+from .. import jobs
+from ..ingest import rename
 from ..selectors import action_counts, decision_list, filtered_decisions, visible_runs
 from .base import DEFAULT_LIMIT, DecisionQuery, ERRORS, ErrorOut, FilterQuery, MAX_API_LIMIT, MAX_ID, router
 from .base import _filter_form, _run
@@ -76,8 +77,15 @@ class RenameIn(Schema):
                              "stays in source_name")
 
 
+class QueuedJobOut(Schema):
+    id: int
+    name: str = Field(description="the file's name (or \"N files (first, …)\" for a DynoAI output folder)")
+    status: str = Field(description="queued, running, done, failed or cancelled; follow GET /api/jobs/{id}")
+
+
 class UploadOut(Schema):
-    results: list[UploadResultOut]
+    jobs: list[QueuedJobOut] = Field(description="one import job per log file (per output folder)")
+    results: list[UploadResultOut] = Field(description="files refused before queueing (too big)")
 
 
 class UploadFailedOut(Schema):
@@ -150,22 +158,23 @@ def list_runs(request, page: Query[RunsQuery]):
 
 @router.post(
     "/runs",
-    response={201: UploadOut, 200: UploadOut, 400: UploadFailedOut, 401: ErrorOut, 403: ErrorOut},
-    summary="Import log files",
-    description="Multipart `file`, repeatable. One result per file, as on the upload page: 201 if any file "
-    "was imported, 200 if none was new, 400 if every file failed.",
+    response={202: UploadOut, 400: UploadFailedOut, 401: ErrorOut, 403: ErrorOut},
+    summary="Import log files (as background jobs)",
+    description="Multipart `file`, repeatable. The files are stored and queued at once: 202 with one job per log "
+    "file (a DynoAI output folder, with its manifest, is one job); follow each with GET /api/jobs/{id}. "
+    "`results` lists the files refused before queueing; 400 if every file was.",
 )
 def upload_runs(request, file: File[list[UploadedFile]], keep_user_ids: Form[bool] = False):
     limit = settings.REPLAYWEB_MAX_FILES_PER_UPLOAD
     if len(file) > limit:
         return Status(400, {"detail": f"more than {limit:,} files in one upload (REPLAYWEB_MAX_FILES_PER_UPLOAD): "
                                       "nothing was imported", "results": []})
-    sources = [Source(name=f.name or "upload", fileobj=f, group="api") for f in file]
-    results = run_ingest(owner=request.auth, sources=sources, keep_user_ids=keep_user_ids)
-    results = [r.as_dict() for r in results]
-    if all(r["status"] == "error" for r in results):
-        return Status(400, {"detail": "no file was imported", "results": results})
-    return Status(201 if any(r["status"] == "imported" for r in results) else 200, {"results": results})
+    uploads = [jobs.Upload(name=f.name or "upload", fileobj=f) for f in file]
+    queued, refused = jobs.submit(request.auth, uploads, keep_user_ids=keep_user_ids, group="api")
+    results = [r.as_dict() for r in refused]
+    if not queued:
+        return Status(400, {"detail": "no file was queued", "results": results})
+    return Status(202, {"jobs": [{"id": j.pk, "name": j.name, "status": j.status} for j in queued], "results": results})
 
 
 @router.get("/runs/{run_id}", response={200: RunDetailOut, **ERRORS}, summary="One run")

@@ -7,11 +7,13 @@ from django.core.exceptions import TooManyFilesSent
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
+from .. import jobs
 from ..forms import UploadForm
-from ..ingest import IngestResult, Source, run_ingest
+from ..ingest import IngestResult
 from ..ingest import rename as rename_run
 from ..outputs import output_file
 from ..selectors import get_run_or_404, visible_runs
@@ -63,7 +65,18 @@ def _input_of(run) -> tuple[str, str]:
 
 def _list_context(user) -> dict:
     runs = list(visible_runs(user))
-    return {"runs": runs, "groups": sweeps(runs)}
+    return {"runs": runs, "groups": sweeps(runs)} | jobs_context(user)
+
+
+def jobs_context(user, since=None) -> dict:
+    """The user's import jobs as the runs list shows them (each with its progress facts)."""
+    jobs.reap()
+    shown = list(jobs.visible_jobs(user))
+    return {
+        "jobs": [(job, jobs.facts(job)) for job in shown],
+        "jobs_active": any(job.active for job in shown),
+        "jobs_since": since or timezone.now().isoformat(),
+    }
 
 
 @require_GET
@@ -81,18 +94,17 @@ def upload(request):
     except TooManyFilesSent:
         form, too_many = UploadForm(), True
         limit, setting = settings.DATA_UPLOAD_MAX_NUMBER_FILES, "DATA_UPLOAD_MAX_NUMBER_FILES"
-    results = []
+    refused, queued = [], []
     if too_many:
         message = f"More than {limit:,} files in one upload ({setting}): nothing was imported; send fewer at a time."
-        results = [IngestResult("upload", "error", message)]
+        refused = [IngestResult("upload", "error", message)]
     elif form.is_valid():
-        sources = [Source(name=f.name, fileobj=f, group="upload") for f in form.cleaned_data["files"]]
-        results = run_ingest(
-            owner=request.user, sources=sources, keep_user_ids=form.cleaned_data["keep_user_ids"]
-        )
-    context = _list_context(request.user) | {"form": form, "results": results}
+        uploads = [jobs.Upload(name=f.name, fileobj=f) for f in form.cleaned_data["files"]]
+        queued, refused = jobs.submit(request.user, uploads, keep_user_ids=form.cleaned_data["keep_user_ids"])
+    results = [jobs.line_of(r) for r in refused]
+    context = _list_context(request.user) | {"form": form, "results": results, "queued": queued}
     template = "viewer/runs.html#upload-results" if request.htmx else "viewer/runs.html"
-    status = 400 if form.errors or (results and all(r.failed for r in results)) else 200
+    status = 400 if form.errors or (refused and not queued) else 202 if queued else 200
     return render(request, template, context, status=status)
 
 

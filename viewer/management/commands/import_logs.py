@@ -1,24 +1,33 @@
 import sys
+import time
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
+from viewer import jobs
 from viewer.ingest import Source, run_ingest
+from viewer.models import ImportJob
 
 PATTERNS = ("*.json", "*.jsonl", "*.study.log", "*.study.log.gz")
 MANIFESTS = ("manifest.json", "*.manifest.json")  # a folder with one is a DynoAI output folder: every file counts
 
 
 class Command(BaseCommand):
-    help = "Import log files and folders (recursively). Exit status 1 if any file failed."
+    help = ("Import log files and folders (recursively) as background jobs, showing their progress until "
+            "they are done (a worker imports them: manage.py worker, or make run). --now imports in this "
+            "process instead; --detach queues and returns. Exit status 1 if any file failed.")
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", metavar="PATH")
         parser.add_argument("--user", help="owner of the runs (default: the first superuser)")
         parser.add_argument("--keep-user-ids", action="store_true", help="keep real user ids in study logs")
+        how = parser.add_mutually_exclusive_group()
+        how.add_argument("--now", action="store_true", help="import in this process, without a worker")
+        how.add_argument("--detach", action="store_true", help="queue the jobs, print their ids and return")
 
-    def handle(self, *args, paths, user, keep_user_ids, **options):
+    def handle(self, *args, paths, user, keep_user_ids, now, detach, **options):
         owner = self._owner(user)
         groups = []  # one group per folder, so a manifest.json meets its session_replay.json
         named = {}  # files named one by one, grouped by their folder too
@@ -39,12 +48,16 @@ class Command(BaseCommand):
                 raise CommandError(f"{arg}: no such file or folder")
         groups += [(sources, False) for sources in named.values()]
         failed = 0
-        progress = self._progress if self.stderr.isatty() else None
-        for sources, walked in groups:
-            for result in run_ingest(owner=owner, sources=sources, keep_user_ids=keep_user_ids,
-                                     skip_unrecognised=walked, progress=progress):
-                failed += result.failed
-                self.stdout.write(self._line(result))
+        if now:
+            for sources, walked in groups:
+                bars = _Bars(self.stderr._out)
+                for result in run_ingest(owner=owner, sources=sources, keep_user_ids=keep_user_ids,
+                                         skip_unrecognised=walked, progress=bars.update):
+                    failed += result.failed
+                    self.stdout.write(self._line(jobs.line_of(result)))
+                bars.close()
+        else:
+            failed = self._queue(owner, groups, keep_user_ids, detach)
         if failed:
             self.stderr.write(f"{failed} file{'s' if failed != 1 else ''} failed")
             sys.exit(1)
@@ -61,21 +74,83 @@ class Command(BaseCommand):
             raise CommandError("no user to own the runs: pass --user NAME or create a superuser first")
         return owner
 
-    def _line(self, r):
-        if r.status == "imported":
-            line = f"imported   {r.name}: {r.count:,} decisions (run {r.run.pk}: {r.run.name})"
-            return line + "".join(f"\n  warning: {w}" for w in r.warnings)
-        if r.status == "duplicate":
-            return f"duplicate  {r.name}: already imported as run {r.run.pk}"
-        if r.status in ("skipped", "manifest", "output"):
-            said = r.message if r.message.startswith(r.name + ":") else f"{r.name}: {r.message}"
-            return f"{r.status:<10} {said}" + "".join(f"\n  warning: {w}" for w in r.warnings)
-        return f"error      {r.message}"
+    def _queue(self, owner, groups, keep_user_ids, detach) -> int:
+        """Queue one job per log (per output folder), then follow them to the end with a bar each."""
+        failed, queued = 0, []
+        for sources, walked in groups:
+            uploads = [jobs.Upload(name=s.name, path=s.path) for s in sources]
+            made, refused = jobs.submit(owner, uploads, keep_user_ids=keep_user_ids, skip_unrecognised=walked,
+                                        group=sources[0].group if sources else "cli")
+            queued += made
+            for r in refused:
+                failed += 1
+                self.stdout.write(self._line(jobs.line_of(r)))
+        if detach:
+            for job in queued:
+                self.stdout.write(f"queued     {job.name}: job {job.pk} (GET /api/jobs/{job.pk})")
+            return failed
+        bars = {job.pk: _bar(self.stderr._out, job) for job in queued}
+        waiting_since, hinted = time.monotonic(), False
+        pending = [job.pk for job in queued]
+        while pending:
+            for job in ImportJob.objects.filter(pk__in=pending):
+                bar = bars[job.pk]
+                bar.n = job.bytes_read if job.status == ImportJob.Status.RUNNING else bar.n
+                bar.set_postfix_str(f"{job.stage or job.status} · {job.decisions:,} decisions", refresh=False)
+                bar.refresh()
+                if not job.active:
+                    bar.n = job.total_bytes if job.status == ImportJob.Status.DONE else bar.n
+                    bar.close()
+                    pending.remove(job.pk)
+                    lines = job.results or [{"status": "error", "message": job.message, "name": job.name}]
+                    for line in lines:
+                        failed += line["status"] == "error"
+                        self.stdout.write(self._line(line))
+                    failed += job.status == ImportJob.Status.CANCELLED
+            all_queued = ImportJob.objects.filter(pk__in=pending, status=ImportJob.Status.QUEUED).count() == len(pending)
+            if pending and all_queued and not hinted and time.monotonic() - waiting_since > 5:
+                self.stderr.write("waiting for a worker: start one with `manage.py worker` (make run starts one), "
+                                  "or import with --now")
+                hinted = True
+            if pending:
+                time.sleep(0.5)
+        return failed
 
-    def _progress(self, name, done, total):
-        if total > 10 * 1024**2:
-            width = 30
-            filled = int(width * done / total) if total else width
-            self.stderr.write(f"\r  {name[-40:]} [{'#' * filled}{'.' * (width - filled)}] {done * 100 // max(total, 1):3d}%",
-                              ending="\n" if done >= total else "")
-            self.stderr.flush()
+    def _line(self, r: dict) -> str:
+        if r["status"] == "imported":
+            line = f"imported   {r['name']}: {r['count']:,} decisions (run {r['run_id']}: {r['run_name']})"
+            return line + "".join(f"\n  warning: {w}" for w in r.get("warnings", []))
+        if r["status"] == "duplicate":
+            return f"duplicate  {r['name']}: already imported as run {r['run_id']}"
+        if r["status"] in ("skipped", "manifest", "output"):
+            said = r["message"] if r["message"].startswith(r["name"] + ":") else f"{r['name']}: {r['message']}"
+            return f"{r['status']:<10} {said}" + "".join(f"\n  warning: {w}" for w in r.get("warnings", []))
+        return f"error      {r['message']}"
+
+
+def _bar(stream, job) -> tqdm:
+    """A terminal progress bar (tqdm) for one job, in bytes; silent when stderr is no terminal."""
+    return tqdm(total=job.total_bytes, desc=job.name[-40:], unit="B", unit_scale=True, unit_divisor=1024,
+                file=stream, disable=not stream.isatty(), leave=True, dynamic_ncols=True)
+
+
+class _Bars:
+    """--now: a bar per file while it imports in this process."""
+
+    def __init__(self, stream):
+        self.stream, self.bar, self.name = stream, None, None
+
+    def update(self, p) -> None:
+        if p.name != self.name:
+            self.close()
+            self.name = p.name
+            self.bar = tqdm(total=p.total_bytes, desc=p.name[-40:], unit="B", unit_scale=True, unit_divisor=1024,
+                            file=self.stream, disable=not self.stream.isatty(), leave=True, dynamic_ncols=True)
+        self.bar.n = p.bytes_read
+        self.bar.set_postfix_str(f"{p.stage} · {p.decisions:,} decisions", refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

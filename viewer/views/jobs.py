@@ -1,0 +1,41 @@
+"""Import jobs on the runs list: the progress fragment htmx polls, and cancel."""
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_GET, require_POST
+
+from .. import jobs
+from ..models import ImportJob
+from ..selectors import visible_runs
+from .runs import jobs_context, sweeps
+
+
+@require_GET
+def job_list(request):
+    """The jobs section (polled while a job is unfinished). When a job has finished since the last
+    poll (`since`), the runs table comes along out of band, so the new run appears without a reload."""
+    if not request.htmx:
+        return HttpResponseRedirect(reverse("runs") + "#jobs")
+    try:
+        since = parse_datetime(request.GET.get("since", "")[:40])
+    except ValueError:  # a well-formed but impossible date: treat as no date
+        since = None
+    context = jobs_context(request.user, since=timezone.now().isoformat())
+    finished = since is not None and ImportJob.objects.filter(owner=request.user, finished__gte=since).exists()
+    if finished:
+        runs = list(visible_runs(request.user))
+        context |= {"runs": runs, "groups": sweeps(runs), "runs_oob": True}
+    return render(request, "viewer/runs.html#jobs", context)
+
+
+@require_POST
+def cancel(request, job_id):
+    job = ImportJob.objects.filter(owner=request.user, pk=job_id).first()
+    if job is None:
+        raise Http404("No such job")
+    jobs.cancel(job)
+    if request.htmx:
+        return render(request, "viewer/runs.html#jobs", jobs_context(request.user, since=timezone.now().isoformat()))
+    return HttpResponseRedirect(reverse("runs") + "#jobs")
