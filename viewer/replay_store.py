@@ -36,7 +36,7 @@ from . import kinds
 from . import replay as R
 from .db import best_effort, lock_wait
 from .models import ReplayCheckpoint, ReplayIndex, Run
-from .selectors import decision_list, filtered_decisions
+from .selectors import decision_list
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,20 @@ BUSY = "the server is busy for a moment"
 def spec_of(run: Run) -> R.ReplaySpec:
     """The replay spec of the run's kind (the generic one for a kind without its own)."""
     return kinds.profile(run).replay or R.GENERIC
+
+
+def paged_rows(run: Run, filters: dict, page: int = 5000) -> Iterator[dict]:
+    """as_dicts of the filtered decisions, read a keyset page at a time, each page read whole. A build
+    writes checkpoints as it reads: on SQLite, a write from a connection whose read (a long cursor)
+    began before another process's commit is refused at once ("database is locked", the WAL snapshot
+    being stale), so no read may stay open across a write."""
+    after = None
+    while True:
+        rows = list(as_dicts(decision_list(run=run, after=after, limit=page, **filters)))
+        yield from rows
+        if len(rows) < page:
+            return
+        after = rows[-1]["seq"]
 
 
 def as_dicts(qs: QuerySet) -> Iterator[dict]:
@@ -221,7 +235,7 @@ def build(index: ReplayIndex, run: Run, filters: dict, heartbeat: Callable[[], N
             flush()
 
     try:
-        rows = as_dicts(filtered_decisions(run=run, **filters))
+        rows = paged_rows(run, filters)
         result = R.build_index(R.reducer_for(spec_of(run)), rows, every=index.every, on_checkpoint=keep)
         if pending:
             ReplayCheckpoint.objects.bulk_create(pending)
