@@ -166,8 +166,18 @@ def test_the_runs_list_shows_a_running_job_with_its_progress_and_a_cancel_button
                                    bytes_read=25 * 1024**2, total_bytes=100 * 1024**2, decisions=250_000)
     body = client_in.get("/").content.decode()
     assert 'value="25"' in body and "25.0\xa0MB of 100.0\xa0MB" in body and "250000 decisions" in body
-    assert "MB/s · about 3" in body and " s left" in body  # 2.5 MB/s for 75 MB more
+    assert "MB/s · about 3" in body and " s left to read" in body  # 2.5 MB/s for 75 MB more
+    assert "Reading and storing decisions" in body
     assert f'action="/jobs/{job.pk}/cancel/"' in body and 'hx-trigger="every 1s"' in body
+
+
+def test_a_job_computing_the_first_view_shows_an_indeterminate_bar_and_no_eta(client_in, user):
+    ImportJob.objects.create(owner=user, name="big.jsonl", status="running", stage="aggregating",
+                             started=timezone.now() - dt.timedelta(seconds=60), heartbeat=timezone.now(),
+                             bytes_read=100, total_bytes=100, decisions=1000)
+    body = client_in.get("/").content.decode()
+    assert '<progress aria-label="Import of big.jsonl"></progress>' in body
+    assert "Computing the run&#x27;s first view" in body and "left to read" not in body
 
 
 def test_the_jobs_fragment_brings_the_runs_table_when_a_job_has_finished(client_in, user, samples_dir):

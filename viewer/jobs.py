@@ -289,21 +289,36 @@ def line_of(r: IngestResult) -> dict:
 class Facts:
     """What the runs list and GET /api/jobs/{id} say about a job."""
 
-    percent: int
-    rate: float | None  # bytes per second
-    eta_seconds: float | None
+    percent: int | None  # None: a stage with no measure of its own (the bar is indeterminate)
+    rate: float | None  # bytes per second, while parsing
+    eta_seconds: float | None  # while parsing: the file's rest at its rate so far
+    doing: str  # the stage in words
+
+
+STAGES = {
+    "": "starting",
+    "checking": "checking the file (size, sha256, duplicates)",
+    "parsing": "reading and storing decisions",
+    "aggregating": "computing the run's first view (summary, facets, chart, heatmaps)",
+    "indexing": "building the replay index",
+}
 
 
 def facts(job: ImportJob) -> Facts:
-    total = max(job.total_bytes, 1)
-    percent = 100 if job.status == ImportJob.Status.DONE else min(99, job.bytes_read * 100 // total)
+    stage = job.stage if job.status == ImportJob.Status.RUNNING else ""
+    doing = "waiting for a worker" if job.status == ImportJob.Status.QUEUED else STAGES.get(stage, stage)
+    if job.status == ImportJob.Status.DONE:
+        return Facts(100, None, None, "done")
+    if stage in ("aggregating", "indexing"):
+        return Facts(None, None, None, doing)
+    percent = min(99, job.bytes_read * 100 // max(job.total_bytes, 1))
     rate = eta = None
-    if job.status == ImportJob.Status.RUNNING and job.started:
+    if stage == "parsing" and job.started:
         elapsed = (timezone.now() - job.started).total_seconds()
         if elapsed > 0.5 and job.bytes_read:
             rate = job.bytes_read / elapsed
             eta = max(0.0, (job.total_bytes - job.bytes_read) / rate)
-    return Facts(percent, rate, eta)
+    return Facts(percent, rate, eta, doing)
 
 
 def as_dict(job: ImportJob) -> dict:
@@ -313,6 +328,7 @@ def as_dict(job: ImportJob) -> dict:
         "id": job.pk, "name": job.name, "status": job.status, "stage": job.stage, "current": job.current,
         "bytes_read": job.bytes_read, "total_bytes": job.total_bytes, "decisions": job.decisions,
         "run_id": job.run_id, "message": job.message, "rate_bytes_per_second": f.rate, "eta_seconds": f.eta_seconds,
+        "percent": f.percent,
         "results": [{k: r.get(k) for k in ("name", "status", "message", "run_id", "count", "warnings")}
                     for r in job.results],
         "created": job.created, "started": job.started, "finished": job.finished,

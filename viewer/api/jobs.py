@@ -31,8 +31,9 @@ class JobOut(Schema):
     decisions: int = Field(description="decisions stored so far")
     run_id: int | None = Field(description="the run imported (the first, for a folder); set when done")
     message: str = Field(description="what happened: each file's line, or why the job failed")
-    rate_bytes_per_second: float | None
-    eta_seconds: float | None
+    rate_bytes_per_second: float | None = Field(description="while parsing: bytes read per second so far")
+    eta_seconds: float | None = Field(description="while parsing: time left to read the file at that rate")
+    percent: int | None = Field(description="of the file read; null while computing the first view (indexing, aggregating)")
     results: list[JobResultOut] = Field(description="one line per file, when done")
     created: dt.datetime
     started: dt.datetime | None
