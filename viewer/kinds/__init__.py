@@ -53,6 +53,11 @@ class Profile:
     # In a folder walk, whether a file of this kind is a log, not a report beside one: (name, head text).
     is_log: Callable[[str, str], bool] | None = None
     display_name: Callable[[str, Any, bool], str] | None = None  # (file name, RunInfo, keep_user_ids)
+    # Following a log while it is written (import_logs --follow): whether its file grows a line per
+    # decision (a document written whole at the end cannot be followed), and the actions (normalized,
+    # as its reader names them) that end it; without one, a followed log ends when it goes quiet.
+    line_log: bool = False
+    end_actions: tuple[str, ...] = ()
     # What the run calls itself, for lists and titles: dotted path of `(run, info) -> str` (info may be
     # None: a run named again later); "" keeps the file name. The file name stays in Run.source_name.
     run_name: str = ""

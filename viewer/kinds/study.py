@@ -155,6 +155,7 @@ PROFILE = register(
         label="Learning Observer study log",
         reader="viewer.readers.study",
         run_name="viewer.kinds.run_names.study",
+        line_log=True,  # no event ends a study log: a followed one ends when it goes quiet
         words=Words(
             action="Event",
             agent="User",

@@ -5,6 +5,9 @@ target's id (HX-Target), and gets that partial of viewer/run.html. The parts:
   run-view   everything the filters change (form, facets, summary, chart, table)
   load-more  the next rows of the table (keyset: after=<last seq>)
   facets, stats, chart   filled in after the page on runs too big to count while it renders
+  live-badge  a live run's badge (import_logs --follow): while the run is live, it, the chart and the
+              table's last row poll every 2 s (the last row loads the decisions after the last shown);
+              each answers without its poll once the run has ended, so polling stops
 """
 
 from django.db.models.functions import Substr
@@ -17,6 +20,7 @@ from ..htmx import vary_on_fragment
 from ..charts import AXES, SEQ, TIME
 from ..facets import link_facets
 from ..memo import BIG_RUN
+from ..models import Run
 from ..filters import DecisionFilterForm, filter_querystring
 from ..selectors import decision_list, get_decision_or_404, get_run_or_404, neighbours, previous_t_ms
 from ..summary import action_rows, gaps, run_summary
@@ -46,7 +50,9 @@ PARTS = {
     "facets": "viewer/run.html#facets",
     "stats": "viewer/run.html#stats",
     "chart": "viewer/run.html#chart",
+    "live-badge": "viewer/run.html#live-badge",
 }
+OWN_PARTS = ("load-more", "facets", "stats", "chart", "live-badge")  # a request for one computes only it
 
 
 @require_GET
@@ -69,6 +75,7 @@ def run_page(request, run_id):
         "part": part,
         "filter_qs": filter_querystring(request.GET),
         "inline": run.decision_count <= INLINE_LIMIT,
+        "live": run.status == Run.Status.LIVE,
     }
     if part in (None, "run-view"):
         context.update(_form_fields(form, kind))
@@ -126,7 +133,7 @@ def _form_fields(form, kind) -> dict:
 def _parts(request, run, kind, form, part, inline) -> dict:
     filters = form.filters()
     colours = overview.colours(run)
-    wanted = {part} if part in ("load-more", "facets", "stats", "chart") else {"table"}
+    wanted = {part} if part in OWN_PARTS else {"table"}
     if part in (None, "run-view") and inline:
         wanted |= {"facets", "stats", "chart"}
     context = {}

@@ -1,4 +1,7 @@
+import contextlib
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -7,17 +10,24 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from viewer import jobs
-from viewer.ingest import Source, run_ingest
+from viewer.ingest import Source, follow_file, run_ingest
 from viewer.models import ImportJob
 
 PATTERNS = ("*.json", "*.jsonl", "*.study.log", "*.study.log.gz")
+QUIET_SECONDS = 60.0  # --follow stops once the file has not grown for this long
 MANIFESTS = ("manifest.json", "*.manifest.json")  # a folder with one is a DynoAI output folder: every file counts
 
 
 class Command(BaseCommand):
     help = ("Import log files and folders (recursively) as background jobs, showing their progress until "
             "they are done (a worker imports them: manage.py worker, or make run). --now imports in this "
-            "process instead; --detach queues and returns. Exit status 1 if any file failed.")
+            "process instead; --detach queues and returns. --follow FILE imports a log still being written, "
+            "in this process, as it grows: the run is shown as live from its first decisions, new ones "
+            "appear on its page about every second, and it ends (ready) when the log's end arrives (a "
+            "session's session_end) or the file has not grown for --quiet seconds. Stopped early (quiet, "
+            "Ctrl-C, the size limit) the run keeps what was stored, with a warning saying so; a line that "
+            "cannot be read refuses the file and deletes the run, as any import does. Exit status 1 if any "
+            "file failed.")
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", metavar="PATH")
@@ -26,9 +36,17 @@ class Command(BaseCommand):
         how = parser.add_mutually_exclusive_group()
         how.add_argument("--now", action="store_true", help="import in this process, without a worker")
         how.add_argument("--detach", action="store_true", help="queue the jobs, print their ids and return")
+        how.add_argument("--follow", action="store_true",
+                         help="follow one log file while it is written (sessions, study logs), in this process")
+        parser.add_argument("--quiet", type=float, metavar="SECONDS",
+                            help="with --follow: stop once the file has not grown for this long (default 60)")
 
-    def handle(self, *args, paths, user, keep_user_ids, now, detach, **options):
+    def handle(self, *args, paths, user, keep_user_ids, now, detach, follow, quiet, **options):
         owner = self._owner(user)
+        if follow:
+            return self._follow(owner, paths, keep_user_ids, QUIET_SECONDS if quiet is None else quiet)
+        if quiet is not None:
+            raise CommandError("--quiet goes with --follow")
         groups = []  # one group per folder, so a manifest.json meets its session_replay.json
         named = {}  # files named one by one, grouped by their folder too
         for arg in paths:
@@ -60,6 +78,22 @@ class Command(BaseCommand):
             failed = self._queue(owner, groups, keep_user_ids, detach)
         if failed:
             self.stderr.write(f"{failed} file{'s' if failed != 1 else ''} failed")
+            sys.exit(1)
+
+    def _follow(self, owner, paths, keep_user_ids, quiet) -> None:
+        if len(paths) != 1 or not Path(paths[0]).is_file():
+            raise CommandError("--follow takes one log file")
+        if quiet <= 0:
+            raise CommandError("--quiet takes a number of seconds above 0")
+        path = Path(paths[0])
+        live = _Live(self.stdout, self.stderr._out, path.name)
+        with _sigterm_as_interrupt():
+            result = follow_file(owner=owner, path=path, quiet=quiet, keep_user_ids=keep_user_ids,
+                                 progress=live.update)
+        live.close()
+        self.stdout.write(self._line(jobs.line_of(result)))
+        if result.failed:
+            self.stderr.write("1 file failed")
             sys.exit(1)
 
     def _owner(self, name):
@@ -154,3 +188,41 @@ class _Bars:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class _Live:
+    """--follow: says where the live run is once it exists, and counts its decisions on a terminal."""
+
+    def __init__(self, stdout, stream, name):
+        self.stdout, self.name = stdout, name
+        self.run_id = None
+        self.bar = tqdm(desc=name[-40:], unit=" decisions", file=stream, disable=not stream.isatty(),
+                        leave=True, dynamic_ncols=True)
+
+    def update(self, p) -> None:
+        if self.run_id is None:
+            self.run_id = p.run_id
+            self.stdout.write(f"live       {self.name}: run {p.run_id} (/runs/{p.run_id}/), following until it "
+                              "ends or goes quiet; Ctrl-C stops and keeps it")
+        self.bar.n = p.decisions
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While following, SIGTERM stops like Ctrl-C: the run keeps what was stored instead of staying live."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
