@@ -151,3 +151,11 @@ def test_a_sweep_stands_where_its_newest_run_is_and_counts_failed_runs_of_its_in
     assert groups[0].sweep and groups[0].input_name == "pull_3.csv"
     assert groups[0].compare_url == "/compare/?run=5&run=3&run=1"
     assert not groups[1].sweep and not groups[2].sweep
+
+
+def test_a_run_still_being_followed_is_listed_as_live(client_in, import_sample):
+    run = import_sample("session/combat_session_sample.jsonl")
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.LIVE)
+    assert '<span class="badge live"' in client_in.get("/").content.decode()
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.READY)
+    assert '<span class="badge live"' not in client_in.get("/").content.decode()
