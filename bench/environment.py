@@ -1,8 +1,8 @@
 """A fresh database and generated inputs for one bench run.
 
 The database is never the developer's: a SQLite file in the run's temporary folder, or, when
-DATABASE_URL names PostgreSQL, a database `replayweb_bench` created on that server for the run
-and dropped after it. Inputs come from ../shared/tools/gen_logs.py.
+DATABASE_URL names PostgreSQL, a database `replayweb_bench` (BENCH_PG_NAME) created on that server
+for the run and dropped after it. Inputs come from ../shared/tools/gen_logs.py.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 GEN_LOGS = Path(os.environ.get("BENCH_GEN_LOGS", ROOT.parent / "shared" / "tools" / "gen_logs.py"))
-PG_NAME = "replayweb_bench"
+PG_NAME = os.environ.get("BENCH_PG_NAME", "replayweb_bench")  # another name for a second bench at once
 # gen_logs.py kind and file name for each run kind
 KINDS = {"dynoai": ("dyno", "session_replay.json"), "session": ("session", "session.jsonl"),
          "study": ("study", "bench.study.log.gz")}
@@ -50,6 +50,9 @@ def fresh_database(tmp: Path) -> Database:
         "REPLAYWEB_LOG_LEVEL": "ERROR",
         "REPLAYWEB_VAR_DIR": str(tmp / "var"),
         "DJANGO_SETTINGS_MODULE": "replayweb.settings",
+        # No worker runs beside the bench: a task (a big run's replay index) runs where it is
+        # enqueued, so the request that asks for it is timed building it.
+        "REPLAYWEB_TASKS": "immediate",
     }
     (tmp / "var").mkdir(parents=True, exist_ok=True)
     url = os.environ.get("DATABASE_URL", "")

@@ -97,7 +97,8 @@ class Timer:
                 self.figures.append(Figure(
                     section, f"{name}, first request", "ms", [first_ms], base_name if base else "", base[:1],
                     target_kind="max" if target else "", target=target,
-                    note="the first request for it in this process, before the page's cache has it",
+                    note="the first request for it, before the run's stored aggregates hold it (it computes "
+                         "and stores them)",
                 ))
             return figure
         self.figures.append(Figure(section, name, "ms", available=False, target_kind="max" if target else "",
@@ -125,6 +126,22 @@ def reads(bench) -> list[Figure]:
     bench.say(f"reads on the {size:,}-decision run x{bench.repeat}")
     label = f"{size:,}"
 
+    # The faces a first visit opens: (name, URL, headers, target, the raw SQL beside it).
+    by_action = (f"SELECT action, COUNT(*) {where} GROUP BY action", [])
+    per_cell = (f"SELECT rpm, kpa, COUNT(*), AVG(metric) {where} AND rpm IS NOT NULL GROUP BY rpm, kpa", [])
+    faces = [
+        ("run page", run, None, PAGE_MS, first_100),
+        ("table fragment, first page", run, _hx("load-more"), FRAGMENT_MS, first_100),
+        ("facet counts", run, _hx("facets"), FACETS_MS, by_action),
+        ("summary fragment", run, _hx("stats"), FACETS_MS,
+         (f"SELECT action, COUNT(*), MIN(ts), MAX(ts) {where} GROUP BY action", [])),
+        ("timeline chart fragment", run, _hx("chart"), FACETS_MS,
+         (f"SELECT CAST(t_ms / 1000 AS INTEGER) AS b, action, COUNT(*) {where} GROUP BY b, action", [])),
+        ("heatmap", f"{run}cells/", None, FACETS_MS, per_cell),
+        ("replay at a random step", f"{run}replay/?step={steps[0]}", None, REPLAY_MS,
+         (f"SELECT {COLS} {where} AND seq = %s", [steps[0]])),
+    ]
+
     t.measure("reads", f"run page, {label}", run, target=PAGE_MS, baseline=first_100)
     t.measure("reads", f"table fragment, first page, {label}", [(run, _hx("load-more")), (run, _hx())],
               target=FRAGMENT_MS, baseline=first_100)
@@ -136,21 +153,19 @@ def reads(bench) -> list[Figure]:
               baseline=(f"SELECT {COLS} {where} AND UPPER(action) LIKE '%%GRADIENT%%' ORDER BY seq LIMIT 100", []),
               cold=True)
     t.measure("reads", f"facet counts, {label}", [(run, _hx("facets")), f"/api/runs/{run_id}/summary"],
-              target=FACETS_MS, baseline=(f"SELECT action, COUNT(*) {where} GROUP BY action", []), cold=True)
+              target=FACETS_MS, baseline=by_action, cold=True)
     t.measure("reads", f"summary fragment, {label}", (run, _hx("stats")), target=FACETS_MS,
               baseline=(f"SELECT action, COUNT(*), MIN(ts), MAX(ts) {where} GROUP BY action", []), cold=True)
     t.measure("reads", f"timeline chart fragment, {label}", (run, _hx("chart")), target=FACETS_MS,
               baseline=(f"SELECT CAST(t_ms / 1000 AS INTEGER) AS b, action, COUNT(*) {where} GROUP BY b, action", []),
               cold=True)
-    t.measure("reads", f"heatmap, {label}", f"{run}cells/", target=FACETS_MS,
-              baseline=(f"SELECT rpm, kpa, COUNT(*), AVG(metric) {where} AND rpm IS NOT NULL GROUP BY rpm, kpa", []),
-              cold=True)
+    t.measure("reads", f"heatmap, {label}", f"{run}cells/", target=FACETS_MS, baseline=per_cell, cold=True)
     t.figures += _replay_index(bench, t, run_id, f"{run}replay/?step={steps[-1]}", label)
     t.measure("reads", f"replay jump to a random step, {label}", lambda i: f"{run}replay/?step={steps[i]}",
               target=REPLAY_MS, baseline=(f"SELECT {COLS} {where} AND seq = %s", [steps[0]]))
     t.measure("reads", f"decision detail, {label}", lambda i: f"{run}decisions/{steps[i]}/", target=None,
               baseline=(f"SELECT {COLS} {where} AND seq = %s", [steps[0]]))
-    figures = t.figures + study_replay(bench)
+    figures = t.figures + first_views(bench, run_id, kept["user"], size, faces) + study_replay(bench)
     # The chart payload: the JSON the page, the chart fragment and the heatmap embed for plotly.
     for name, what in ((f"run page, {label}", "run page"), (f"timeline chart fragment, {label}", "timeline chart"),
                        (f"heatmap, {label}", "heatmap")):
@@ -167,9 +182,61 @@ def reads(bench) -> list[Figure]:
     return figures
 
 
+WARMUP_SIZE = 1000  # decisions of the run whose pages take a fresh process's first-use costs
+
+
+def first_views(bench, run_id: int, user: str, size: int, faces: list) -> list[Figure]:
+    """A run as its import job leaves it: its first view computed ahead (viewer/warm.py, timed here in
+    a process of its own, beside the import's own time), then each face's first request in a fresh
+    process (one per turn), beside the same raw SQL as the reads above. Each process first opens the
+    same pages of a small run as another user, so the figures are this run's reads, not the
+    process's imports and template compilation."""
+    from viewer.models import ReplayIndex, RunAggregate
+
+    label = f"{size:,}"
+    RunAggregate.objects.filter(run_id=run_id).delete()  # what the reads above computed and stored
+    ReplayIndex.objects.filter(run_id=run_id).delete()
+    bench.say(f"warm-up of the {size:,}-decision run, then each face's first request x{bench.repeat}")
+    warmed = bench.worker({"task": "warm", "run_id": run_id})
+    imported = bench.import_seconds.get(("dynoai", size), [])
+    figures = [Figure(
+        "reads", f"warm-up after import (first view's aggregates and replay index), {label}", "s",
+        [warmed["seconds"]], "the import itself" if imported else "", imported,
+        note=f"in the import job's process, after the decisions are stored: "
+             f"{warmed['aggregating_seconds']:,.1f} s of aggregates, the rest the replay index; "
+             f"CPU {warmed['cpu']:,.1f} s",
+    )]
+    small_user = "bench-first-view-warmup"
+    small_path = generate("dynoai", WARMUP_SIZE, bench.inputs, seed=2)
+    small = bench.worker({"task": "ingest", "path": str(small_path), "kind": "dynoai", "user": small_user})
+    specs = [(name, url, headers) for name, url, headers, _, _ in faces]
+    before = [(name, url.replace(f"/runs/{run_id}/", f"/runs/{small['run_id']}/").split("?")[0], headers)
+              for name, url, headers in specs]
+    samples: dict[str, list[float]] = {name: [] for name, *_ in faces}
+    statuses: dict[str, int] = {}
+    for _ in range(bench.repeat):
+        res = bench.worker({"task": "first_requests", "user": user, "faces": specs,
+                            "before_user": small_user, "before": before})
+        for name, ms in res["ms"].items():
+            samples[name].append(ms)
+        statuses.update(res["status"])
+    for name, url, headers, target, baseline in faces:
+        title = f"{name}, first request after warm-up, {label}"
+        if statuses.get(name) != 200:
+            figures.append(Figure("reads", title, "ms", available=False, target_kind="max", target=target,
+                                  note=f"not available: {url} answered {statuses.get(name)}"))
+            continue
+        how = f"GET {url}" + (f" ({', '.join(f'{k}: {v}' for k, v in headers.items())})" if headers else "")
+        base = _sql_ms(*baseline, bench.repeat)
+        figures.append(Figure("reads", title, "ms", samples[name], "raw SQL", base, target_kind="max",
+                              target=target, note=f"{how}; the first request for this run in a fresh process"))
+    return figures
+
+
 def _replay_index(bench, t: Timer, run_id: int, url: str, label: str, timeout: float = 900) -> list[Figure]:
-    """The replay page builds an index of the run on first use (in a background thread for big
-    runs); jumps are timed once it is ready, and the build is reported on its own."""
+    """The replay page builds an index of the run on first use (for big runs a task, which the
+    bench runs where it is enqueued: in that request); jumps are timed once it is ready, and the
+    build is reported on its own."""
     try:
         from viewer.models import ReplayIndex
     except ImportError:

@@ -133,7 +133,50 @@ def export_baseline(spec: dict) -> dict:
     return {"seconds": time.perf_counter() - start, "cpu": _cpu() - cpu, "rows": rows, "bytes": sink.bytes}
 
 
-TASKS = {"ingest": ingest, "baseline": baseline, "export": export, "export_baseline": export_baseline}
+def warm(spec: dict) -> dict:
+    """What the import job does once a run is stored (viewer/warm.py): its first view's aggregates and
+    replay index; seconds in all, and how long until the replay index began."""
+    from viewer.models import Run
+    from viewer.warm import warm as warm_run
+
+    run = Run.objects.get(pk=spec["run_id"])
+    stages: dict[str, float] = {}
+    start, cpu = time.perf_counter(), _cpu()
+    warm_run(run, lambda stage: stages.setdefault(stage, time.perf_counter() - start))
+    return {"seconds": time.perf_counter() - start, "cpu": _cpu() - cpu,
+            "aggregating_seconds": stages.get("indexing", 0.0) - stages.get("aggregating", 0.0)}
+
+
+def first_requests(spec: dict) -> dict:
+    """One GET of each face, each the first for its run in this process: `before` (another run's
+    same pages, as another user) first takes the process's own first-use costs (imports, templates)."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    users = get_user_model().objects
+    client = Client(raise_request_exception=False)
+    if spec.get("before_user"):
+        client.force_login(users.get(username=spec["before_user"]))
+        for _, url, headers in spec["before"]:
+            _consume(client.get(url, headers=headers or {}))
+    client.force_login(users.get(username=spec["user"]))
+    out = {"ms": {}, "status": {}}
+    for name, url, headers in spec["faces"]:
+        start = time.perf_counter()
+        response = client.get(url, headers=headers or {})
+        _consume(response)
+        out["ms"][name] = (time.perf_counter() - start) * 1000
+        out["status"][name] = response.status_code
+    return out
+
+
+def _consume(response) -> int:
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return len(body)
+
+
+TASKS = {"ingest": ingest, "baseline": baseline, "export": export, "export_baseline": export_baseline,
+         "warm": warm, "first_requests": first_requests}
 
 
 def main(argv: list[str]) -> int:
