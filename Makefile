@@ -35,8 +35,11 @@ run: demo
 	@echo
 	@$(BIN)/python manage.py ensure_admin --url http://$(HOST):$(PORT)
 	@echo
-	@# the worker imports uploads in the background; it stops with the server (Ctrl-C)
-	@$(BIN)/python manage.py worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	@# two workers: one imports uploads, one builds replay indexes (so a replay never waits behind a
+	@# big import); both stop with the server (Ctrl-C)
+	@$(BIN)/python manage.py worker --queues default & imports=$$!; \
+	$(BIN)/python manage.py worker --queues replay & replays=$$!; \
+	trap 'kill $$imports $$replays 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: install-dev
