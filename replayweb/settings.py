@@ -255,6 +255,10 @@ REPLAYWEB_IMPORT_SLICE = envint("REPLAYWEB_IMPORT_SLICE", 50_000)
 # Replay indexes a user may have queued or building at once (viewer/replay_store.py); a further one
 # waits for a slot, shown as waiting on its page, whose poll queues it.
 REPLAYWEB_REPLAY_BUILDS_PER_USER = envint("REPLAYWEB_REPLAY_BUILDS_PER_USER", 2)
+# Decisions (both runs, after the filters) one diff request may align: it holds both sides in
+# memory, about 2.5 KB a decision, so 400,000 is about 1 GB. A bigger diff is refused with a 413
+# saying how to narrow it.
+REPLAYWEB_DIFF_MAX_DECISIONS = envint("REPLAYWEB_DIFF_MAX_DECISIONS", 400_000)
 
 LOGGING = {
     "version": 1,

@@ -539,3 +539,21 @@ def test_a_new_kind_diffs_through_its_own_spec(client_in, made_up_pair):
     assert response.context["heatmap"] is None
     data = client_in.get(f"/api/diff?a={a.pk}&b={b.pk}").json()
     assert [r["where"] for r in data["rows"]] == ["desk a", "desk a"]
+
+
+def test_a_diff_over_the_memory_bound_is_refused_before_reading_and_says_how_to_narrow_it(
+    client_in, import_sample, settings
+):
+    a = import_sample("dynoai/real_sample/session_replay.json")
+    b = import_sample("dynoai/runs/large200k_s2_c7/session_replay.json")
+    settings.REPLAYWEB_DIFF_MAX_DECISIONS = a.decision_count + b.decision_count - 1
+    page = client_in.get("/diff/", {"a": a.pk, "b": b.pk})
+    assert page.status_code == 413
+    assert "REPLAYWEB_DIFF_MAX_DECISIONS" in page.content.decode() and "Narrow both sides" in page.content.decode()
+    api = client_in.get("/api/diff", {"a": a.pk, "b": b.pk})
+    assert api.status_code == 413 and "REPLAYWEB_DIFF_MAX_DECISIONS" in api.json()["detail"]
+    export = client_in.get("/diff/export.csv", {"a": a.pk, "b": b.pk})
+    assert export.status_code == 413
+    # Filters that keep both sides under the bound make it comparable again.
+    narrowed = client_in.get("/diff/", {"a": a.pk, "b": b.pk, "action": "CLAMP"})
+    assert narrowed.status_code == 200 and "Not compared" not in narrowed.content.decode()

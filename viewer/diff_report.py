@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from django.conf import settings
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
@@ -47,6 +48,28 @@ PAGE = 200  # rows a page shows; "show more" fetches the next ones
 VALUE_CHARS = 160  # longest value shown in a table cell (the decision page shows it all)
 
 
+class DiffTooBig(ValueError):
+    """The two sides hold more decisions than one request may align in memory (issue 14.7)."""
+
+
+def check_size(a: Run, b: Run, filters: dict) -> int:
+    """How many decisions the diff would hold (both sides, after the filters); DiffTooBig over
+    REPLAYWEB_DIFF_MAX_DECISIONS. The alignment holds both sides in memory, about 2.5 KB a decision
+    (measured: two 1M-decision runs took a web process to 4.8 GB), so a request is bounded up front."""
+    limit = settings.REPLAYWEB_DIFF_MAX_DECISIONS
+    total = a.decision_count + b.decision_count
+    if total > limit and filters:  # the filters may narrow it enough: count what they keep
+        total = sum(filtered_decisions(run=run, **filters).count() for run in (a, b))
+    if total > limit:
+        raise DiffTooBig(
+            f"these two runs hold {total:,} decisions together{' after the filters' if filters else ''}; a diff "
+            f"aligns both in memory, and this server allows {limit:,} (REPLAYWEB_DIFF_MAX_DECISIONS, about "
+            f"{limit * 2500 // 1024**2:,} MB). Narrow both sides with filters (an action, a round, a time window), "
+            "or compare DynoAI runs' tables on the compare page."
+        )
+    return total
+
+
 def diff_report(
     a: Run, pa, b: Run, pb, *, filters: dict, include_volatile: bool = False, heat: str | None = None
 ) -> DiffReport:
@@ -54,7 +77,9 @@ def diff_report(
 
     Runs of one kind align by their kind's key; runs of different kinds by action alone.
     `heat`: the heatmap's metric (final correction by default, or counts where there is none).
+    Raises DiffTooBig before reading anything when the two sides are over the memory bound.
     """
+    check_size(a, b, filters)
     spec_a, spec_b = pa.diff or GENERIC, pb.diff or GENERIC
     same_kind = pa is pb
     key = None if same_kind else BY_ACTION

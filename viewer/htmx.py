@@ -29,7 +29,7 @@ def fragment(request, parts: dict[str, str]) -> str | None:
     return name if name in parts else None
 
 
-def bad_request(message: str) -> HttpResponse:
-    """A 400 for a fragment, an export or a download: plain text naming the parameter. htmx shows it
-    in the page's error line (static/js/app.js)."""
-    return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+def bad_request(message: str, status: int = 400) -> HttpResponse:
+    """A 400 (or the status given: 413 for work over a bound) for a fragment, an export or a download:
+    plain text saying what to change. htmx shows it in the page's error line (static/js/app.js)."""
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")

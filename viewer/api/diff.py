@@ -7,10 +7,10 @@ from ninja import Field, Query, Schema
 from ninja.errors import HttpError
 
 from .. import kinds
-from ..diff_report import DiffReport, change_view, diff_report
+from ..diff_report import DiffReport, DiffTooBig, change_view, diff_report
 from ..diff_values import Change
 from ..filters import DecisionFilterForm, describe_filters
-from .base import DEFAULT_LIMIT, ERRORS, MAX_API_LIMIT, MAX_ID, FilterQuery, _run, router
+from .base import DEFAULT_LIMIT, ERRORS, MAX_API_LIMIT, MAX_ID, ErrorOut, FilterQuery, _run, router
 
 
 class DiffQuery(FilterQuery):
@@ -78,7 +78,7 @@ class DiffOut(Schema):
 
 @router.get(
     "/diff",
-    response={200: DiffOut, **ERRORS},
+    response={200: DiffOut, 413: ErrorOut, **ERRORS},
     summary="Two runs compared: aligned decisions, what changed, the first divergence",
     description="The filters of the run page apply to both runs. Decisions are aligned by content (DynoAI: "
     "action and cell; sessions: round, event type and agent; study logs: event type), not by time.",
@@ -91,8 +91,11 @@ def diff_runs(request, query: Query[DiffQuery]):
     form = DecisionFilterForm(data)
     if not form.is_valid():
         raise HttpError(400, form.error_text())
-    report = diff_report(a, kinds.profile(a), b, kinds.profile(b), filters=form.filters(),
-                         include_volatile=query.volatile)
+    try:
+        report = diff_report(a, kinds.profile(a), b, kinds.profile(b), filters=form.filters(),
+                             include_volatile=query.volatile)
+    except DiffTooBig as exc:
+        raise HttpError(413, str(exc)) from None
     return _payload(report, only=query.rows == "diff", start=query.start, limit=query.limit)
 
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET
 
 from .. import filters as F
 from .. import htmx, kinds
-from ..diff_report import csv_chunks, diff_report
+from ..diff_report import DiffTooBig, csv_chunks, diff_report
 from ..filters import DecisionFilterForm
 from ..forms import HEAT, MAX_RUN_ID, ROWS, ROWS_DIFF, RUN, START, VOLATILE, A, B, DiffForm
 from ..querystring import query_string
@@ -48,8 +48,13 @@ def diff_page(request):
     context = {"params": params, "form": form, "a": run_a, "b": run_b, **_form_values(request, pa, pb)}
     if not form.is_valid():
         return _refused(request, form, context)
-    report = diff_report(run_a, pa, run_b, pb, filters=form.filters(), include_volatile=p[VOLATILE],
-                         heat=p[HEAT] or None)
+    try:
+        report = diff_report(run_a, pa, run_b, pb, filters=form.filters(), include_volatile=p[VOLATILE],
+                             heat=p[HEAT] or None)
+    except DiffTooBig as exc:
+        if htmx.wants_fragment(request):
+            return htmx.bad_request(str(exc), status=413)
+        return render(request, TEMPLATE, context | {"too_big": str(exc)}, status=413)
     context.update(_context(report, p))
     return render(request, PARTS.get(htmx.fragment(request, PARTS), TEMPLATE), context)
 
@@ -141,8 +146,11 @@ def diff_export(request, fmt):
     run_a, run_b = get_run_or_404(request.user, p[A]), get_run_or_404(request.user, p[B])
     if not form.is_valid():
         return htmx.bad_request(form.error_text())
-    report = diff_report(run_a, kinds.profile(run_a), run_b, kinds.profile(run_b),
-                         filters=form.filters(), include_volatile=p[VOLATILE])
+    try:
+        report = diff_report(run_a, kinds.profile(run_a), run_b, kinds.profile(run_b),
+                             filters=form.filters(), include_volatile=p[VOLATILE])
+    except DiffTooBig as exc:
+        return htmx.bad_request(str(exc), status=413)
     only = p[ROWS] == ROWS_DIFF
     name = f"diff-{run_a.pk}-{run_b.pk}.{fmt}"
     if fmt == "csv":
