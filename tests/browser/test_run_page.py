@@ -217,10 +217,9 @@ def test_the_pipeline_is_the_axis_and_time_is_one_click_away(page, run, written,
 
 
 def test_zooming_binned_decision_order_narrows_to_their_time_span(page, run, written, shot, monkeypatch):
-    from viewer import charts
-    from viewer.views import timeline
+    from viewer import charts, overview
 
-    monkeypatch.setattr(timeline, "POINTS_MAX", 10)  # the sample is drawn as bins of consecutive decisions
+    monkeypatch.setattr(overview, "POINTS_MAX", 10)  # the sample is drawn as bins of consecutive decisions
     monkeypatch.setattr(charts, "BINS", 20)
     page.goto(f"/runs/{run.pk}/")
     wait_drawn(page)
