@@ -135,7 +135,7 @@ def test_gunicorn_started_as_the_readme_says_serves_a_run_page_with_working_htmx
     (tmp_path / "var").mkdir()
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "shell", "-c", CREATE_USER)
-    manage(env, "import_logs", str(samples_dir / "dynoai/real_sample/session_replay.json"), "--user", "prod")
+    manage(env, "import_logs", "--now", str(samples_dir / "dynoai/real_sample/session_replay.json"), "--user", "prod")
     log = open(tmp_path / "gunicorn.log", "w+")
     proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT)

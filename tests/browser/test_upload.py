@@ -66,9 +66,10 @@ def slow_uploads(context, page, bytes_per_second: int) -> None:
 
 
 def result_lines(page) -> dict[str, tuple[str, str]]:
-    """{file name: (status badge, line text)} from the upload results."""
+    """{file name: (status badge, line text)} from the jobs' result lines under Imports (the suite runs
+    jobs where they are queued, so they have ended when the upload answers)."""
     lines = {}
-    for li in page.locator("#upload-results li.result").all():
+    for li in page.locator("#jobs li.result").all():
         text = li.inner_text()
         status = li.locator(".badge").inner_text().strip()
         name = text.split(status, 1)[1].strip().split(":", 1)[0].strip()
@@ -89,8 +90,8 @@ def test_dropping_several_files_imports_each_with_progress_and_a_line_per_file(
     slow_uploads(context, page, 200 * 1024)  # the drop is ~320 KB: over a second of progress
     with page.expect_response(lambda r: r.url.endswith("/upload/")) as answer:
         page.evaluate(DROP, [[payload(p) for p in files], "#dropzone"])
-    assert answer.value.status == 200
-    page.locator("#upload-results li.result").first.wait_for()
+    assert answer.value.status == 202  # queued
+    page.locator("#jobs li.result").first.wait_for()
     shot(page, "results")
 
     progress = page.evaluate("window.__progress")
@@ -98,7 +99,7 @@ def test_dropping_several_files_imports_each_with_progress_and_a_line_per_file(
     shown = [p for p in progress if not p["hidden"]]
     assert shown and all(0 <= p["value"] <= 100 for p in shown)
     assert any(p["value"] < 100 and p["text"].startswith("Uploading") for p in shown), progress
-    assert shown[-1]["value"] == 100 and shown[-1]["text"] == "Importing…"
+    assert shown[-1]["value"] == 100 and shown[-1]["text"] == "Queueing…"
     assert page.locator("#upload-progress").is_hidden()  # hidden again once the answer came
 
     lines = result_lines(page)
@@ -116,7 +117,7 @@ def test_dropping_several_files_imports_each_with_progress_and_a_line_per_file(
     # The runs table below was refreshed with the new runs.
     assert page.locator("#run-table tbody tr").count() == 3
     # each line names the file and links the run it became, under the run's own name
-    page.locator("#upload-results li.result.imported", has_text="session_replay.json").locator("a").click()
+    page.locator("#jobs li.result.imported", has_text="session_replay.json").locator("a").click()
     page.wait_for_url("**/runs/*/")
     assert page.locator("h1").first.is_visible()
 
@@ -132,8 +133,8 @@ def test_the_file_picker_uploads_several_files_and_names_a_refused_one(page, sam
     assert "3 files" in page.locator("#chosen").inner_text()
     with page.expect_response(lambda r: r.url.endswith("/upload/")) as answer:
         page.click("#upload-form button[type=submit]")
-    assert answer.value.status == 200  # one file failed, two imported
-    page.locator("#upload-results li.result").nth(2).wait_for()
+    assert answer.value.status == 202  # three jobs: one failed, two imported
+    page.locator("#jobs li.result").nth(2).wait_for()
     shot(page, "results")
     lines = result_lines(page)
     for path in good:
@@ -145,15 +146,14 @@ def test_the_file_picker_uploads_several_files_and_names_a_refused_one(page, sam
     assert page.locator("#chosen").inner_text() == ""  # the picker was cleared for the next upload
 
 
-def test_a_refused_only_upload_still_shows_its_reason(page, watch, samples_dir):
+def test_a_file_that_fails_its_job_still_shows_its_reason(page, watch, samples_dir):
     bad = samples_dir / "bad/not_json_session_replay.json"
-    watch.allow(r"/upload/$", 400)  # every file refused: the answer is a 400 with the lines
     page.goto("/")
     page.set_input_files("#upload-form input[type=file]", str(bad))
     with page.expect_response(lambda r: r.url.endswith("/upload/")) as answer:
         page.click("#upload-form button[type=submit]")
-    assert answer.value.status == 400
-    line = page.locator("#upload-results li.result.error")
+    assert answer.value.status == 202
+    line = page.locator("#jobs li.job.failed li.result.error")
     line.wait_for(timeout=5000)
     assert bad.name in line.inner_text()
     assert not Run.objects.exists()
