@@ -1,6 +1,7 @@
 """Imports as jobs (viewer/jobs.py), run where they are enqueued (the suite's immediate backend).
 Real worker processes are in test_jobs_workers.py."""
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,12 @@ def test_the_api_follows_a_job_to_its_run_and_cancels_one(user, other_user, samp
     assert api_client(other_user).delete(f"/api/jobs/{waiting.pk}").status_code == 404
     assert api.delete(f"/api/jobs/{waiting.pk}").json()["status"] == "cancelled"
     assert api.get("/api/jobs/99999999").status_code == 404
+
+
+def test_a_job_checking_its_file_says_so_without_a_byte_count_that_stands_still(client_in, user):
+    ImportJob.objects.create(owner=user, name="big.json", status="running", stage="checking",
+                             started=timezone.now(), heartbeat=timezone.now(), total_bytes=400 * 1024**2)
+    body = client_in.get("/").content.decode()
+    assert '<progress aria-label="Import of big.json"></progress>' in body
+    words = re.sub(r"[ \t\n]+", " ", body)  # (str.split would take the no-break spaces too)
+    assert "Checking the file (size, sha256, duplicates) · 400.0\xa0MB" in words and "0\xa0bytes of" not in words

@@ -309,7 +309,7 @@ def facts(job: ImportJob) -> Facts:
     doing = "waiting for a worker" if job.status == ImportJob.Status.QUEUED else STAGES.get(stage, stage)
     if job.status == ImportJob.Status.DONE:
         return Facts(100, None, None, "done")
-    if stage in ("aggregating", "indexing"):
+    if stage in ("checking", "aggregating", "indexing"):  # no measure of their own: an indeterminate bar
         return Facts(None, None, None, doing)
     percent = min(99, job.bytes_read * 100 // max(job.total_bytes, 1))
     rate = eta = None
