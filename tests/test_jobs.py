@@ -120,7 +120,9 @@ def test_a_file_over_the_limit_is_refused_before_it_is_stored(user, samples_dir,
 
 def test_the_stored_files_go_when_the_job_ends(user, samples_dir):
     job = jobs.submit(user, upload_of(samples_dir, SESSION))[0][0]
-    assert not default_storage.exists(job.files[0]["key"])
+    key = job.files[0]["key"]
+    assert not default_storage.exists(key)
+    assert not Path(default_storage.path(key)).parent.exists()  # nor does the upload's folder stay
 
 
 def test_a_job_whose_worker_went_quiet_is_failed_and_its_half_run_removed(user, settings):

@@ -186,11 +186,7 @@ def _end(job: ImportJob, status: str, message: str, lines: list[dict], run: Run 
             status=status, message=message[:10_000], results=lines, run=run, stage="", finished=timezone.now(),
             heartbeat=timezone.now(),
         )
-    for f in job.files:
-        try:
-            default_storage.delete(f["key"])
-        except OSError:  # already gone: nothing to keep
-            pass
+    discard_files(job)
 
 
 class _Reporter:
@@ -234,6 +230,16 @@ class _Reporter:
             raise ingest.Stop()
 
 
+def discard_files(job: ImportJob) -> None:
+    """The job's stored files, and their folder (one per upload), once the job has ended."""
+    for f in job.files:
+        try:
+            default_storage.delete(f["key"])
+            os.rmdir(Path(default_storage.path(f["key"])).parent)
+        except (OSError, NotImplementedError):  # gone already, a folder not empty yet, or no local path
+            pass
+
+
 def cancel(job: ImportJob) -> ImportJob:
     """A queued job never starts; a running one stops at its next slice and deletes what it stored."""
     ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).update(
@@ -242,11 +248,7 @@ def cancel(job: ImportJob) -> ImportJob:
     ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(cancel_requested=True)
     job.refresh_from_db()
     if job.status == ImportJob.Status.CANCELLED:
-        for f in job.files:
-            try:
-                default_storage.delete(f["key"])
-            except OSError:
-                pass
+        discard_files(job)
     return job
 
 
