@@ -1,5 +1,6 @@
 """DynoAI output folders and batches (issue 13, points 6-10): pairing, outputs, failed runs, names."""
 import io
+import hashlib
 import json
 from pathlib import Path
 
@@ -210,6 +211,24 @@ def test_a_failed_toolkit_run_is_a_run_listed_as_failed(client_in, user, failed_
     assert "This toolkit run failed" in page and "no torque column" in page
     (again,) = run_ingest(owner=user, sources=[Source("manifest.json", path=failed_manifest)])
     assert again.status == "duplicate" and Run.objects.count() == 1
+
+
+def test_a_failed_toolkit_runs_files_are_verified_against_its_manifest(client_in, user, samples_dir, tmp_path):
+    doc = json.loads((samples_dir / RUNS / S2 / "manifest.json").read_text())
+    doc["run_id"] = "2026-11-21T09-00-00Z-dead01"
+    doc["status"] = {"code": "error", "message": "no torque column", "last_stage": "load"}
+    report = b"load failed: no torque column\n"
+    doc["outputs"] = [{"name": "Diagnostics_Report.txt", "path": "Diagnostics_Report.txt", "size": len(report),
+                       "sha256": hashlib.sha256(report).hexdigest()}]
+    (tmp_path / "manifest.json").write_text(json.dumps(doc))
+    (tmp_path / "Diagnostics_Report.txt").write_bytes(report)
+    results = run_ingest(owner=user, sources=[Source(n, path=tmp_path / n, group="g")
+                                             for n in ("manifest.json", "Diagnostics_Report.txt")])
+    run = next(r.run for r in results if r.run is not None)
+    assert run.status == "failed"
+    assert [(o.name, o.status) for o in run.output_files()] == [("Diagnostics_Report.txt", "matched")]
+    page = client_in.get(f"/runs/{run.pk}/").content.decode()
+    assert "mismatch" not in page  # no replay was checked, so no manifest verdict on it
 
 
 # -- 10. names -----------------------------------------------------------------------------------------

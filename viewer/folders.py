@@ -164,6 +164,8 @@ def failed_run(owner, f: Found) -> tuple[str, str, Run]:
             owner=owner, kind=manifest_mod.KIND, name=f.name[:500], source_name=f.name[:500], size=f.facts.size,
             sha256=f.facts.sha256, run_id=m.run_id[:500], settings=m.args, status=Run.Status.FAILED,
             failure=failure, decision_count=0,
+            # Its outputs, to verify the files kept beside it by (no replay to check: no "ok").
+            manifest=m.as_check() | {"manifest_sha256": f.facts.sha256},
         )
         run.name = run_name(run, None) or run.name
         run.save()

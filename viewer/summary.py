@@ -53,7 +53,8 @@ def run_summary(run: Run, *, facts: list[Fact] = ()) -> RunSummary:
         warnings=[str(w) for w in run.warnings or []],
     )
     if isinstance(run.manifest, dict):
-        summary.manifest_ok = bool(run.manifest.get("ok"))
+        if "ok" in run.manifest:  # a replay was checked against it (a failed run has none)
+            summary.manifest_ok = bool(run.manifest.get("ok"))
         summary.manifest_message = str(run.manifest.get("message", ""))
         status = run.manifest.get("status")
         if isinstance(status, dict) and status.get("code"):
