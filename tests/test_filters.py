@@ -31,6 +31,10 @@ def parse(qs: str) -> DecisionFilterForm:
         ("round_min=1&round_max=3", {"round_min": 1, "round_max": 3}),
         ("t_from=1.5&t_to=20", {"t_from": 1.5, "t_to": 20.0}),
         ("t_from=0", {"t_from": 0.0}),
+        ("model=gpt-5-mini&agent_type=dm", {"model": "gpt-5-mini", "agent_type": "dm"}),
+        ("temperature=0.7", {"temperature": 0.7}),
+        ("temperature_min=0.5&temperature_max=1", {"temperature_min": 0.5, "temperature_max": 1.0}),
+        ("correlation_id=round_1_0f0e0d0c", {"correlation_id": "round_1_0f0e0d0c"}),
     ],
 )
 def test_valid_querystrings_become_typed_filters(qs, expected):
@@ -74,6 +78,12 @@ def test_valid_querystrings_become_typed_filters(qs, expected):
         ("t_to=-1.5e14", "t_to"),
         ("since=0001-01-01T00:00:00%2B05:00", "since"),
         ("until=9999-12-31T23:59:59-05:00", "until"),
+        ("temperature=warm", "temperature"),
+        ("temperature=nan", "temperature"),
+        ("temperature_min=inf", "temperature_min"),
+        ("temperature_min=1&temperature_max=0.5", "temperature_max"),
+        ("model=%00", "model"),
+        ("correlation_id=" + "x" * 501, "correlation_id"),
     ],
 )
 def test_a_malformed_parameter_is_an_error_naming_it(qs, bad):
@@ -184,7 +194,8 @@ def test_every_parameter_of_the_spec_table_is_a_form_field():
     spec = {
         "action", "q", "rpm", "kpa", "cylinder", "rpm_index", "kpa_index", "round", "agent", "rpm_min",
         "rpm_max", "kpa_min", "kpa_max", "round_min", "round_max", "t_from", "t_to", "since", "until", "v",
-        "after", "limit",
+        "after", "limit", "model", "agent_type", "temperature", "temperature_min", "temperature_max",
+        "correlation_id",
     }
     assert set(F.ALL_PARAMS) == spec
     assert set(DecisionFilterForm.base_fields) == spec

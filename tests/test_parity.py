@@ -38,6 +38,9 @@ SESSION_QUERIES = [
     "action=action_&after=40&limit=250",
     "v=roll.margin<0",
     "round=4&v=tokens.output>=300",
+    "model=claude-sonnet-4-5&temperature_min=0.8",
+    "agent_type=dm&temperature=0.7&round_max=2",
+    "temperature_max=0.7&action=llm",
 ]
 
 
@@ -144,3 +147,36 @@ def test_the_parity_queries_are_not_trivial(client_in, token, import_sample):
         for query in queries[1:]:
             seqs = csv_seqs(client_in, runs[sample], query)
             assert 0 < len(seqs) < runs[sample].decision_count, (sample, query)
+
+
+V12 = "session_v12_mixed_zones.jsonl"  # tests/data: a v1.2 file, its events chained and correlated
+
+
+@pytest.mark.parametrize("query", ["correlation_id=round_2_a1b2c3d4", "agent_type=player&correlation_id=round_1_0f0e0d0c"])
+def test_a_v12_correlation_querystring_gives_the_same_decisions_everywhere(client_in, token, user, query):
+    from pathlib import Path
+
+    from viewer.ingest import Source, run_ingest
+
+    path = Path(__file__).parent / "data" / V12
+    run = run_ingest(owner=user, sources=[Source(name=V12, path=path, group="test")])[0].run
+    seqs, _ = check_parity(client_in, token, run, query)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    wanted = dict(p.split("=") for p in query.split("&"))
+    assert seqs == [i for i, e in enumerate(lines) if all(e.get(k) == v for k, v in wanted.items())]
+    assert seqs
+
+
+@pytest.mark.parametrize("query, bad", [("temperature=hot", "temperature"),
+                                        ("temperature_min=1&temperature_max=0", "temperature_max")])
+def test_a_bad_llm_filter_is_a_400_naming_it_on_every_face(client_in, token, import_sample, query, bad):
+    run = import_sample(SESSION)
+    answers = [
+        client_in.get(f"/runs/{run.pk}/?{query}", headers={"HX-Request": "true", "HX-Target": "load-more"}),
+        client_in.get(f"/runs/{run.pk}/export.csv?{query}"),
+        Client(headers={"Authorization": f"Bearer {token}"}).get(f"/api/runs/{run.pk}/decisions?{query}"),
+    ]
+    for response in answers:
+        assert response.status_code == 400
+        assert f"{bad}: " in response.content.decode()
+    assert client_in.get(f"/runs/{run.pk}/?{query}").status_code == 400  # the page: an error on its form

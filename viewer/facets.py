@@ -14,7 +14,7 @@ from django.http import QueryDict
 from . import filters as F
 from .display import Colours, agent_label, colour
 from .models import Run
-from .selectors import filtered_decisions
+from .selectors import filtered_decisions, value_counts
 
 SHOWN = 12  # values per facet; the rest are summed up as "n more"
 
@@ -62,7 +62,11 @@ def facets_for(
 
 
 def _counts(run: Run, name: str, filters: dict) -> list[tuple]:
-    qs = filtered_decisions(run=run, **filters).order_by().values_list(name).annotate(n=Count("pk"))
+    if name in F.VALUE_KEYS:  # a key of the values (model, agent_type...): the decisions that have it
+        qs = value_counts(filtered_decisions(run=run, **filters), F.VALUE_KEYS[name][0])
+        qs = [(v if v is None or isinstance(v, (str, int, float)) else str(v), n) for v, n in qs]
+    else:
+        qs = filtered_decisions(run=run, **filters).order_by().values_list(name).annotate(n=Count("pk"))
     return sorted(qs, key=lambda vc: (-vc[1], vc[0] is None, str(vc[0])))
 
 

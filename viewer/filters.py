@@ -18,12 +18,23 @@ RPM, KPA, CYLINDER, RPM_INDEX, KPA_INDEX, ROUND, AGENT = "rpm", "kpa", "cylinder
 RPM_MIN, RPM_MAX, KPA_MIN, KPA_MAX, ROUND_MIN, ROUND_MAX = "rpm_min", "rpm_max", "kpa_min", "kpa_max", "round_min", "round_max"
 T_FROM, T_TO, SINCE, UNTIL = "t_from", "t_to", "since", "until"
 VALUE = "v"
+# Filters on a key of the decision's values (a session's LLM calls and v1.2 event chains): exact
+# strings, and the temperature exact or as a range.
+MODEL, AGENT_TYPE, CORRELATION_ID = "model", "agent_type", "correlation_id"
+TEMPERATURE, TEMPERATURE_MIN, TEMPERATURE_MAX = "temperature", "temperature_min", "temperature_max"
+# parameter -> (key in values, the condition's operator)
+VALUE_KEYS = {
+    MODEL: ("model", "="), AGENT_TYPE: ("agent_type", "="), CORRELATION_ID: ("correlation_id", "="),
+    TEMPERATURE: ("temperature", "="), TEMPERATURE_MIN: ("temperature", ">="),
+    TEMPERATURE_MAX: ("temperature", "<="),
+}
 AFTER, LIMIT = "after", "limit"
 
 # Everything that narrows the set; AFTER and LIMIT page through it.
 FILTER_PARAMS = (
     ACTION, Q, RPM, KPA, CYLINDER, RPM_INDEX, KPA_INDEX, ROUND, AGENT, RPM_MIN, RPM_MAX, KPA_MIN, KPA_MAX,
     ROUND_MIN, ROUND_MAX, T_FROM, T_TO, SINCE, UNTIL, VALUE,
+    MODEL, AGENT_TYPE, TEMPERATURE, TEMPERATURE_MIN, TEMPERATURE_MAX, CORRELATION_ID,
 )
 ALL_PARAMS = FILTER_PARAMS + (AFTER, LIMIT)
 MAX_LIMIT = 10_000_000
@@ -216,6 +227,12 @@ class DecisionFilterForm(ParameterForm):
     since = InstantField(required=False)
     until = InstantField(required=False)
     v = ListField(item=parse_condition, label="Value conditions")
+    model = forms.CharField(required=False, max_length=500)
+    agent_type = forms.CharField(required=False, max_length=500, label="Agent type")
+    temperature = forms.FloatField(required=False)
+    temperature_min = forms.FloatField(required=False)
+    temperature_max = forms.FloatField(required=False)
+    correlation_id = forms.CharField(required=False, max_length=500, label="Correlation id")
     after = forms.IntegerField(required=False, min_value=-1)
     limit = forms.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT)
 
@@ -224,10 +241,11 @@ class DecisionFilterForm(ParameterForm):
 
     def clean(self):
         data = super().clean()
-        for low, high in ((RPM_MIN, RPM_MAX), (KPA_MIN, KPA_MAX), (ROUND_MIN, ROUND_MAX), (T_FROM, T_TO), (SINCE, UNTIL)):
+        for low, high in ((RPM_MIN, RPM_MAX), (KPA_MIN, KPA_MAX), (ROUND_MIN, ROUND_MAX), (T_FROM, T_TO), (SINCE, UNTIL),
+                          (TEMPERATURE_MIN, TEMPERATURE_MAX)):
             if data.get(low) is not None and data.get(high) is not None and data[low] > data[high]:
                 self.add_error(high, f"{high} is before {low}")
-        for name in (T_FROM, T_TO):
+        for name in (T_FROM, T_TO, TEMPERATURE, TEMPERATURE_MIN, TEMPERATURE_MAX):
             value = data.get(name)
             if value is not None and (value != value or abs(value) == float("inf")):
                 self.add_error(name, "not a finite number")
@@ -280,6 +298,15 @@ def describe_filters(f: dict) -> str:
         parts.append(f"since {f[SINCE].isoformat()}")
     if UNTIL in f:
         parts.append(f"until {f[UNTIL].isoformat()}")
+    for name in (MODEL, AGENT_TYPE, CORRELATION_ID):
+        if name in f:
+            parts.append(f"{name} = {f[name]}")
+    if TEMPERATURE in f:
+        parts.append(f"temperature = {f[TEMPERATURE]:g}")
+    if TEMPERATURE_MIN in f:
+        parts.append(f"temperature ≥ {f[TEMPERATURE_MIN]:g}")
+    if TEMPERATURE_MAX in f:
+        parts.append(f"temperature ≤ {f[TEMPERATURE_MAX]:g}")
     for cond in f.get(VALUE, ()):
         parts.append(f"value {cond}")
     text = "; ".join(parts)

@@ -55,6 +55,12 @@ def filtered_decisions(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     v: tuple[F.ValueCondition, ...] = (),
+    model: str | None = None,
+    agent_type: str | None = None,
+    temperature: float | None = None,
+    temperature_min: float | None = None,
+    temperature_max: float | None = None,
+    correlation_id: str | None = None,
 ) -> QuerySet[Decision]:
     """The run's decisions that pass every filter, in file order. No paging: see decision_list."""
     qs = Decision.objects.filter(run=run)
@@ -72,7 +78,10 @@ def filtered_decisions(
     qs = qs.filter(**{k: val for k, val in ranges.items() if val is not None})
     if t_from is not None or t_to is not None:
         qs = _time_window(qs, run, t_from, t_to)
-    for cond in v:
+    keyed = {F.MODEL: model, F.AGENT_TYPE: agent_type, F.TEMPERATURE: temperature,
+             F.TEMPERATURE_MIN: temperature_min, F.TEMPERATURE_MAX: temperature_max,
+             F.CORRELATION_ID: correlation_id}
+    for cond in (*v, *(_keyed_condition(name, val) for name, val in keyed.items() if val not in (None, ""))):
         qs = qs.filter(_value_condition(cond))
     # "run_id", not "run": ordering by the relation would follow Run.Meta.ordering and join viewer_run.
     return qs.order_by("run_id", "seq")
@@ -185,6 +194,25 @@ _PG_TYPES = {"number": ("number",), "string": ("string",), "bool": ("boolean",),
 
 def _value_condition(cond: F.ValueCondition) -> _ValueTest:
     return _ValueTest(cond)
+
+
+def _keyed_condition(name: str, value) -> F.ValueCondition:
+    """`model=gpt-5-mini` is `v=model="gpt-5-mini"`: the string as given, never read as a number."""
+    key, op = F.VALUE_KEYS[name]
+    return F.ValueCondition((key,), op, value)
+
+
+def value_counts(qs: QuerySet[Decision], key: str) -> list[tuple]:
+    """(value, count) of the top-level `key` of the values of `qs`'s decisions that have it (any type)."""
+    rows = (qs.order_by().filter(**{f"values__{key}__isnull": False})
+            .values_list(f"values__{key}").annotate(n=Count("pk")))
+    return list(rows)
+
+
+def decisions_with_value(*, run: Run, key: str, value, limit: int = 50) -> QuerySet[Decision]:
+    """The run's decisions whose values hold `key` = `value` (a string), in file order."""
+    cond = F.ValueCondition((key,), "=", value)
+    return filtered_decisions(run=run, v=(cond,))[:limit]
 
 
 

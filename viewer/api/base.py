@@ -107,6 +107,12 @@ class FilterQuery(Schema):
     since: str | None = Field(None, description="an ISO-8601 instant")
     until: str | None = Field(None, description="an ISO-8601 instant")
     v: list[str] = Field([], description="repeatable value condition KEY OP VALUE, OP one of < <= > >= = !=")
+    model: str | None = Field(None, description="exact: the model of an LLM call (values.model)")
+    agent_type: str | None = Field(None, description="exact: values.agent_type (dm, player, enemy)")
+    temperature: str | None = Field(None, description="a number: values.temperature equals it")
+    temperature_min: str | None = Field(None, description="a number: values.temperature at least it")
+    temperature_max: str | None = Field(None, description="a number: values.temperature at most it")
+    correlation_id: str | None = Field(None, description="exact: values.correlation_id (a v1.2 round)")
 
 
 class DecisionQuery(FilterQuery):

@@ -35,13 +35,15 @@ INLINE_LIMIT = BIG_RUN  # runs this small get facets, summary and chart in the p
 MORE_FIELDS = ("since", "until")
 OTHER_FIELDS = (
     "rpm", "kpa", "cylinder", "rpm_min", "rpm_max", "kpa_min", "kpa_max", "rpm_index", "kpa_index",
-    "round", "agent", "round_min", "round_max",
+    "round", "agent", "round_min", "round_max", "model", "agent_type", "temperature", "temperature_min",
+    "temperature_max", "correlation_id",
 )
 LABELS = {
     "rpm": "RPM", "kpa": "kPa", "cylinder": "Cylinder", "rpm_index": "RPM index", "kpa_index": "kPa index",
     "rpm_min": "RPM from", "rpm_max": "RPM to", "kpa_min": "kPa from", "kpa_max": "kPa to", "round": "Round",
     "agent": "Agent", "round_min": "Round from", "round_max": "Round to", "since": "Since (ISO time)",
-    "until": "Until (ISO time)",
+    "until": "Until (ISO time)", "model": "Model", "agent_type": "Agent type", "temperature": "Temperature",
+    "temperature_min": "Temperature from", "temperature_max": "Temperature to", "correlation_id": "Correlation id",
 }
 AXIS = "axis"  # the chart's x axis: "seq" (decision order) or "time"; not a filter, the table ignores it
 PARTS = {
