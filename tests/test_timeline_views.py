@@ -486,3 +486,47 @@ def test_the_filter_form_keeps_the_charts_axis_without_javascript(client_in, imp
     html = client_in.get(f"/runs/{run.pk}/?axis=time").content.decode()
     assert '<input type="hidden" name="axis" value="time">' in html
     assert 'name="axis"' not in client_in.get(f"/runs/{run.pk}/").content.decode()
+
+
+# -- event chains (v1.2, issue 16.5) --------------------------------------------------------------
+
+
+@pytest.fixture
+def v12_run(user):
+    from pathlib import Path
+
+    from viewer.ingest import Source, run_ingest
+
+    path = Path(__file__).parent / "data" / "session_v12_mixed_zones.jsonl"
+    return run_ingest(owner=user, sources=[Source(name=path.name, path=path, group="test")])[0].run
+
+
+def test_a_v12_event_links_its_parent_its_next_event_and_its_correlation(client_in, v12_run):
+    lines = [json.loads(line) for line in open(_V12, encoding="utf-8")]
+    seq = 6  # an action_resolution in round 1
+    event = lines[seq]
+    parent = next(i for i, e in enumerate(lines) if e["event_id"] == event["parent_event_id"])
+    child = next(i for i, e in enumerate(lines) if e.get("parent_event_id") == event["event_id"])
+    page = client_in.get(f"/runs/{v12_run.pk}/decisions/{seq}/").content.decode()
+    assert f'<a rel="up" href="/runs/{v12_run.pk}/decisions/{parent}/">#{parent} {lines[parent]["event_type"]}</a>' in page
+    assert f'href="/runs/{v12_run.pk}/decisions/{child}/">#{child} {lines[child]["event_type"]}</a>' in page
+    group = f'/runs/{v12_run.pk}/?correlation_id={event["correlation_id"]}'
+    assert f'href="{group}" class="chain-group"' in page
+    listed = client_in.get(group, headers={"HX-Request": "true", "HX-Target": "run-view"}).content.decode()
+    in_round = [i for i, e in enumerate(lines) if e.get("correlation_id") == event["correlation_id"]]
+    assert re.findall(r'<tr[^>]*data-seq="(\d+)"', listed) == [str(i) for i in in_round]
+
+
+def test_the_first_event_starts_the_chain_and_the_last_ends_it(client_in, v12_run):
+    first = client_in.get(f"/runs/{v12_run.pk}/decisions/0/").content.decode()
+    assert "none: the chain starts here" in first and "/decisions/1/\">#1 scenario" in first
+    last = client_in.get(f"/runs/{v12_run.pk}/decisions/{v12_run.decision_count - 1}/").content.decode()
+    assert "none: the chain ends here" in last and "chain-group" not in last  # session_end: no correlation
+
+
+def test_a_v10_event_has_no_chain(client_in, import_sample):
+    run = import_sample("session/combat_session_sample.jsonl")
+    assert "Event chain" not in client_in.get(f"/runs/{run.pk}/decisions/3/").content.decode()
+
+
+_V12 = __import__("pathlib").Path(__file__).parent / "data" / "session_v12_mixed_zones.jsonl"

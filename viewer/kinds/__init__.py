@@ -81,6 +81,11 @@ class Profile:
     diff: Any = None
     llm: Any = None  # tokens.LlmSpec: where its LLM calls are (tokens, cost, replay kit); None: it has none
     tuning: Any = None  # tuning.TuningSpec: cell story, result tables, compare of runs; None: none
+    # A decision's place in its event chain: `(run, decision) -> {"parent", "children", "correlation"}`
+    # (chains.Step or None, [chains.Step], the correlation id or ""), or None for a decision outside
+    # any chain; the decision page shows it. None: the kind has no chains.
+    chain: Callable[[Any, Any], dict | None] | None = None
+    state: Any = None  # state.StateSpec: /runs/<id>/state/, quantities over rounds; None: no state page
     timeline: Any = None  # charts.Lanes: the run page's chart in lanes by stage, its default axis; None: by action, time
 
 

@@ -390,6 +390,13 @@ LLM = LlmSpec(
 )
 
 
+# -- event chains (v1.2): parent, children, the round's correlation (issue 16.5) -----------------
+def _chain(run, decision):
+    from .. import chains
+
+    return chains.chain(run, decision, id_key="event_id", parent_key="parent_event_id", group_key="correlation_id")
+
+
 PROFILE = register(
     Profile(
         name="session",
@@ -418,5 +425,6 @@ PROFILE = register(
         replay=REPLAY,
         diff=DIFF,
         llm=LLM,
+        chain=_chain,
     )
 )

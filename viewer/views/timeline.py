@@ -116,6 +116,7 @@ def decision_detail(request, run_id, seq):
         "following": following,
         "panel": panel,
         "filter_qs": filter_querystring(request.GET),
+        "chain": kind.chain(run, decision) if kind.chain else None,
     }
     return render(request, "viewer/decision.html#panel" if panel else "viewer/decision.html", context)
 
