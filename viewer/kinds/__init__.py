@@ -81,6 +81,7 @@ class Profile:
     diff: Any = None
     llm: Any = None  # tokens.LlmSpec: where its LLM calls are (tokens, cost, replay kit); None: it has none
     tuning: Any = None  # tuning.TuningSpec: cell story, result tables, compare of runs; None: none
+    trace: Any = None  # trace.TraceSpec: its trace page (rounds, turns, calls, lanes per agent); None: none
     # A decision's place in its event chain: `(run, decision) -> {"parent", "children", "correlation"}`
     # (chains.Step or None, [chains.Step], the correlation id or ""), or None for a decision outside
     # any chain; the decision page shows it. None: the kind has no chains.

@@ -390,6 +390,36 @@ LLM = LlmSpec(
 )
 
 
+# -- trace: session → round → agent turn → events (issue 16.1) -----------------------------------
+from ..trace import TraceSpec, Turn  # noqa: E402
+
+# How a call is attached to the turn it served, from the order of the lines (FORMATS 2.4) and the
+# call's own agent_id / agent_type:
+# - An adjudication is opened by `adjudication_start`; the DM's call comes after it (beside its
+#   structured_output_metrics, logged once the call returned) and its `action_resolution` closes it.
+#   Every DM call while it is open is its (a retry too).
+# - A declaration, a synthesis and the scenario record an answer: their call is logged just before
+#   them. A call outside an open adjudication waits, as a turn of its own, for the event it served:
+#   an `action_declaration` takes the latest waiting call of its own agent (an enemy's, v1.0: the
+#   enemy's tactics), `round_synthesis` and `scenario` the latest waiting DM call.
+# - A call nothing claims by the next round stays a turn of its own ("call"). The round is the
+#   line's place after a `round_start`, not its `round` field (null on v1.0 enemy calls).
+TRACE = TraceSpec(
+    call=LLM_CALL,
+    round_start="round_start",
+    turns={
+        "action_declaration": Turn("declaration"),
+        "adjudication_start": Turn("adjudication", whose="dm", call_first=False),
+        "round_synthesis": Turn("synthesis", whose="dm"),
+        "scenario": Turn("scenario", whose="dm"),
+    },
+    closes=(RESOLUTION,),
+    after_call=("structured_output_metrics",),
+    closing=("mission_debrief", "session_end"),
+    type_labels={"enemy": "enemy tactics"},
+)
+
+
 # -- event chains (v1.2): parent, children, the round's correlation (issue 16.5) -----------------
 def _chain(run, decision):
     from .. import chains
@@ -426,5 +456,6 @@ PROFILE = register(
         diff=DIFF,
         llm=LLM,
         chain=_chain,
+        trace=TRACE,
     )
 )
