@@ -339,6 +339,7 @@ def routes(r) -> dict[str, list[Req]]:
         "run-llm": [Req("GET", f"/runs/{run}/llm/", h, names_run=True)
                     for run in (s, s2) for h in ({}, {**HX, "HX-Target": "llm-panel"})],
         "run-replay-kit": [Req("GET", f"/runs/{run}/replay-kit.json", names_run=True) for run in (s, s2)],
+        "run-state": [Req("GET", f"/runs/{run}/state/", names_run=True) for run in (s, s2)],
         "run-trace": [Req("GET", f"/runs/{run}/trace/{q}", h, names_run=True)
                       for run in (s, s2) for q in ("", "?node=1", "?node=x")
                       for h in ({}, {**HX, "HX-Target": "trace-panel"})],

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import cells, exports, jobs, replay, runs, session, timeline, tokens, trace, tuning
+from .views import cells, exports, jobs, replay, runs, session, state, timeline, tokens, trace, tuning
 from .views import diff as diff_views
 
 urlpatterns = [
@@ -26,6 +26,7 @@ urlpatterns = [
     path("runs/<int:run_id>/replay/document.txt", replay.document_text, name="run-replay-document"),
     path("runs/<int:run_id>/replay/writing.csv", replay.writing_csv, name="run-replay-writing"),
     path("runs/<int:run_id>/llm/", session.llm_panel, name="run-llm"),
+    path("runs/<int:run_id>/state/", state.state_page, name="run-state"),
     path("runs/<int:run_id>/replay-kit.json", session.replay_kit_json, name="run-replay-kit"),
     path("runs/<int:run_id>/trace/", trace.trace_page, name="run-trace"),
     path("tokens/", tokens.token_list, name="tokens"),

@@ -427,6 +427,13 @@ def _chain(run, decision):
     return chains.chain(run, decision, id_key="event_id", parent_key="parent_event_id", group_key="correlation_id")
 
 
+# -- the game state over time (issue 16.4): viewer/kinds/session_state.py -------------------------
+from ..state import StateSpec  # noqa: E402
+from . import session_state  # noqa: E402
+
+STATE = StateSpec(actions=session_state.ACTIONS, series=session_state.series)
+
+
 PROFILE = register(
     Profile(
         name="session",
@@ -456,6 +463,7 @@ PROFILE = register(
         diff=DIFF,
         llm=LLM,
         chain=_chain,
+        state=STATE,
         trace=TRACE,
     )
 )
