@@ -211,6 +211,79 @@ def gen_pair(samples_dir, tmp_path, user):
     return results[0].run, results[1].run
 
 
+LLM_LINE = 14  # the DM's adjudication call in round 1 of the debt auction
+
+
+def changed_llm_pair(samples_dir, tmp_path, user, change, base=None):
+    """The debt auction (A) and a copy with one llm_call's response changed by `change` (B);
+    `base` changes that response on both sides first."""
+    from viewer.ingest import Source, run_ingest
+
+    lines = (samples_dir / SESSION_A).read_text().splitlines()
+    for name, how in (("a", lambda t: t), ("b", change)):
+        event = json.loads(lines[LLM_LINE])
+        event["response"] = how(base(event["response"]) if base else event["response"])
+        changed = lines[:LLM_LINE] + [json.dumps(event)] + lines[LLM_LINE + 1 :]
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(changed) + "\n")
+    sources = [Source(n, path=tmp_path / n, group=n) for n in ("a.jsonl", "b.jsonl")]
+    results = run_ingest(owner=user, sources=sources)
+    return results[0].run, results[1].run
+
+
+def test_a_changed_llm_call_shows_its_response_side_by_side_with_the_changed_words_marked(
+    client_in, samples_dir, tmp_path, user
+):
+    def change(text):
+        text = text.replace("fractal-trained perception", "quantum-tuned instinct", 1)
+        return text.replace("prism", "lens", 1)
+
+    a, b = changed_llm_pair(samples_dir, tmp_path, user, change)
+    response = client_in.get(url(a, b))
+    (row,) = response.context["rows_page"]
+    assert (row["status"], row["seq_a"], row["action"]) == ("changed", LLM_LINE, "llm_call")
+    (text,) = row["texts"]
+    assert text["path"] == "response"
+    html = response.content.decode()
+    detail = html[html.index('class="st-changed text-row"') :]
+    for word in ("fractal", "trained", "perception", "prism"):
+        assert f"<del>{word}</del>" in detail
+    for word in ("quantum", "tuned", "instinct", "lens"):
+        assert f"<ins>{word}</ins>" in detail
+    assert "<del>dissects</del>" not in detail and "dissects the void-tainted smoke" in detail
+    assert (text["text"].deleted, text["text"].inserted) == (4, 4)
+
+
+def test_the_first_divergence_names_its_round_agent_and_event_type(client_in, samples_dir, tmp_path, user):
+    a, b = changed_llm_pair(samples_dir, tmp_path, user, lambda text: text + " And then, silence.")
+    response = client_in.get(url(a, b))
+    agent = (a.agents or {}).get("dm_01") or "dm_01"
+    assert response.context["divergence"]["place"] == f"round 1 · {agent} · llm_call"
+    html = response.content.decode()
+    assert f'<strong class="divergence-place">round 1 · {agent} · llm_call</strong>' in html
+
+
+def test_a_changed_text_full_of_markup_is_shown_as_text(client_in, samples_dir, tmp_path, user):
+    hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    a, b = changed_llm_pair(samples_dir, tmp_path, user, lambda text: text.replace("prism", hostile, 1))
+    html = client_in.get(url(a, b)).content.decode()
+    detail = html[html.index('class="st-changed text-row"') :]
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;" in detail
+
+
+def test_a_long_changed_text_shows_the_changed_lines_first_and_the_whole_texts_behind_a_summary(
+    client_in, samples_dir, tmp_path, user
+):
+    a, b = changed_llm_pair(samples_dir, tmp_path, user, lambda text: text.replace("prism", "lens", 1),
+                            base=lambda text: "\n".join([text] * 20))
+    response = client_in.get(url(a, b))
+    (row,) = response.context["rows_page"]
+    side = row["texts"][0]["text"].b
+    assert side.shortened and side.lines == 20 and side.chars > 15_000
+    assert [line.number for line in side.excerpt if not line.gap] == [1, 2]
+    assert "The whole texts, side by side" in response.content.decode()
+
+
 # --- choosing the runs ---------------------------------------------------------------------------
 
 

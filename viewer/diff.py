@@ -80,7 +80,9 @@ class DiffSpec:
     decision's place as people say it, from its columns (name -> value) and its run (None where
     the side was read without one). settings(run): what the run was made with; settings_source
     says where they come from, settings_missing what to do when neither run has any. filters: the
-    diff page's own filter inputs (parameter, label, input type)."""
+    diff page's own filter inputs (parameter, label, input type). texts: the values' long texts
+    (a path and what lies under it: `prompt` covers `prompt[1].content`), shown when changed side
+    by side with their words marked (viewer/diff_text.py)."""
 
     columns: tuple[str, ...] = ()
     key: tuple[str, ...] = BY_ACTION
@@ -91,6 +93,7 @@ class DiffSpec:
     settings_missing: str = ""
     filters: tuple[tuple[str, str, str], ...] = ()
     cells: CellDelta | None = None
+    texts: tuple[str, ...] = ()
 
 
 GENERIC = DiffSpec()  # a kind without a spec of its own

@@ -37,6 +37,7 @@ from .diff import (
     gc_paused,
     side_from_rows,
 )
+from .diff_text import is_text_path, text_diff
 from .diff_summary import HEAT_COUNT, HEAT_FINAL, CountRow, action_counts, cell_heatmap, cells_of
 from .diff_values import MISSING, Change, SettingRow, delta, is_number, settings_diff, value_text
 from .exports import neutralize
@@ -192,13 +193,19 @@ class DiffReport:
         rows = self.result.rows
         return [r for r in rows if r.status != SAME] if only else rows
 
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """The long texts compared word by word: the kind's (none for runs of different kinds)."""
+        return self.result.a.spec.texts if self.same_kind else ()
+
     def page(self, *, only: bool, start: int = 0, size: int = PAGE) -> dict:
-        """One page of row views (with each shown decision's reason), and where the others are."""
+        """One page of row views (with each shown decision's reason and its long texts compared
+        word by word), and where the others are."""
         rows = self.rows(only=only)
         start = min(start, max(len(rows) - 1, 0))
         shown = rows[start : start + size]
         return {
-            "rows_page": self.row_views(shown, reasons=True),
+            "rows_page": self.row_views(shown, reasons=True, texts=True),
             "start": start,
             "shown_to": start + len(shown),
             "total_rows": len(rows),
@@ -206,10 +213,12 @@ class DiffReport:
             "prev_start": max(start - size, 0) if start else None,
         }
 
-    def row_views(self, rows: list[Row], *, reasons: bool = False) -> list[dict]:
-        """Rows as plain data. `reasons`: look up the reasons the diff did not read (a page's worth)."""
+    def row_views(self, rows: list[Row], *, reasons: bool = False, texts: bool = False) -> list[dict]:
+        """Rows as plain data. `reasons`: look up the reasons the diff did not read; `texts`: compare
+        the kind's long texts word by word (both a page's worth, for the pages)."""
         found = self._reasons([(r.a, r.b) for r in rows if r.status != CHANGED]) if reasons else {}
-        return [row_view(self.result, r, found) for r in rows]
+        paths = self.texts if texts else ()
+        return [row_view(self.result, r, found, texts=paths) for r in rows]
 
     def _reasons(self, pairs: list[tuple[int | None, int | None]]) -> dict[tuple[str, int], str]:
         """{(side, index): reason} of these decisions (A's where there is one), for sides that do not
@@ -246,8 +255,11 @@ class DiffReport:
             } for i in indices]
 
         row = d.row_a if d.row_a is not None else d.row_b
+        side, i = (sa, d.a) if d.a is not None else (sb, d.b)
         return {
             "position": d.position,
+            # where it is, as people say it: "round 3 · Ash Vex · llm_call"
+            "place": " · ".join(part for part in (side.where(i), side.action[i]) if part),
             "ordinal": ordinal(d.position + 1),
             "seq_a": sa.seq[d.a] if d.a is not None else None,
             "seq_b": sb.seq[d.b] if d.b is not None else None,
@@ -263,11 +275,13 @@ def _reason(side: Side, name: str, i: int, found: dict) -> str:
     return held[i] if held is not None else found.get((name, i), "")
 
 
-def row_view(result: DiffResult, row: Row, reasons: dict | None = None) -> dict:
+def row_view(result: DiffResult, row: Row, reasons: dict | None = None, texts: tuple[str, ...] = ()) -> dict:
     """One row as every face shows it. `reason`: the decision's (A's on a pair); `values`: the
-    values of a decision found on one side only."""
+    values of a decision found on one side only; `texts`: the paths whose changed texts are compared
+    word by word (a change's `text`)."""
     sa, sb = result.a, result.b
     name, side, i = ("a", sa, row.a) if row.a is not None else ("b", sb, row.b)
+    changes = [change_view(c, texts) for c in row.changes]
     return {
         "status": row.status,
         "seq_a": sa.seq[row.a] if row.a is not None else None,
@@ -277,13 +291,17 @@ def row_view(result: DiffResult, row: Row, reasons: dict | None = None) -> dict:
         "where": side.where(i),
         "reason": _reason(side, name, i, reasons or {}),
         "values": side.values_text[i] if row.status in (ONLY_A, ONLY_B) else "",
-        "changes": [change_view(c) for c in row.changes],
+        "changes": changes,
+        "texts": [c for c in changes if c["text"] is not None],  # shown side by side under the row
     }
 
 
-def change_view(c: Change) -> dict:
-    """A changed path: its values as text for a table cell, and as they are (None where absent)."""
+def change_view(c: Change, texts: tuple[str, ...] = ()) -> dict:
+    """A changed path: its values as text for a table cell, and as they are (None where absent);
+    `text`: the two texts marked word by word, where the path is one of `texts` (else None)."""
+    long = isinstance(c.old, str) and isinstance(c.new, str) and is_text_path(c.path, texts)
     return {
+        "text": text_diff(c.old, c.new) if long else None,
         "path": c.path,
         "old": value_text(c.old, VALUE_CHARS),
         "new": value_text(c.new, VALUE_CHARS),

@@ -367,6 +367,7 @@ DIFF = DiffSpec(
     settings=_diff_settings,
     settings_source="session_start: random_seed, version, git_commit, config",
     filters=(("round", "Round", "number"), ("agent", "Agent", "search")),
+    texts=("prompt", "response"),  # an llm_call's, compared word by word side by side
 )
 
 
