@@ -383,7 +383,8 @@ def test_export_filenames_are_the_run_name_reduced_to_safe_characters(import_sam
     form = DecisionFilterForm(QueryDict(""))
     form.is_valid()
     run.name = "2025-12-15T17-28-01Z-e46826 · smooth_passes 4, clamp 10"  # as a DynoAI run is named
-    assert exports.export_filename(run, "csv", form) == "2025-12-15T17-28-01Z-e46826_smooth_passes_4_clamp_10_decisions.csv"
+    where = f"/runs/{run.pk}/export.json or export.jsonl"
+    assert f"The whole text: seq 10 in the JSON export ({where})" in page
     run.name = '<script>alert("x")</script>/../../etc/passwd'
     name = exports.export_filename(run, "html", form)
     assert name.endswith("_decisions.html")
@@ -396,3 +397,59 @@ def test_a_sessions_jsonl_with_round_max_is_named_as_a_session_replay(import_sam
     form.is_valid()
     name = exports.export_filename(run, "jsonl", form, replay_file=kinds.profile(run).replay_file)
     assert name == f"session_{run.session_id}_replay.jsonl"
+
+
+# -- html: in proportion ----------------------------------------------------------------------------
+
+DEBT = "session/session_debt_auction_ambush.jsonl"
+
+
+class _Texts(HTMLParser):
+    """The text of each element, one entry per text node."""
+
+    def __init__(self):
+        super().__init__()
+        self.texts = []
+
+    def handle_data(self, data):
+        self.texts.append(data)
+
+
+def long_strings(value, out):
+    if isinstance(value, str) and len(value) > exports.LONG_TEXT:
+        out.append(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            long_strings(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            long_strings(v, out)
+    return out
+
+
+def test_the_audit_trail_shows_long_texts_collapsed_with_their_length_and_where_the_whole_text_is(
+    import_sample, samples_dir
+):
+    run = import_sample(DEBT)
+    events = [json.loads(line) for line in (samples_dir / DEBT).read_text().splitlines()]
+    texts = [t for e in events for t in long_strings(e, [])]
+    page = export(run, "html")
+    parser = _Texts()
+    parser.feed(page)
+    assert len(page.encode()) < 300_000  # the file is 800 KB, 600 KB of it prompts and responses
+    assert max(len(t) for t in parser.texts) <= exports.VALUES_CHARS + 1
+    assert not [t for t in texts if t in page]  # no long text whole
+    system_prompt = events[10]["prompt"][0]["content"]
+    assert len(system_prompt) == 34_842
+    assert "<code>prompt[0].content</code>: 34,842 characters" in page
+    where = f"/runs/{run.pk}/export.json or export.jsonl"
+    assert f"The whole text: seq 10 in the JSON export ({where})" in page
+    assert system_prompt.splitlines()[0] in page  # its first lines
+
+
+def test_the_json_exports_still_hold_every_long_text_whole(import_sample, samples_dir):
+    run = import_sample(DEBT)
+    events = [json.loads(line) for line in (samples_dir / DEBT).read_text().splitlines()]
+    decisions = json.loads(export(run, "json"))["decisions"]
+    assert decisions[10]["values"]["prompt"][0]["content"] == events[10]["prompt"][0]["content"]
+    assert [json.loads(line) for line in export(run, "jsonl").splitlines()] == events

@@ -13,7 +13,10 @@ The page view (views/exports.py) and `manage.py export_run` both call `export_ch
   number, is neutralized.
 - txt: DynoAI's replay_viewer.py `--export` text (viewer.dynoai_text), built from Decision.raw
   so 10.0 and 10 print differently, as in the original.
-- html: a self-contained audit trail (templates/viewer/audit.html, autoescaped).
+- html: a self-contained audit trail (templates/viewer/audit.html, autoescaped) that prints in
+  proportion: a value string over LONG_TEXT characters (an LLM call's prompt or response) is shown
+  as its first lines and its length, and a decision's values over VALUES_CHARS as their start,
+  each with a pointer to the whole text in the JSON export (the decision's seq).
 - json: a session_replay.json-shaped document. For a DynoAI run each decision is its raw text as
   written, so an unfiltered export is the imported file byte for byte (LF line endings). Other
   kinds are written in the DynoAI decision shape (timestamp, action, reason, values, cell).
@@ -268,6 +271,9 @@ def jsonl_chunks(qs: QuerySet, raw_is_decision: bool = False) -> Iterator[str]:
 # -- html ---------------------------------------------------------------------------------------
 
 _HTML_FIELDS = ("seq", "ts", "t_ms", "action", "reason", "cell", "round", "agent", "values")
+LONG_TEXT = 600  # a longer value string is shown collapsed in the audit trail
+HEAD_LINES, HEAD_CHARS = 4, 400  # what a collapsed text shows: its first lines, within this many characters
+VALUES_CHARS = 3000  # longer values (once their long texts are collapsed) show their start
 
 
 def html_chunks(run: Run, qs: QuerySet, form: F.DecisionFilterForm, *, now: dt.datetime) -> Iterator[str]:
@@ -290,8 +296,10 @@ def html_chunks(run: Run, qs: QuerySet, form: F.DecisionFilterForm, *, now: dt.d
         "warnings": [w for w in run.warnings or [] if w != (run.manifest or {}).get("message")],
     }
     yield head.render(context)
+    # Where a collapsed text is whole: the run's JSON exports, by seq (a path: the file may be read offline).
+    json_path = f"/runs/{run.pk}/export.json or export.jsonl"
     for batch in _rows(qs, *_HTML_FIELDS):
-        yield rows.render({"decisions": [_html_row(row) for row in batch]})
+        yield rows.render({"decisions": [_html_row(row) for row in batch], "json_path": json_path})
     yield foot.render(context)
 
 
@@ -307,5 +315,43 @@ def _html_row(row: tuple) -> dict:
         "cell": dynoai_text.format_cell(cell),
         "round": "" if rnd is None else str(rnd),
         "agent": agent or "",
-        "values": json.dumps(values, ensure_ascii=False) if values else "",
+        **_collapsed_values(values),
     }
+
+
+def _collapsed_values(values) -> dict:
+    """{"values": the values as JSON, each string over LONG_TEXT replaced by a note; "long": those
+    texts as {path, chars, lines, head}; "values_chars": the length of the values JSON where it is
+    over VALUES_CHARS and only its start is shown (else "")}."""
+    if not values:
+        return {"values": "", "long": [], "values_chars": ""}
+    long: list[dict] = []
+    shown = json.dumps(_collapse(values, "", long), ensure_ascii=False)
+    chars = ""
+    if len(shown) > VALUES_CHARS:
+        chars = f"{len(json.dumps(values, ensure_ascii=False)):,}"
+        shown = shown[:VALUES_CHARS] + "…"
+    return {"values": shown, "long": long, "values_chars": chars}
+
+
+def _collapse(value, path: str, long: list[dict], depth: int = 0):
+    if isinstance(value, str) and len(value) > LONG_TEXT:
+        long.append(_long_text(path or "values", value))
+        return f"⟨{len(value):,} characters: {path or 'values'}, below⟩"
+    if depth > 64:
+        return value
+    if isinstance(value, dict):
+        return {k: _collapse(v, f"{path}.{k}" if path else str(k), long, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_collapse(v, f"{path}[{n}]", long, depth + 1) for n, v in enumerate(value)]
+    return value
+
+
+def _long_text(path: str, text: str) -> dict:
+    lines = text.splitlines()
+    head = "\n".join(lines[:HEAD_LINES])
+    if len(head) > HEAD_CHARS:
+        head = head[: HEAD_CHARS - 1] + "…"
+    elif len(lines) > HEAD_LINES:
+        head += "\n…"
+    return {"path": path, "chars": f"{len(text):,}", "lines": f"{len(lines):,}", "head": head}
