@@ -60,6 +60,11 @@ def state_series(run, spec: StateSpec) -> StateSeries:
 def figures(series: StateSeries) -> list[dict]:
     """One figure per quantity that has points: x = decision order, ticks at each round's start."""
     ticks = {"tickvals": [seq for seq, _ in series.rounds], "ticktext": [f"R{r}" for _, r in series.rounds]}
+    # One x range for every plot (the whole run's), so a round's tick is at one place down the page.
+    seqs = [seq for seq, _ in series.rounds] + [p[0] for q in series.quantities for line in q.lines.values()
+                                                 for p in line.points]
+    if seqs:
+        ticks["range"] = [min(seqs) - 2, max(seqs) + 2]
     out = []
     for q in series.quantities:
         if not q.lines:
