@@ -442,7 +442,7 @@ def test_the_audit_trail_shows_long_texts_collapsed_with_their_length_and_where_
     assert len(system_prompt) == 34_842
     assert "<code>prompt[0].content</code>: 34,842 characters" in page
     where = f"/runs/{run.pk}/export.json or export.jsonl"
-    assert f"The whole text: seq 10 in the JSON export ({where})" in page
+    assert f"The whole texts: seq 10 in the JSON export ({where})" in page
     assert system_prompt.splitlines()[0] in page  # its first lines
 
 
