@@ -159,3 +159,24 @@ def test_calls_without_an_agent_are_counted_but_not_linked_to_a_filter_that_find
     assert totals["by_agent"][tokens.NO_AGENT]["input"] == 7
     page = client_in.get(f"/runs/{result.run.pk}/llm/").content.decode()
     assert f"agent={tokens.NO_AGENT}" not in page and "agent=dm_01" in page
+
+
+@pytest.mark.django_db
+def test_the_costliest_calls_are_the_files_own_top_five_by_price_each_linking_its_decision(
+    client_in, import_sample, samples_dir
+):
+    run = import_sample(DEBT)
+    events = [json.loads(line) for line in (samples_dir / DEBT).read_text().splitlines()]
+    price = tokens.DEFAULT_PRICES["claude-sonnet-4-5"]
+    costs = [
+        (-(e["tokens"]["input"] * price["input"] + e["tokens"]["output"] * price["output"]) / 1e6, seq)
+        for seq, e in enumerate(events) if e["event_type"] == "llm_call"
+    ]
+    assert {e["model"] for e in events if e["event_type"] == "llm_call"} == {"claude-sonnet-4-5"}
+    top = [seq for _, seq in sorted(costs)[: tokens.TOP]]
+    response = client_in.get(f"/runs/{run.pk}/llm/")
+    assert [r["seq"] for r in response.context["llm"]["costliest"]] == top
+    html = response.content.decode()
+    table = html[html.index('class="llm-table llm-costliest"') :]
+    for seq in top:
+        assert f'<a href="/runs/{run.pk}/decisions/{seq}/">{seq}</a>' in table
