@@ -229,3 +229,9 @@ def test_a_job_checking_its_file_says_so_without_a_byte_count_that_stands_still(
     assert '<progress aria-label="Import of big.json"></progress>' in body
     words = re.sub(r"[ \t\n]+", " ", body)  # (str.split would take the no-break spaces too)
     assert "Checking the file (size, sha256, duplicates) · 400.0\xa0MB" in words and "0\xa0bytes of" not in words
+
+
+def test_the_jobs_fragment_takes_a_time_without_a_zone_as_utc(client_in, user, recwarn):
+    response = client_in.get("/jobs/", {"since": "2026-01-01T00:00:00"}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert not [w for w in recwarn if "naive datetime" in str(w.message)]

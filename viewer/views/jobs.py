@@ -1,4 +1,6 @@
 """Import jobs on the runs list: the progress fragment htmx polls, and cancel."""
+import datetime as dt
+
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -22,6 +24,8 @@ def job_list(request):
         since = parse_datetime(request.GET.get("since", "")[:40])
     except ValueError:  # a well-formed but impossible date: treat as no date
         since = None
+    if since is not None and timezone.is_naive(since):  # the page sends an aware time; a hand-made URL may not
+        since = timezone.make_aware(since, dt.timezone.utc)
     context = jobs_context(request.user, since=timezone.now().isoformat())
     finished = since is not None and ImportJob.objects.filter(owner=request.user, finished__gte=since).exists()
     if finished:
