@@ -647,3 +647,11 @@ def test_the_writing_process_downloads_as_csv(client_in, writing_run):
 def test_a_run_of_another_kind_has_no_writing_csv_and_no_documents(client_in, session_run):
     assert client_in.get(reverse("run-replay-writing", args=[session_run.pk])).status_code == 404
     assert client_in.get(document_url(session_run, step=3, doc="x")).status_code == 404
+
+
+def test_the_decision_list_numbers_decisions_by_their_seq_as_every_other_page_does(client_in, session_run):
+    content = client_in.get(page_url(session_run, step=5)).content.decode()
+    # step 5 is the state after the fifth decision: decision #4, as the run page and the trace number it
+    current = re.search(r'<li class="row current[^"]*"[^>]*><a [^>]*><span class="n"[^>]*>([^<]*)</span>', content)
+    assert current.group(1) == "#4"
+    assert "Step 5 of 123 · decision #4" in content

@@ -160,7 +160,7 @@
       if (frame.grid) this.drawGrid(frame.grid);
       this.renderList();
       const e = this.els;
-      e.stepOut.textContent = `Step ${frame.step} of ${this.total}`;
+      e.stepOut.textContent = `Step ${frame.step} of ${this.total}` + (frame.seq === null ? "" : ` · decision #${frame.seq}`);
       e.timeOut.textContent = frame.t_text; // times and rounds come formatted from the server (text.clock)
       if (e.roundOut) e.roundOut.textContent = frame.round_text;
       e.stateStep.textContent = frame.step;

@@ -32,7 +32,7 @@ def test_play_pause_and_the_arrow_keys_step_through_the_replay(
     total = sum(1 for line in (samples_dir / SAMPLE).read_text().splitlines() if line.strip())
     page.goto(f"/runs/{run.pk}/replay/?step=10")
     page.wait_for_selector("#play:not([disabled])")
-    assert page.locator("#step-out").inner_text() == f"Step 10 of {total}"
+    assert page.locator("#step-out").inner_text() == f"Step 10 of {total} · decision #9"
 
     page.select_option("#speed", page.locator("#speed option").last.get_attribute("value"))  # the fastest
     page.click("#play")
