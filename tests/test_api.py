@@ -307,8 +307,8 @@ def test_the_docs_page_uses_our_own_static_files(client):
 
 
 def test_the_token_page_shows_a_new_token_once(client_in, user):
-    response = client_in.post("/tokens/", {"name": "ci script"})
-    assert response.status_code == 200
+    response = client_in.post("/tokens/", {"name": "ci script"}, follow=True)
+    assert response.redirect_chain == [("/tokens/", 303)]
     stored = ApiToken.objects.get(user=user)
     page = response.content.decode()
     token = page.split('<code class="token">')[1].split("</code>")[0]
@@ -316,6 +316,16 @@ def test_the_token_page_shows_a_new_token_once(client_in, user):
     assert token not in client_in.get("/tokens/").content.decode()
     assert stored.prefix in client_in.get("/tokens/").content.decode()
     assert Client(headers={"Authorization": f"Bearer {token}"}).get("/api/runs").status_code == 200
+
+
+def test_reloading_the_page_after_making_a_token_makes_no_second_one(client_in, user):
+    # post/redirect/get: the browser reloads the GET it was sent to, not the POST
+    response = client_in.post("/tokens/", {"name": "once"})
+    assert response.status_code == 303 and response["Location"] == "/tokens/"
+    first, again = client_in.get("/tokens/"), client_in.get("/tokens/")
+    assert '<code class="token">' in first.content.decode()
+    assert '<code class="token">' not in again.content.decode()
+    assert ApiToken.objects.filter(user=user).count() == 1
 
 
 def test_a_token_can_be_revoked_by_its_owner_only(client_in, user, other_user):
