@@ -405,6 +405,17 @@ def test_the_drilldown_chart_shows_bidi_controls_as_code_points():
     assert "ACT&lt;U+202E&gt;ION" in text and "k&lt;U+2067&gt;ey" in text
 
 
+def test_the_drilldown_chart_does_not_plot_an_epoch_timestamp_as_a_value():
+    decisions = [
+        SimpleNamespace(seq=seq, t_ms=t, action="keystroke",
+                        values={"timestamp": 1709663660000 + t, "keystroke": {"timeStamp": t, "keyCode": 84}})
+        for seq, t in ((0, 0.0), (1, 5.0))
+    ]
+    titles = [a["text"] for a in drilldown.values_figure(decisions)["layout"]["annotations"]]
+    assert not any("timestamp" in t for t in titles), titles
+    assert any("keyCode" in t for t in titles) and any("timeStamp" in t for t in titles)
+
+
 @pytest.mark.django_db
 def test_a_sessions_round_by_agent_grid_has_one_column_per_character(import_sample):
     run = import_sample("session/session_debt_auction_ambush.jsonl")

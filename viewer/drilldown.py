@@ -8,6 +8,7 @@ Pure functions over selector output, like viewer/cells.py; no kind knowledge her
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 
 from django.db.models import Count, Max, Min
@@ -193,14 +194,25 @@ def values_figure(
     return {"data": data, "layout": layout, "x_is_time": use_time}
 
 
+# An epoch timestamp is a moment, not a quantity: plotted as a value it reads "1.70966366T". A key
+# that names a time holding a number in the epoch range of seconds, ms or µs (years 2001 to 2100).
+TIME_KEY = re.compile(r"(time|stamp|date|(^|[_.])ts$|_at$|^t$)", re.I)
+EPOCHS = ((1e9, 4.2e9), (1e12, 4.2e12), (1e15, 4.2e15))
+
+
+def is_epoch(key: str, value: float) -> bool:
+    return bool(TIME_KEY.search(key)) and any(low <= abs(value) < high for low, high in EPOCHS)
+
+
 def _numbers(values, prefix: str = "", depth: int = 0):
-    """(dotted key, number) for the numbers in values, one level deep (roll.margin, tokens.input)."""
+    """(dotted key, number) for the numbers in values, one level deep (roll.margin, tokens.input),
+    without epoch timestamps."""
     if not isinstance(values, dict):
         return
     for k, v in values.items():
         name = f"{prefix}{k}"
         if is_number(v):
-            if math.isfinite(v):
+            if math.isfinite(v) and not is_epoch(str(k), v):
                 yield name, v
         elif isinstance(v, dict) and depth < 1:
             yield from _numbers(v, name + ".", depth + 1)
