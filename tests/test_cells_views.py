@@ -237,6 +237,14 @@ def test_a_full_page_with_a_cell_shows_its_drilldown_and_frames_it(client_in, dy
     assert shapes[0]["x0"] == 3.5 and shapes[0]["y0"] == 9.5
 
 
+def test_a_drilldown_says_its_times_in_human_units_not_raw_milliseconds(client_in, import_sample):
+    run = import_sample("session/session_debt_auction_ambush.jsonl")
+    html = client_in.get(reverse("run-cells", args=[run.pk]), {"cell_round": "1", "cell_agent": "player_01"}).content.decode()
+    assert "First" in html or "first" in html
+    assert not re.search(r"\d ms\)", html) and "t (ms)" not in html
+    assert re.search(r"UTC \(\+(\d+:\d\d\.\d|[\d.]+ s)\)", html)
+
+
 @pytest.mark.parametrize("path", ["hostile/xss_session.jsonl", "hostile/xss_session_replay.json"])
 def test_hostile_strings_are_inert_on_the_page_and_in_the_drilldown(client_in, import_sample, path):
     run = import_sample(path)

@@ -184,10 +184,15 @@ def test_since_reads_iso_instants_naive_as_utc(text, expected):
 def test_describe_reads_as_a_sentence():
     form = parse("action=gradient&action=clamp&rpm_min=2000&t_to=5&v=type=Spatial discontinuity")
     assert form.describe() == (
-        "Decisions where action contains “gradient” or “clamp”; rpm ≥ 2000; at or before 5 ms; "
+        "Decisions where action contains “gradient” or “clamp”; rpm ≥ 2000; time ≤ +5.0 ms; "
         "value type=Spatial discontinuity."
     )
     assert describe_filters({}) == "All decisions."
+
+
+def test_describe_says_times_in_human_units_not_raw_milliseconds():
+    form = parse("t_from=181547&t_to=7384000")
+    assert form.describe() == "Decisions where time ≥ +3:01.5; time ≤ +2:03:04."
 
 
 def test_every_parameter_of_the_spec_table_is_a_form_field():

@@ -16,7 +16,7 @@ from django.db.models import Count, Max, Min
 from . import display
 from .cells import CellsSpec, is_number, link, narrow, short
 from .selectors import filtered_decisions, run_actions
-from .text import plot_text
+from .text import clock, plot_text
 
 DRILL_ROWS = 200  # decisions listed in a drilldown
 DRILL_POINTS = 2000  # decisions charted in a drilldown
@@ -80,7 +80,7 @@ def cell_drilldown(
         "first_t_ms": _t_ms(run, first),
         "last_t_ms": _t_ms(run, last),
         "rows": [
-            {"d": d, "where": spec.where(d), "values": _values_text(d.values), "inside": hits.get(d.seq, [])}
+            {"d": d, "t": clock(d.t_ms), "where": spec.where(d), "values": _values_text(d.values), "inside": hits.get(d.seq, [])}
             for d in decisions[:DRILL_ROWS]
         ],
         "shown": min(len(decisions), DRILL_ROWS),

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from django import forms
 from django.http import QueryDict
 
+from .text import clock
+
 ACTION = "action"
 Q = "q"
 RPM, KPA, CYLINDER, RPM_INDEX, KPA_INDEX, ROUND, AGENT = "rpm", "kpa", "cylinder", "rpm_index", "kpa_index", "round", "agent"
@@ -291,9 +293,9 @@ def describe_filters(f: dict) -> str:
         if high in f:
             parts.append(f"{what} ≤ {f[high]}")
     if T_FROM in f:
-        parts.append(f"at or after {f[T_FROM]:g} ms")
+        parts.append(f"time ≥ {clock(f[T_FROM])}")
     if T_TO in f:
-        parts.append(f"at or before {f[T_TO]:g} ms")
+        parts.append(f"time ≤ {clock(f[T_TO])}")
     if SINCE in f:
         parts.append(f"since {f[SINCE].isoformat()}")
     if UNTIL in f:

@@ -11,6 +11,7 @@ from ..filters import FILTER_PARAMS, DecisionFilterForm, filter_querystring
 from ..forms import CellOptionsForm
 from ..querystring import pairs, query_string
 from ..selectors import get_run_or_404
+from ..text import clock
 
 PARTS = {"cells-panel": "viewer/cells.html#cells-panel", "cell-drilldown": "viewer/cells.html#drilldown"}
 
@@ -94,4 +95,4 @@ def _when(ts, t_ms) -> str:
     if ts is None:
         return ""
     text = ts.strftime("%Y-%m-%d %H:%M:%S.") + f"{ts.microsecond // 1000:03d} UTC"
-    return text + (f" (+{t_ms:,.1f} ms)" if t_ms is not None else "")
+    return text + (f" ({clock(t_ms)})" if t_ms is not None else "")
