@@ -530,3 +530,21 @@ def test_a_v10_event_has_no_chain(client_in, import_sample):
 
 
 _V12 = __import__("pathlib").Path(__file__).parent / "data" / "session_v12_mixed_zones.jsonl"
+
+
+def test_each_time_column_says_its_zone_as_the_kind_knows_it(client_in, import_sample):
+    session = client_in.get(f"/runs/{import_sample(COMBAT).pk}/").content.decode()
+    assert "Time (log&#x27;s local time)" in session and "Time (UTC)" not in session
+    dyno = client_in.get(f"/runs/{import_sample(REAL, MANIFEST).pk}/").content.decode()
+    assert "Time (UTC)" in dyno
+
+
+def test_a_session_shows_its_id_and_start_instead_of_a_run_id_and_generation_time_it_lacks(client_in, import_sample):
+    run = import_sample(COMBAT)
+    page = client_in.get(f"/runs/{run.pk}/").content.decode()
+    head = page.split('<dl class="facts">')[1].split("</dl>")[0]
+    assert "Run ID" not in head and "Generated" not in head
+    assert "<dt>Session</dt>" in head and run.session_id in head
+    assert "<dt>Started</dt>" in head and run.first_ts.strftime("%Y-%m-%d %H:%M:%S") in head
+    dyno = client_in.get(f"/runs/{import_sample(REAL, MANIFEST).pk}/").content.decode()
+    assert "<dt>Run ID</dt>" in dyno and "<dt>Generated</dt>" in dyno

@@ -37,6 +37,7 @@ class Words:
     value_example: str = ""
     empty: str = ""  # said after "This run has no decisions" (why a run can be empty)
     align: str = "action"  # how its diff aligns decisions, as a phrase
+    time_zone: str = "UTC"  # what a time column's header says its times are: "Time (UTC)"
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,16 @@ NOT_AVAILABLE = "N/A"
 def _facts(run) -> list:
     from ..summary import Fact
 
-    facts = [
+    # A session has no run id nor generation time (the page leaves those out): its id and start say which it is.
+    facts = [Fact("Session", run.session_id, mono=True)] if run.session_id else []
+    if run.first_ts:
+        facts.append(Fact("Started", run.first_ts.strftime("%Y-%m-%d %H:%M:%S") + " (log's local time)", mono=True))
+    facts += [
         Fact("Seed", NOT_AVAILABLE if run.random_seed is None else str(run.random_seed), mono=True),
         Fact("Version", run.version or NOT_AVAILABLE, mono=True),
     ]
     if run.git_commit:
         facts.append(Fact("Git commit", run.git_commit, mono=True))
-    if run.session_id:
-        facts.append(Fact("Session", run.session_id, mono=True))
     return facts
 
 
@@ -451,6 +453,7 @@ PROFILE = register(
             action_example="llm_call",
             value_example="roll.margin<0",
             align="round, event type and agent",
+            time_zone="log's local time",  # v1.0 files write local times without a zone
         ),
         filter_fields=("round", "agent", "round_min", "round_max", "model", "agent_type", "temperature"),
         columns=(Column("Round", "round", "num"), Column("Agent", "agent_label", "agent")),
