@@ -78,10 +78,11 @@ def figure(
     elif values and from_zero:
         trace.update(zmin=0, zmax=max(values) or 1)
     layout = {
-        "margin": {"l": _margin(y, 60, 120), "r": 20, "t": 10, "b": _margin(x, 50, 90)},
+        # The top margin holds plotly's toolbar, which would otherwise cover the top-right cell.
+        "margin": {"l": _margin(y, 60, 120), "r": 20, "t": 32, "b": _margin(x, 50, 90)},
+        "height": height or max(260, min(900, 92 + 34 * max(len(y), 1))),
         "xaxis": {"title": {"text": plot_text(x_title)}, "side": "bottom", **_axis(x)},
         "yaxis": {"title": {"text": plot_text(y_title)}, "autorange": "reversed", **_axis(y)},
-        "height": height or max(260, min(900, 70 + 34 * max(len(y), 1))),
         "plot_bgcolor": "#f3f4f6",
         "font": {"size": 12},
     }

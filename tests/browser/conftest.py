@@ -182,3 +182,48 @@ def page(context, watch, request, browser_user):
             print("page problems:", *watch.problems, sep="\n  ")
         return
     watch.check()
+
+
+@pytest.fixture
+def site_pages(browser_user, samples_dir):
+    """Every kind of page of the site, as (name, path), over the sample runs of each kind.
+
+    For the layout and accessibility sweeps: two DynoAI runs with their output folders (cells, tables,
+    compare), the debt-auction session and its replay (trace, state, LLM panel, diff), a study log.
+    """
+    from viewer.ingest import Source, run_ingest
+
+    def folder(path):
+        sources = [Source(f"{path.name}/{p.name}", path=p, group=path.name) for p in sorted(path.iterdir())]
+        return next(r.run for r in run_ingest(owner=browser_user, sources=sources) if r.status == "imported")
+
+    def one(relpath):
+        path = samples_dir / relpath
+        (result,) = run_ingest(owner=browser_user, sources=[Source(path.name, path=path)])
+        return result.run
+
+    dyno = folder(samples_dir / "dynoai/runs/large200k_s2_c7")
+    dyno2 = folder(samples_dir / "dynoai/runs/large200k_s4_c10")
+    session = one("session/session_debt_auction_ambush.jsonl")
+    replayed = one("session/session_debt_auction_ambush_replay.jsonl")
+    study = one("study/2024-03-05T18-22-30.004512-0000000007-gc-104523-41233.study.log")
+    return [
+        ("runs", "/"),
+        ("run-dynoai", f"/runs/{dyno.pk}/"),
+        ("run-session", f"/runs/{session.pk}/"),
+        ("run-study", f"/runs/{study.pk}/"),
+        ("decision-dynoai", f"/runs/{dyno.pk}/decisions/10/"),
+        ("decision-session", f"/runs/{session.pk}/decisions/3/"),
+        ("cells", f"/runs/{dyno.pk}/cells/"),
+        ("replay-dynoai", f"/runs/{dyno.pk}/replay/"),
+        ("replay-session", f"/runs/{session.pk}/replay/"),
+        ("replay-study", f"/runs/{study.pk}/replay/"),
+        ("trace", f"/runs/{session.pk}/trace/"),
+        ("state", f"/runs/{session.pk}/state/"),
+        ("llm", f"/runs/{session.pk}/llm/"),
+        ("tables", f"/runs/{dyno.pk}/tables/"),
+        ("compare", f"/compare/?run={dyno.pk}&run={dyno2.pk}"),
+        ("diff-session", f"/diff/?a={session.pk}&b={replayed.pk}"),
+        ("diff-dynoai", f"/diff/?a={dyno.pk}&b={dyno2.pk}"),
+        ("tokens", "/tokens/"),
+    ]

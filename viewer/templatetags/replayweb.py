@@ -17,3 +17,12 @@ def has_state(run) -> bool:
     from .. import kinds
 
     return kinds.profile(run).state is not None
+
+
+@register.filter
+def at(sequence, index):
+    """sequence[index] in a template: the header of a row's nth cell (a table's data-label for its phone cards)."""
+    try:
+        return sequence[index]
+    except (IndexError, KeyError, TypeError):
+        return ""
