@@ -126,3 +126,17 @@ def test_session_llm_facets_count_the_calls_by_model_agent_type_and_temperature(
         assert {v: fv.count for v, fv in facets[key].items()} == expected, key
     assert facets["temperature"][0.7].selected and not facets["temperature"][0.9].selected
     assert facets["model"]["claude-sonnet-4-5"].toggled == "claude-sonnet-4-5"
+
+
+def test_the_more_values_of_a_facet_are_a_control_that_shows_them_as_links(client_in, import_sample, monkeypatch):
+    from functools import partial
+
+    from viewer import overview
+
+    monkeypatch.setattr(overview, "facets_for", partial(facets_for, shown=3))
+    run = import_sample(REAL)
+    html = client_in.get(f"/runs/{run.pk}/").content.decode()
+    more = html.split('<details class="facet-more">')[1].split("</details>")[0]
+    assert "<summary" in more and "more values" in more
+    hidden = facets_for(run=run, filters={}, facets=kinds.profile(run).facets, shown=3)[0].more
+    assert hidden and all(f'href="/runs/{run.pk}/?action={fv.value}"' in more for fv in hidden)

@@ -16,7 +16,8 @@ from .display import Colours, agent_label, colour
 from .models import Run
 from .selectors import filtered_decisions, value_counts
 
-SHOWN = 12  # values per facet; the rest are summed up as "n more"
+SHOWN = 12  # values per facet; the rest are behind "n more values", up to MORE_SHOWN of them
+MORE_SHOWN = 200
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Facet:
     values: list[FacetValue] = field(default_factory=list)
     more_values: int = 0
     more_count: int = 0
+    more: list[FacetValue] = field(default_factory=list)  # the first MORE_SHOWN of those, shown on demand
 
 
 def facets_for(
@@ -57,6 +59,7 @@ def facets_for(
         facet.values += _selected_but_missing(name, facet.values, counts, filters)
         rest = counts[shown:]
         facet.more_values, facet.more_count = len(rest), sum(n for _, n in rest)
+        facet.more = [_value(name, value, n, filters) for value, n in rest[:MORE_SHOWN]]
         out.append(facet)
     return out
 
@@ -110,7 +113,7 @@ def link_facets(
     """Give each clickable value the querystring that toggles it (from the current `query`), each
     action its colour and each agent its display name (`agents`: id -> name)."""
     for facet in facets:
-        for fv in facet.values:
+        for fv in [*facet.values, *facet.more]:
             if fv.value is not None:
                 fv.href = toggle_query(query, facet.name, fv.toggled)
                 if facet.name == F.ACTION:
