@@ -239,3 +239,22 @@ def test_zooming_binned_decision_order_narrows_to_their_time_span(page, run, wri
     assert 0 < low <= high < written[-1]["t_ms"]
     assert matching(page) == sum(1 for d in written if low <= d["t_ms"] <= high)
     assert "seq" in page.evaluate("() => document.getElementById('plot')._fullLayout.xaxis.title.text")
+
+
+def test_a_filter_inputs_placeholder_keeps_its_underscores_at_1x(page, run):
+    # line-height "normal" left a monospace placeholder's descenders (the _ of afr_error_pct) clipped at 1x
+    page.goto(f"/runs/{run.pk}/")
+    box = page.locator('input[name="v"]').last
+    assert box.get_attribute("placeholder") == "afr_error_pct>=5"
+    ratio = box.evaluate("e => parseFloat(getComputedStyle(e).lineHeight) / parseFloat(getComputedStyle(e).fontSize)")
+    assert ratio >= 1.3, ratio
+
+
+def test_a_long_action_name_in_a_facet_wraps_whole_not_mid_word(page, run):
+    page.goto(f"/runs/{run.pk}/")
+    # a narrow side column: the name gets a line of its own, its count the next, the name unbroken
+    page.locator("#facets").evaluate("e => { e.style.width = '14rem'; }")
+    lines = page.locator("#facets li a").evaluate_all(
+        "links => links.map(a => [a.textContent.trim(), a.getClientRects().length])")
+    assert any(len(name) >= 20 for name, _ in lines), lines
+    assert all(n == 1 for _, n in lines), lines
