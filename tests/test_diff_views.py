@@ -630,3 +630,16 @@ def test_a_diff_over_the_memory_bound_is_refused_before_reading_and_says_how_to_
     # Filters that keep both sides under the bound make it comparable again.
     narrowed = client_in.get("/diff/", {"a": a.pk, "b": b.pk, "action": "CLAMP"})
     assert narrowed.status_code == 200 and "Not compared" not in narrowed.content.decode()
+
+
+def test_three_ticked_runs_offer_two_of_them_and_the_side_by_side_compare(client_in, import_sample):
+    a = import_sample("dynoai/real_sample/session_replay.json")
+    b = import_sample("dynoai/runs/large200k_s2_c7/session_replay.json")
+    c = import_sample("dynoai/runs/large200k_s4_c10/session_replay.json")
+    import_sample("session/combat_session_sample.jsonl")  # the newest run, not ticked
+    page = client_in.get("/diff/", {"run": [c.pk, a.pk, b.pk]}).content.decode()
+    assert "You ticked 3 runs" in page
+    assert f'href="/compare/?run={a.pk}&amp;run={b.pk}&amp;run={c.pk}"' in page
+    selects = page.split('name="a"')[1], page.split('name="b"')[1]
+    assert selects[0].split("<option")[1].startswith(f' value="{a.pk}"')  # A starts on the first ticked run
+    assert f'value="{b.pk}" selected' in selects[1]  # B on the second, not on the newest run

@@ -6,6 +6,7 @@ report `diff_report.diff_report` returns.
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import render
@@ -86,7 +87,17 @@ def _form_values(request, pa, pb) -> dict:
 def _from_run_list(request):
     """The runs list's "Compare the two ticked runs" form sends run=X&run=Y."""
     ids = request.GET.getlist(RUN)
-    if not all(i.isdigit() and 0 < int(i) <= MAX_RUN_ID for i in ids) or not 1 <= len(ids) <= 2:
+    valid = all(i.isdigit() and 0 < int(i) <= MAX_RUN_ID for i in ids)
+    if valid and len(ids) > 2:
+        # More than two ticked: pick two of them (the dropdowns start on the ticked runs), or see them all
+        # side by side on the compare page.
+        ticked = sorted({int(i) for i in ids})
+        choose = _choices(request.user)
+        choose.sort(key=lambda r: (r.pk not in ticked, r.pk if r.pk in ticked else 0))
+        compare = "/compare/?" + urlencode([(RUN, pk) for pk in ticked[:12]])
+        message = f"You ticked {len(ticked)} runs; a diff compares two: pick them below, or compare them side by side."
+        return render(request, TEMPLATE, {"choose": choose, "message": message, "compare_url": compare})
+    if not valid or not 1 <= len(ids) <= 2:
         numbers = all(i.isdigit() for i in ids)
         message = "Tick two runs to compare." if numbers else "A run id is not a number."
         return render(request, TEMPLATE, {"choose": _choices(request.user), "message": message}, status=400)
