@@ -88,7 +88,7 @@ def _from_run_list(request):
     """The runs list's "Compare the two ticked runs" form sends run=X&run=Y."""
     ids = request.GET.getlist(RUN)
     valid = all(i.isdigit() and 0 < int(i) <= MAX_RUN_ID for i in ids)
-    if valid and len(ids) > 2:
+    if valid and len(set(ids)) > 2:
         # More than two ticked: pick two of them (the dropdowns start on the ticked runs), or see them all
         # side by side on the compare page.
         ticked = sorted({int(i) for i in ids})
