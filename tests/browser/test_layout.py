@@ -70,7 +70,7 @@ def test_no_page_scrolls_sideways_or_cuts_off_a_control(page, site_pages, viewpo
     assert not problems, "\n".join(problems)
 
 
-def test_the_decision_table_is_cards_on_a_phone(page, site_pages):
+def test_the_decision_table_is_cards_on_a_phone(page, site_pages, shot):
     run = dict(site_pages)["run-session"]
     page.set_viewport_size({"width": 390, "height": 844})
     settle(page, run)
@@ -81,6 +81,8 @@ def test_the_decision_table_is_cards_on_a_phone(page, site_pages):
     assert cells.count() >= 6
     label = cells.nth(1).evaluate("e => getComputedStyle(e, '::before').content")
     assert "Time" in label
+    row.scroll_into_view_if_needed()
+    page.screenshot(path=str(shot(page, "cards")))  # the viewport only: a few cards
 
 
 def test_a_sessions_values_column_has_room_at_1440(page, site_pages):
