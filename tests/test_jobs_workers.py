@@ -95,7 +95,7 @@ def queue(env, paths) -> None:
     assert out.count("queued") == len(paths), out
 
 
-def wait_for(env, done, timeout=180, every=0.05) -> list[list[dict]]:
+def wait_for(env, done, timeout=300, every=0.05, explain=lambda: "") -> list[list[dict]]:
     """Poll the jobs until done(jobs); returns every snapshot seen."""
     seen, deadline = [], time.monotonic() + timeout
     while True:
@@ -103,7 +103,7 @@ def wait_for(env, done, timeout=180, every=0.05) -> list[list[dict]]:
         seen.append(jobs)
         if done(jobs):
             return seen
-        assert time.monotonic() < deadline, jobs
+        assert time.monotonic() < deadline, f"{jobs}\n{explain()}"
         time.sleep(every)
 
 
@@ -112,9 +112,11 @@ def test_two_workers_import_every_job_once_and_progress_moves(queue_env, tmp_pat
     queue(queue_env, paths)
     assert {j["status"] for j in jobs_now(queue_env)} == {"queued"}
     assert query(queue_env, "SELECT COUNT(*) FROM viewer_run") == [(0,)]  # nothing imports without a worker
-    workers = [start(queue_env, "worker") for _ in range(2)]
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
+    workers = [start(queue_env, "worker", log=open(log, "w")) for log in logs]
     try:
-        seen = wait_for(queue_env, lambda jobs: all(j["status"] not in ("queued", "running") for j in jobs))
+        seen = wait_for(queue_env, lambda jobs: all(j["status"] not in ("queued", "running") for j in jobs),
+                        explain=lambda: "\n".join(log.read_text()[-2000:] for log in logs))
     finally:
         for w in workers:
             stop(w)
