@@ -208,7 +208,7 @@ def test_a_pages_first_row_has_its_gap_to_the_previous_match(client_in, import_s
     doc = json.loads((samples_dir / REAL).read_text())["decisions"]
     starts = [i for i, d in enumerate(doc) if "START" in d["action"]]
     assert starts[0] <= 100 < starts[1]
-    assert '<td class="num nowrap muted">+1.0 ms</td>' in html
+    assert '<td class="num nowrap muted" data-label="Gap">+1.0 ms</td>' in html
 
 
 @pytest.mark.parametrize(
