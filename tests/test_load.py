@@ -455,8 +455,10 @@ class BesideImport(LoadClient):
         page = self.call("tokens", "GET", "/tokens/", (200,))
         if page is not None:
             csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
-            made = self.call("token-create", "POST", "/tokens/", (200,),
+            made = self.call("token-create", "POST", "/tokens/", (303,),  # post/redirect/get
                              data={"csrfmiddlewaretoken": csrf, "name": f"c{self.index}-{self.cycles}"})
+            if made is not None:
+                made = self.call("tokens", "GET", "/tokens/", (200,))  # shows the new token, once
             token = re.search(r'<code class="token">(rw_[^<]+)</code>', made.text) if made is not None else None
             if made is not None and token is None:
                 self.tally.error(f"client {self.index}: no new token on the page")
