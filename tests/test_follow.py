@@ -16,7 +16,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from viewer.ingest import Source, follow_file, run_ingest
+from viewer.follow import follow_file
+from viewer.ingest import Source, run_ingest
 from viewer.models import Decision, Run
 from viewer.readers.streams import FollowStream
 from viewer.selectors import visible_runs

@@ -33,7 +33,7 @@ def own_rounds(path) -> list[dict]:
 
 
 def turns(node, label):
-    return [n for n in node.children if n.kind == "turn" and n.label.startswith(label)]
+    return [n for n in node.children if n.role == "turn" and n.label.startswith(label)]
 
 
 @pytest.mark.django_db
@@ -79,7 +79,7 @@ def test_an_enemys_call_logged_before_its_declaration_is_that_turns_enemy_tactic
 def test_a_calls_wait_runs_from_the_event_before_it_and_the_slowest_stands_out(import_sample):
     built = trace.build(run=import_sample(DEBT), spec=TRACE)
     call = built.nodes[40]  # the DM's call after adjudication_start #39, the slowest in the file
-    assert call.kind == "call" and call.parent.label == "adjudication"
+    assert call.role == "call" and call.parent.label == "adjudication"
     assert call.parent.subject == "player_02"  # Ash Vex, whose action it adjudicated
     assert call.wait == "1 min 33 s" and call.slow
     assert [c.seq for c in built.calls if c.slow] == [40]

@@ -63,7 +63,7 @@ class TraceSpec:
 
 @dataclass(eq=False)
 class Node:
-    kind: str  # "round" | "turn" | "event" | "call"
+    role: str  # "round" | "turn" | "event" | "call"
     seq: int
     label: str
     agent: str = ""
@@ -98,7 +98,7 @@ class Node:
 
     @property
     def calls(self) -> list[Node]:
-        return [n for n in self.walk() if n.kind == "call"]
+        return [n for n in self.walk() if n.role == "call"]
 
     @property
     def tokens(self) -> int:
@@ -201,7 +201,7 @@ def assemble(rows, *, spec: TraceSpec, names: dict | None = None) -> Trace:
             if current is None:
                 current = group(SETUP, seq, round_)
             if action == spec.call:
-                event.kind = "call"
+                event.role = "call"
                 event.model, event.agent_type = model or "", agent_type or ""
                 event.input, event.output = _int(in_), _int(out)
                 event.start_ms = asked_ms

@@ -42,7 +42,7 @@ def trace_page(request, run_id):
         "trace": built,
         "selected": selected,
         "turn": selected.parent if selected is not None and selected.parent is not None
-        and selected.parent.kind == "turn" else None,
+        and selected.parent.role == "turn" else None,
         "asked": asked if asked and selected is None else "",
         "names": names,
         "figure": trace.lanes_figure(built, names=names, link=f"/runs/{run.pk}/trace/?{NODE}="),

@@ -10,7 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from viewer import jobs
-from viewer.ingest import Source, follow_file, run_ingest
+from viewer.follow import follow_file
+from viewer.ingest import Source, run_ingest
 from viewer.models import ImportJob
 
 PATTERNS = ("*.json", "*.jsonl", "*.study.log", "*.study.log.gz")
