@@ -287,7 +287,8 @@ def describe_filters(f: dict) -> str:
     for name in (RPM, KPA, CYLINDER, RPM_INDEX, KPA_INDEX, ROUND, AGENT):
         if name in f:
             parts.append(f"{name} = {f[name]}")
-    for low, high, what in ((RPM_MIN, RPM_MAX, "rpm"), (KPA_MIN, KPA_MAX, "kpa"), (ROUND_MIN, ROUND_MAX, "round")):
+    for low, high, what in ((RPM_MIN, RPM_MAX, "rpm"), (KPA_MIN, KPA_MAX, "kpa"), (ROUND_MIN, ROUND_MAX, "round"),
+                            (TEMPERATURE_MIN, TEMPERATURE_MAX, "temperature")):
         if low in f:
             parts.append(f"{what} ≥ {f[low]}")
         if high in f:
@@ -305,10 +306,6 @@ def describe_filters(f: dict) -> str:
             parts.append(f"{name} = {f[name]}")
     if TEMPERATURE in f:
         parts.append(f"temperature = {f[TEMPERATURE]:g}")
-    if TEMPERATURE_MIN in f:
-        parts.append(f"temperature ≥ {f[TEMPERATURE_MIN]:g}")
-    if TEMPERATURE_MAX in f:
-        parts.append(f"temperature ≤ {f[TEMPERATURE_MAX]:g}")
     for cond in f.get(VALUE, ()):
         parts.append(f"value {cond}")
     text = "; ".join(parts)
