@@ -58,3 +58,9 @@ def test_long_labels_are_shortened_on_the_axis_only():
     axis = fig["layout"]["xaxis"]
     assert fig["data"][0]["x"][0] == long and axis["tickvals"][0] == long
     assert axis["ticktext"][0].endswith("…") and len(axis["ticktext"][0]) == heatmap.TICK_CHARS
+
+
+
+def test_a_blank_cell_keeps_its_text_for_plotly_to_write():
+    trace = _figure(text=[["+1", "A only"], ["-3", "+2"]])["data"][0]
+    assert trace["z"][0][1] is None and trace["text"][0][1] == "A only"

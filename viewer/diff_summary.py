@@ -45,8 +45,9 @@ def cells_of(result: DiffResult) -> CellDelta | None:
 def cell_heatmap(result: DiffResult, metric: str = HEAT_FINAL) -> dict | None:
     """A plotly heatmap of B − A per cell (RPM rows, kPa columns); None without a grid or cells.
 
-    `final`: the last value each run logged for the cell (the kind's `finals`). `count`:
-    decisions logged for the cell.
+    `final`: the last value each run logged for the cell (the kind's `finals`); a cell only one run
+    logged is blank and labelled "A only" or "B only". `count`: decisions logged for the cell (a
+    cell one run never logged counts 0 there).
     """
     grid = cells_of(result)
     if grid is None:
@@ -59,14 +60,16 @@ def cell_heatmap(result: DiffResult, metric: str = HEAT_FINAL) -> dict | None:
     rows = sorted({c[0] for c in cells})
     columns = sorted({c[1] for c in cells})
     what = HEAT_WHAT.get(metric, metric)
+    missing = 0 if metric == HEAT_COUNT else None  # no decision in a cell is a count of 0, not a gap
     z, text, hover = [], [], []
     for r in rows:
         zr, tr, hr = [], [], []
         for c in columns:
-            va, vb = per[0].get((r, c)), per[1].get((r, c))
+            va, vb = per[0].get((r, c), missing), per[1].get((r, c), missing)
             d = delta(va, vb) if va is not None and vb is not None else None
             zr.append(d)
-            tr.append("" if d is None else f"{d:+g}")
+            # A cell logged by one run only has no B − A: it says which run has it.
+            tr.append(f"{d:+g}" if d is not None else "A only" if va is not None else "B only")
             lines = [f"{heatmap.RPM} {r} · {heatmap.KPA} {c} ({what})",
                      f"A: {number(va)}", f"B: {number(vb)}"]
             if d is not None:

@@ -48,7 +48,8 @@ def figure(
 
     rows: the y labels, top first; columns: the x labels, left first (any values; shown as text).
     hover: per cell, its hover lines as plain strings (the first is shown bold), or None.
-    text: per cell, the short text written in the cell ("" for none).
+    text: per cell, the short text written in the cell ("" for none); plotly writes it on a blank
+    cell (z None) too ("A only").
     value_title: the colour bar's title. diverging: signed values, colours centred on zero;
     otherwise sequential, starting at zero when `from_zero`. selected: (row, col) to frame.
     """

@@ -1,0 +1,42 @@
+"""viewer.diff_summary: the per-cell B − A heatmap of a diff."""
+import json
+
+from viewer import diff, diff_summary, kinds
+
+SPEC = kinds.profile("dynoai").diff
+
+
+def gradient(seq, rpm_index, kpa_index, result):
+    cell = json.dumps({"rpm_index": rpm_index, "kpa_index": kpa_index})
+    return (seq, "GRADIENT_LIMITING", None, json.dumps({"result": result}), "limited", cell)
+
+
+def heat(rows_a, rows_b, metric):
+    result = diff.diff_sides(diff.side_from_rows(SPEC, rows_a), diff.side_from_rows(SPEC, rows_b))
+    return diff_summary.cell_heatmap(result, metric)
+
+
+def cell_texts(figure):
+    """{(rpm, kPa): text} of every written cell."""
+    grid = figure["data"][0]
+    return {(y, x): t for y, row in zip(grid["y"], grid["text"]) for x, t in zip(grid["x"], row) if t}
+
+
+def test_a_cell_only_one_run_corrected_says_which_run_instead_of_staying_blank():
+    a = [gradient(0, 0, 0, 1.5), gradient(1, 1, 1, 2.0)]
+    b = [gradient(0, 0, 0, 1.0), gradient(1, 2, 2, 3.0)]
+    figure = heat(a, b, diff_summary.HEAT_FINAL)
+    texts = cell_texts(figure)
+    rpm, kpa = figure["data"][0]["y"], figure["data"][0]["x"]
+    assert texts[(rpm[0], kpa[0])] == "-0.5"
+    assert texts[(rpm[1], kpa[1])] == "A only"
+    assert texts[(rpm[2], kpa[2])] == "B only"
+    assert figure["data"][0]["z"][1][1] is None  # no B − A to colour: the cell stays blank
+
+
+def test_decision_counts_count_a_cell_one_run_never_logged_as_zero():
+    a = [gradient(0, 0, 0, 1.5), gradient(1, 0, 0, 1.6), gradient(2, 1, 1, 2.0)]
+    b = [gradient(0, 0, 0, 1.0)]
+    figure = heat(a, b, diff_summary.HEAT_COUNT)
+    z = figure["data"][0]["z"]
+    assert z[0][0] == -1 and z[1][1] == -1
