@@ -198,7 +198,7 @@ def test_the_time_axis_reads_in_durations():
     assert charts.time_ticks(0.0, 300_000.0)["ticktext"][:3] == ["0.0 ms", "1 min 00 s", "2 min 00 s"]
     figure = charts.points_figure([(0, 0.0, None, "A", ""), (1, 22.0, None, "A", "")])
     assert figure["layout"]["xaxis"]["ticktext"][-1] == "25.0 ms"
-    assert figure["layout"]["xaxis"]["title"]["text"] == "time since the run's first decision"
+    assert figure["layout"]["xaxis"]["title"]["text"] == "time since the first decision"
 
 
 def test_over_the_point_limit_the_seq_axis_counts_consecutive_decisions(client_in, import_sample, monkeypatch,
@@ -222,3 +222,12 @@ def test_over_the_point_limit_the_seq_axis_counts_consecutive_decisions(client_i
     assert [s[:2] for s in spans] == [[k, k + 5] for k in range(0, 119, 6)]
     assert [s[2:] for s in spans] == [pytest.approx([min(times[k:k + 6]), max(times[k:k + 6])]) for k in range(0, 119, 6)]
     assert "6 consecutive decisions" in html
+
+
+def test_a_long_lane_label_is_shortened_on_the_axis_and_kept_whole_in_the_hover():
+    long = "CONFIDENCE_SCORING_COMPLETE_WITH_A_VERY_LONG_SUFFIX"
+    figure = charts.points_figure([(0, 0.0, None, long, "why"), (1, 1.0, None, "A", "")])
+    yaxis = figure["layout"]["yaxis"]
+    assert yaxis["tickvals"] == [long, "A"] and yaxis["ticktext"] == ["CONFIDENCE_SCORING_COMP…", "A"]
+    assert figure["layout"]["margin"]["l"] < 50 and yaxis["automargin"]  # the labels take what they need
+    assert any(long in text for trace in figure["data"] for text in trace["text"])

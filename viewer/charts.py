@@ -11,6 +11,7 @@ HTML-escaped here, on the server.
 """
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from .text import plot_text as esc
 POINTS_MAX = 3000
 BINS = 200
 LANE_HEIGHT = 26
+LANE_CHARS = 24  # longer lane labels are shortened on the axis (the hover keeps them whole)
 Window = tuple[float | None, float | None]  # t_from, t_to
 TIME, SEQ = "time", "seq"
 AXES = (TIME, SEQ)
@@ -146,10 +148,10 @@ def _figure(traces: list[dict], *, window, mode: str, undated: int, axis: str = 
         for t in traces:
             t["marker"].update(symbol="circle", opacity=0.75, line={"width": 0})
     if axis == SEQ:
-        xaxis = {"title": {"text": "decision order (seq): the pipeline, stage by stage"}, "zeroline": False,
+        xaxis = {"title": {"text": "decision order (seq)"}, "zeroline": False,
                  "exponentformat": "none", "separatethousands": True}
     else:
-        xaxis = {"title": {"text": "time since the run's first decision"}, "zeroline": False}
+        xaxis = {"title": {"text": "time since the first decision"}, "zeroline": False, "automargin": True}
         low, high = window
         if low is not None and high is not None:
             xaxis["range"] = [low, high]
@@ -164,10 +166,12 @@ def _figure(traces: list[dict], *, window, mode: str, undated: int, axis: str = 
         "data": traces,
         "layout": {
             "height": max(160, 70 + LANE_HEIGHT * len(names)),
-            "margin": {"l": 190, "r": 16, "t": 8, "b": 42},
+            # The lane labels take the left margin they need (automargin), at most LANE_CHARS each: a
+            # fixed margin wide enough for the longest left a phone a third of its width for the plot.
+            "margin": {"l": 8, "r": 16, "t": 8, "b": 42},
             "xaxis": xaxis,
             "yaxis": {"type": "category", "categoryorder": "array", "categoryarray": list(reversed(names)),
-                      "fixedrange": True, "automargin": True},
+                      "fixedrange": True, "automargin": True, **_lane_ticks(names)},
             "showlegend": False,
             "hovermode": "closest",
             "dragmode": "zoom",
@@ -180,13 +184,21 @@ def _figure(traces: list[dict], *, window, mode: str, undated: int, axis: str = 
     }
 
 
+def _lane_ticks(names: list[str]) -> dict:
+    """Lane labels (escaped) longer than LANE_CHARS shortened on the axis only."""
+    if all(len(html.unescape(n)) <= LANE_CHARS for n in names):
+        return {}
+    short = [esc(_short(html.unescape(n), LANE_CHARS)) for n in names]
+    return {"tickmode": "array", "tickvals": names, "ticktext": short}
+
+
 # Tick steps a clock reads well (ms): 1-2-5 below a second, then 1, 2, 5, 10, 15, 30 s and min, hours, days.
 _STEPS = [m * 10**e for e in range(-3, 3) for m in (1, 2, 5)] + [
     s * 1000 for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
 ] + [d * 86_400_000 for d in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)]
 
 
-def time_ticks(low: float, high: float, most: int = 8) -> dict:
+def time_ticks(low: float, high: float, most: int = 6) -> dict:
     """Ticks of the time axis in readable durations (text.duration): the smallest clock step (1-2-5 ms,
     then whole seconds, minutes, hours, days) giving at most `most` ticks over [low, high] ms."""
     span = max(high - low, 1e-3)
