@@ -159,3 +159,162 @@ def test_a_run_still_being_followed_is_listed_as_live(client_in, import_sample):
     assert '<span class="badge live"' in client_in.get("/").content.decode()
     Run.objects.filter(pk=run.pk).update(status=Run.Status.READY)
     assert '<span class="badge live"' not in client_in.get("/").content.decode()
+
+
+# -- The runs list for hundreds of runs (issue 20): search, filters, sort, paging, tags, bulk actions --
+
+def make_runs(owner, count, start=0, **fields):
+    return [Run.objects.create(owner=owner, **{"name": f"run {n:03d}", "kind": "session", "source_name": f"f{n}.jsonl",
+                                               "size": 1, "sha256": f"{owner.pk}-{n}"} | fields)
+            for n in range(start, start + count)]
+
+
+def listed(body: str) -> list[str]:
+    import re
+
+    table = body.split('id="run-table"', 1)[1]
+    return re.findall(r'<a href="/runs/\d+/">(run \d+)</a>', table)
+
+
+def test_the_list_pages_through_hundreds_of_runs_by_a_next_link(client_in, user):
+    import re
+
+    make_runs(user, 120)
+    seen, url = [], "/"
+    while url:
+        body = client_in.get(url).content.decode()
+        seen += listed(body)
+        found = re.search(r'<a href="(/\?[^"]*after=\d+[^"]*)"[^>]*rel="next"', body)
+        url = found[1].replace("&amp;", "&") if found else ""
+    assert len(seen) == 120 and len(set(seen)) == 120 and seen[0] == "run 119"
+
+
+def test_filters_and_sort_live_in_the_url_and_the_next_page_keeps_them(client_in, user):
+    make_runs(user, 60, kind="dynoai")
+    make_runs(user, 3, start=60)  # sessions: another kind
+    body = client_in.get("/?kind=dynoai&sort=name&q=run").content.decode()
+    assert listed(body)[:3] == ["run 000", "run 001", "run 002"]
+    assert "60 runs match" in body
+    nxt = body.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+    assert "kind=dynoai" in nxt and "sort=name" in nxt and "q=run" in nxt and "after=" in nxt
+    assert listed(client_in.get(nxt).content.decode()) == [f"run {n:03d}" for n in range(50, 60)]
+
+
+def test_the_table_alone_answers_an_htmx_request(client_in, user):
+    make_runs(user, 3)
+    response = client_in.get("/?sort=name", headers={"HX-Request": "true", "HX-Target": "run-table"})
+    body = response.content.decode()
+    assert body.startswith('<div id="run-table"') and "<html" not in body
+    assert listed(body) == ["run 000", "run 001", "run 002"] and "HX-Target" in response["Vary"]
+
+
+def test_a_filter_with_no_match_says_so_and_offers_to_clear_the_filters(client_in, user):
+    make_runs(user, 2)
+    body = client_in.get("/?q=nothing-like-this").content.decode()
+    assert "No run matches these filters" in body and '<a href="/">clear filters</a>' in body
+    assert "No runs yet" not in body
+
+
+def test_a_new_users_empty_list_says_how_to_import_a_first_log(client_in):
+    body = client_in.get("/").content.decode()
+    assert "No runs yet." in body and "import_logs PATH" in body and "load_demo" in body
+    assert 'id="run-filters"' not in body  # nothing to filter yet
+
+
+def test_a_bad_list_parameter_is_a_400_naming_it_with_clear_filters(client_in, user):
+    make_runs(user, 1)
+    response = client_in.get("/?sort=size")
+    body = response.content.decode()
+    assert response.status_code == 400 and "sort:" in body and "Clear filters" in body
+
+
+def test_status_importing_lists_the_unfinished_imports_and_failed_the_failed_ones(client_in, user, other_user):
+    from viewer.models import ImportJob
+
+    make_runs(user, 2)
+    ImportJob.objects.create(owner=user, name="big.jsonl", status="running")
+    ImportJob.objects.create(owner=user, name="broken.jsonl", status="failed", message="broken.jsonl: line 3: not JSON")
+    ImportJob.objects.create(owner=other_user, name="theirs.jsonl", status="failed")
+    importing = client_in.get("/?status=importing").content.decode()
+    assert "big.jsonl" in importing and "broken.jsonl" not in importing and listed(importing) == []
+    assert "No run is being imported now" in importing
+    failed = client_in.get("/?status=failed").content.decode()
+    assert "broken.jsonl: line 3" in failed and "big.jsonl" not in failed and "theirs.jsonl" not in failed
+    ready = client_in.get("/?status=ready").content.decode()
+    assert "big.jsonl" not in ready and len(listed(ready)) == 2
+
+
+def test_bulk_tag_tags_only_your_own_ticked_runs_and_the_tag_filters_the_list(client_in, user, other_user):
+    from viewer.models import RunTag
+
+    mine = make_runs(user, 3)
+    theirs = make_runs(other_user, 1)[0]
+    ids = [mine[0].pk, mine[2].pk, theirs.pk]
+    response = client_in.post("/runs/bulk/", {"do": "tag", "tag": "  first   pass ", "run": ids, "next": "/?sort=name"})
+    assert response.status_code == 303 and response["Location"] == "/?sort=name"
+    assert sorted(RunTag.objects.values_list("run_id", "name")) == [(mine[0].pk, "first pass"), (mine[2].pk, "first pass")]
+    body = client_in.get("/?tag=first+pass").content.decode()
+    assert listed(body) == ["run 002", "run 000"] and "Tagged 2 runs “first pass”." in body
+    assert 'href="/?tag=first%20pass"' in body  # each tag on a row filters the list by it
+    client_in.post("/runs/bulk/", {"do": "untag", "tag": "first pass", "run": [mine[0].pk]})
+    assert list(RunTag.objects.values_list("run_id", flat=True)) == [mine[2].pk]
+
+
+def test_bulk_delete_deletes_only_your_own_ticked_runs(client_in, user, other_user):
+    mine = make_runs(user, 3)
+    theirs = make_runs(other_user, 1)[0]
+    response = client_in.post("/runs/bulk/", {"do": "delete", "run": [mine[0].pk, mine[1].pk, theirs.pk]})
+    assert response.status_code == 303 and response["Location"] == "/"
+    assert set(Run.objects.values_list("pk", flat=True)) == {mine[2].pk, theirs.pk}
+    only_theirs = client_in.post("/runs/bulk/", {"do": "delete", "run": [theirs.pk]})
+    assert only_theirs.status_code == 400 and "none of the ticked runs is yours" in only_theirs.content.decode()
+    assert Run.objects.filter(pk=theirs.pk).exists()
+
+
+def test_bulk_actions_without_javascript_show_the_ticked_runs_and_a_post_form(client_in, user):
+    mine = make_runs(user, 2)
+    query = f"do=delete&run={mine[0].pk}&run={mine[1].pk}"
+    response = client_in.get(f"/runs/bulk/?{query}", HTTP_REFERER="http://testserver/?sort=name&after=9")
+    body = response.content.decode()
+    assert response.status_code == 200 and Run.objects.count() == 2  # a GET changes nothing
+    assert 'method="post" action="/runs/bulk/"' in body and "csrfmiddlewaretoken" in body
+    assert "Delete 2 runs" in body and 'name="next" value="/?sort=name"' in body
+    tag = client_in.get(f"/runs/bulk/?do=tag&run={mine[0].pk}").content.decode()
+    assert 'name="tag"' in tag and "give a tag" not in tag  # asked for, not yet an error
+
+
+def test_bulk_actions_require_the_csrf_token_and_a_tag_to_tag_with(user):
+    from django.test import Client
+
+    run = make_runs(user, 1)[0]
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    assert client.post("/runs/bulk/", {"do": "delete", "run": [run.pk]}).status_code == 403
+    client = Client()
+    client.force_login(user)
+    response = client.post("/runs/bulk/", {"do": "tag", "tag": " ", "run": [run.pk]})
+    assert response.status_code == 400 and "give a tag" in response.content.decode()
+    assert Run.objects.filter(pk=run.pk).exists()
+
+
+def test_the_demo_runs_are_introduced_one_line_each_with_a_link_to_their_most_telling_page(client_in, user, tmp_path):
+    from pathlib import Path
+
+    from viewer import demo
+    from viewer.ingest import Source, run_ingest
+
+    for group in demo.write_all(tmp_path):
+        run_ingest(owner=user, sources=[Source("demo/" + str(p.relative_to(tmp_path)), path=p, group=str(p.parent))
+                                        for p in group])
+    runs = {Path(r.source_name).parts[1]: r for r in Run.objects.all()}
+    a, b = runs["dyno_passes2_clamp7"], runs["dyno_passes4_clamp10"]
+    s, r = runs["session_demo_depot_heist.jsonl"], runs["session_demo_depot_heist_replay.jsonl"]
+    body = client_in.get("/").content.decode()
+    tour = body.split('class="card tour"', 1)[1].split("</section>", 1)[0]
+    assert tour.count("<li>") == 5
+    assert f'href="/diff/?a={a.pk}&amp;b={b.pk}#divergence"' in tour
+    assert f'href="/diff/?a={s.pk}&amp;b={r.pk}#divergence"' in tour and "round 3" in tour
+    assert f'href="/runs/{a.pk}/cells/story/?rpm=3500&amp;kpa=95"' in tour
+    assert f'href="/runs/{s.pk}/replay/"' in tour
+    assert "the replay types the essay back" in tour
+    assert 'class="card tour"' not in client_in.get("/?kind=study").content.decode()  # a filtered list is no tour

@@ -12,6 +12,7 @@ import hashlib
 import json
 import random
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from .kinds.dynoai import KPA_BINS, RPM_BINS
@@ -216,3 +217,61 @@ def write_all(folder: Path) -> list[list[Path]]:
     study_name = "2026-01-20T14-00-00.250000-0000000003-gc-demo-4242.study.log.gz"
     st = write_study(folder / study_name)
     return [[a, a.parent / "manifest.json"], [b, b.parent / "manifest.json"], [s], [r], [st]]
+
+
+# -- The tour: what each demo run shows, in one line, and its most telling page (the runs list) ----
+DEMO_PREFIX = "demo/"  # load_demo's source names start so
+DYNO_A, DYNO_B = "dyno_passes2_clamp7", "dyno_passes4_clamp10"
+SESSION, SESSION_REPLAY = "session_demo_depot_heist.jsonl", "session_demo_depot_heist_replay.jsonl"
+STUDY_SUFFIX = ".study.log.gz"
+STORY_CELL = (3500, 95)  # sampled, smoothed and flagged by anomaly detection: a cell with a story
+
+
+@dataclass(frozen=True)
+class Stop:
+    """One demo run on the tour: what it shows (one line) and where to look (a link and its words)."""
+
+    run: object
+    line: str
+    url: str
+    look: str
+
+
+def tour(runs) -> list[Stop]:
+    """The demo runs among `runs` (load_demo's, by their source names), each with its line and link,
+    in the order a first look should take them. A run missing from `runs` drops its stop (or its link)."""
+    by = {}
+    for run in runs:
+        name = run.source_name.removeprefix(DEMO_PREFIX)
+        if run.source_name.startswith(DEMO_PREFIX):
+            key = "study" if name.endswith(STUDY_SUFFIX) else name.split("/", 1)[0]
+            by.setdefault(key, run)
+    stops = []
+    a, b = by.get(DYNO_A), by.get(DYNO_B)
+    if a:
+        rpm, kpa = STORY_CELL
+        stops.append(Stop(a, f"A DynoAI tune of one dyno pull (2 smoothing passes, ±7% clamp): the {rpm} rpm / "
+                          f"{kpa} kPa cell's story, from its AFR samples through smoothing to the anomaly flagged there.",
+                          f"/runs/{a.pk}/cells/story/?rpm={rpm}&kpa={kpa}", "Cell story"))
+    if b:
+        line = "The same dyno pull tuned with 4 passes and a ±10% clamp"
+        if a:
+            stops.append(Stop(b, line + ": the diff against the 2-pass tune opens where the settings first change a step.",
+                              f"/diff/?a={a.pk}&b={b.pk}#divergence", "First divergence"))
+        else:
+            stops.append(Stop(b, line + ".", f"/runs/{b.pk}/cells/", "Cells"))
+    s, r = by.get(SESSION), by.get(SESSION_REPLAY)
+    if s:
+        stops.append(Stop(s, "Two LLM agents play a three-round heist: the replay steps through each call, roll and "
+                          "the Alarm clock.", f"/runs/{s.pk}/replay/", "Replay"))
+    if r:
+        if s:
+            stops.append(Stop(r, "The same session replayed with one die changed in round 3: the diff opens at the "
+                              "first divergence.", f"/diff/?a={s.pk}&b={r.pk}#divergence", "First divergence"))
+        else:
+            stops.append(Stop(r, "A replayed session.", f"/runs/{r.pk}/replay/", "Replay"))
+    t = by.get("study")
+    if t:
+        stops.append(Stop(t, "A student's keystrokes in a Google Doc (Learning Observer): the replay types the "
+                          "essay back, save by save.", f"/runs/{t.pk}/replay/?step={t.decision_count}", "Replay"))
+    return stops

@@ -158,3 +158,130 @@ class CellOptionsForm(ParameterForm):
         key = {n: self.cleaned_data.get(n) for n in self.spec.cell_keys}
         return key if all(v not in (None, "") for v in key.values()) else None
 
+
+
+# -- the runs list: search, filters, sort and keyset paging (/, GET /api/runs) ---------------------
+import datetime as dt
+
+from django.utils import timezone
+
+from .models import kind_choices
+
+RUNS_PAGE = 50  # runs on a page of the list (the API's default is its own)
+MAX_RUNS_LIMIT = 1000
+TAG_MAX = 50
+# The sorts (selectors.RUN_SORT_FIELDS says what each orders by); the run id breaks ties.
+SORT_LABELS = {"-created": "Newest first", "created": "Oldest first", "name": "Name A–Z", "-name": "Name Z–A",
+               "-decisions": "Most decisions", "decisions": "Fewest decisions"}
+# The list's statuses: a run's own (ready, live, failed: the tool's run failed) and an import's
+# (importing: a job still queued or running; failed also takes failed imports, which leave no run).
+RUN_STATUSES = {"ready": "Ready", "live": "Live (still being written)", "importing": "Importing",
+                "failed": "Failed"}
+RUN_LIST_FILTERS = ("q", "kind", "tag", "owner", "since", "until", "status")
+
+
+def clean_tag(text: str) -> str:
+    """A tag as stored: trimmed, inner spaces collapsed, at most TAG_MAX characters."""
+    tag = " ".join((text or "").split())
+    if not tag:
+        raise forms.ValidationError("give a tag")
+    if len(tag) > TAG_MAX:
+        raise forms.ValidationError("a tag is at most %(n)d characters", params={"n": TAG_MAX})
+    return tag
+
+
+class RunListForm(ParameterForm):
+    """The runs list's parameters (the page and GET /api/runs): runs_page() takes `form.filters()`."""
+
+    q = forms.CharField(required=False, max_length=500, label="Search",
+                        help_text="name, run id, session id or file name")
+    kind = forms.ChoiceField(required=False, label="Kind")
+    tag = forms.CharField(required=False, max_length=TAG_MAX, label="Tag")
+    owner = forms.CharField(required=False, max_length=150, label="Owner")
+    since = forms.DateField(required=False, label="Imported from")
+    until = forms.DateField(required=False, label="Imported until")
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *RUN_STATUSES.items()], label="Status")
+    sort = forms.ChoiceField(required=False, choices=list(SORT_LABELS.items()), label="Sort")
+    after = forms.IntegerField(required=False, min_value=1, max_value=MAX_RUN_ID,
+                               help_text="a run id: the runs after it in this sort (keyset)")
+    limit = forms.IntegerField(required=False, min_value=1, max_value=MAX_RUNS_LIMIT)
+
+    def __init__(self, data=None, *args, **kwargs):
+        from django.http import QueryDict
+
+        super().__init__(data if data is not None else QueryDict(), *args, **kwargs)
+        self.fields["kind"].choices = [("", "Any kind"), *kind_choices()]
+
+    def clean_tag(self):
+        text = self.cleaned_data["tag"]
+        return clean_tag(text) if text.strip() else ""
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "is before “Imported from”")
+        return data
+
+    def filters(self) -> dict:
+        """The given filters as runs_page()'s keyword arguments (dates as the instants they start and end)."""
+        data = self.cleaned_data
+        found = {name: data[name] for name in ("q", "kind", "tag", "owner", "status") if data.get(name)}
+        found["q"] = found.get("q", "").strip() or None
+        if data.get("since"):
+            found["since"] = _day_start(data["since"])
+        if data.get("until"):
+            found["until"] = _day_start(data["until"] + dt.timedelta(days=1))
+        return {k: v for k, v in found.items() if v}
+
+    def sort_key(self) -> str:
+        return self.cleaned_data.get("sort") or "-created"
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+BULK_ACTIONS = {"tag": "Tag", "untag": "Remove tag", "delete": "Delete"}
+MAX_BULK = 1000
+
+
+class RunIdsField(forms.Field):
+    """Run ids, the parameter repeated (`run=3&run=7`): the ticked checkboxes."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {"required": "tick at least one run", "invalid": "%(value)r is not a run id",
+                              "too_many": "at most %(n)d runs at once"}
+
+    def to_python(self, value):
+        values = value if isinstance(value, (list, tuple)) else [value] if value else []
+        ids = []
+        for v in values:
+            text = str(v).strip()
+            if not text.isdigit() or not 0 < int(text) <= MAX_RUN_ID:
+                raise forms.ValidationError(self.error_messages["invalid"], code="invalid", params={"value": text[:20]})
+            ids.append(int(text))
+        if len(ids) > MAX_BULK:
+            raise forms.ValidationError(self.error_messages["too_many"], code="too_many", params={"n": MAX_BULK})
+        return list(dict.fromkeys(ids))
+
+
+class BulkRunsForm(ParameterForm):
+    """The runs list's bulk actions: `do` on the ticked runs (`run`, repeatable); `tag` for tag/untag;
+    `next`, the list's querystring to go back to."""
+
+    do = forms.ChoiceField(choices=list(BULK_ACTIONS.items()))
+    run = RunIdsField()
+    tag = forms.CharField(required=False, max_length=TAG_MAX)
+    next = forms.CharField(required=False, max_length=4000)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("do") in ("tag", "untag"):
+            try:
+                data["tag"] = clean_tag(data.get("tag", ""))
+            except forms.ValidationError as exc:
+                self.add_error("tag", exc)
+        nxt = data.get("next") or ""
+        data["next"] = nxt if nxt.startswith("/?") or nxt == "/" else "/"
+        return data

@@ -82,6 +82,21 @@ class Run(models.Model):
         return self.outputs.defer("data", "grid").order_by("position", "name", "id")
 
 
+class RunTag(models.Model):
+    """A tag on a run (the runs list's `tag` filter, its bulk tag action): a short word the owner picks."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=50)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="runtag_run_name")]
+        indexes = [models.Index(fields=["name", "run"], name="runtag_name_run")]
+
+    def __str__(self):
+        return self.name
+
+
 class RunAggregate(models.Model):
     """A result computed over a whole run (summary, facet counts, chart bins, a heatmap grid), kept
     in the database so every process and every worker shares it: a run never changes once imported,

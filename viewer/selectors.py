@@ -10,11 +10,11 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, Func, Integ
 from django.db.models import F as DbField
 from django.db.models import Q as Where
 from django.db.models.fields.json import compile_json_path
-from django.db.models.functions import Substr
+from django.db.models.functions import Lower, Substr
 from django.http import Http404
 
 from . import filters as F
-from .models import Decision, Run
+from .models import Decision, Run, RunTag
 
 
 def visible_runs(user) -> QuerySet[Run]:
@@ -331,3 +331,83 @@ def action_counts(qs: QuerySet[Decision]) -> list[tuple[str, int]]:
     """(action, count) of a filtered_decisions() set, in first-appearance order."""
     rows = qs.order_by().values("action").annotate(n=Count("pk"), first=Min("seq")).order_by("first")
     return [(r["action"], r["n"]) for r in rows]
+
+
+# -- The runs list (issue 20): search, filters, sort and keyset paging over visible_runs ---------
+# The page, its htmx fragment and GET /api/runs all read runs_page(); RunListForm parses the URL.
+# `after` is the id of the last run of the previous page: its sort value is looked up, so the
+# cursor stays one run id (the API's) whatever the sort, and paging is stable under any sort.
+
+RUN_SORT_FIELDS = {
+    "-created": ("created", True), "created": ("created", False),
+    "name": ("name", False), "-name": ("name", True),
+    "-decisions": ("decision_count", True), "decisions": ("decision_count", False),
+}
+
+
+class CursorGone(ValueError):
+    """`after` names no run of this list (deleted since, or never one of the user's)."""
+
+
+def filtered_runs(
+    user,
+    *,
+    q: str | None = None,
+    kind: str | None = None,
+    tag: str | None = None,
+    owner: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    status: str | None = None,
+) -> QuerySet[Run]:
+    """The user's visible runs that pass every filter; `until` is exclusive. A status the runs list
+    shows only as import jobs (importing) matches no run: a run being imported has no page yet."""
+    qs = visible_runs(user)
+    if q:
+        qs = qs.filter(Where(name__icontains=q) | Where(run_id__icontains=q) | Where(session_id__icontains=q)
+                       | Where(source_name__icontains=q))
+    if kind:
+        qs = qs.filter(kind=kind)
+    if tag:
+        qs = qs.filter(pk__in=RunTag.objects.filter(name=tag).values("run_id"))
+    if owner:
+        qs = qs.filter(owner__username=owner)
+    if since:
+        qs = qs.filter(created__gte=since)
+    if until:
+        qs = qs.filter(created__lt=until)
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def runs_page(user, *, sort: str = "-created", after: int | None = None, limit: int = 50,
+              **filters) -> tuple[list[Run], int | None]:
+    """One page of filtered_runs in `sort` order (the run id breaks ties), from the keyset cursor
+    `after` (a run id), with each run's tags. Returns (runs, the cursor of the next page or None)."""
+    field, descending = RUN_SORT_FIELDS[sort]
+    key = Lower(field) if field == "name" else DbField(field)
+    qs = filtered_runs(user, **filters).annotate(sort_key=key)
+    if after is not None:
+        last = visible_runs(user).filter(pk=after).annotate(sort_key=key).values_list("sort_key", flat=True)
+        if not last:
+            raise CursorGone(f"run {after} is not in this list (deleted?): start again from the first page")
+        value = last[0]
+        beyond = "lt" if descending else "gt"
+        qs = qs.filter(Where(**{f"sort_key__{beyond}": value}) | Where(sort_key=value, **{f"pk__{beyond}": after}))
+    order = ("-sort_key", "-pk") if descending else ("sort_key", "pk")
+    runs = list(qs.order_by(*order).prefetch_related("tags")[: limit + 1])
+    more = len(runs) > limit
+    runs = runs[:limit]
+    return runs, runs[-1].pk if more else None
+
+
+def run_owners(user) -> list[str]:
+    """The usernames owning the runs the user can see (the owner filter's choices)."""
+    return list(visible_runs(user).order_by("owner__username").values_list("owner__username", flat=True).distinct())
+
+
+def run_tags(user) -> list[tuple[str, int]]:
+    """(tag, how many of the user's visible runs carry it), by name."""
+    rows = RunTag.objects.filter(run__in=visible_runs(user).order_by().values("pk")).values("name")
+    return [(r["name"], r["n"]) for r in rows.annotate(n=Count("pk")).order_by("name")]

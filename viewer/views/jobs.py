@@ -10,8 +10,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import jobs
 from ..models import ImportJob
-from ..selectors import visible_runs
-from .runs import jobs_context, sweeps
+from ..forms import RunListForm
+from .runs import jobs_context, table_context
 
 
 @require_GET
@@ -29,8 +29,7 @@ def job_list(request):
     context = jobs_context(request.user, since=timezone.now().isoformat())
     finished = since is not None and ImportJob.objects.filter(owner=request.user, finished__gte=since).exists()
     if finished:
-        runs = list(visible_runs(request.user))
-        context |= {"runs": runs, "groups": sweeps(runs), "runs_oob": True}
+        context |= table_context(request.user, RunListForm()) | {"runs_oob": True}
     return render(request, "viewer/runs.html#jobs", context)
 
 

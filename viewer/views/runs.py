@@ -1,6 +1,6 @@
 """The runs list, upload, rename and delete; a run's output files."""
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import TooManyFilesSent
@@ -9,14 +9,18 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET, require_POST
+from django.contrib import messages
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import jobs
-from ..forms import UploadForm
+from .. import demo, htmx, jobs
+from ..forms import BULK_ACTIONS, RUNS_PAGE, BulkRunsForm, RunListForm, UploadForm
+from ..htmx import vary_on_fragment
+from ..models import ImportJob, Run, RunTag
+from ..querystring import query_string
 from ..ingest import IngestResult
 from ..ingest import rename as rename_run
 from ..outputs import output_file
-from ..selectors import get_run_or_404, visible_runs
+from ..selectors import CursorGone, filtered_runs, get_run_or_404, run_owners, run_tags, runs_page, visible_runs
 
 
 @dataclass
@@ -64,14 +68,49 @@ def _input_of(run) -> tuple[str, str]:
 
 
 def _list_context(user) -> dict:
-    runs = list(visible_runs(user))
-    return {"runs": runs, "groups": sweeps(runs)} | jobs_context(user)
+    """The runs list's first page, unfiltered (an upload's answer, the jobs poll refreshing the table)."""
+    return table_context(user, RunListForm()) | jobs_context(user)
 
 
-def jobs_context(user, since=None) -> dict:
-    """The user's import jobs as the runs list shows them (each with its progress facts)."""
+def table_context(user, form: RunListForm) -> dict:
+    """The runs table for a valid `form` (or a blank one): a page of runs, the cursor of the next, and
+    what the list's empty states need to say."""
+    form.is_valid()
+    sort, filters = form.sort_key(), form.filters() if form.is_valid() else {}
+    p = form.cleaned_data if form.is_valid() else {}
+    try:
+        runs, cursor = runs_page(user, sort=sort, after=p.get("after"), limit=p.get("limit") or RUNS_PAGE,
+                                 **filters)
+    except CursorGone as exc:
+        form.add_error("after", str(exc))
+        runs, cursor = [], None
+    query = form.data if form.is_bound else {}
+    # Runs of one input gather into a sweep only in the default order: another sort keeps each row in place.
+    groups = sweeps(runs) if sort == "-created" else [Group(runs=[r]) for r in runs]
+    return {
+        "runs": runs, "groups": groups, "list_form": form, "filtered": bool(filters),
+        "matching": filtered_runs(user, **filters).count() if filters else None,
+        "next_url": query_string(query, set={"after": cursor}) if cursor else "",
+        "first_url": query_string(query, remove=["after"]) if p.get("after") else "",
+        "list_query": query_string(query, remove=["after"]),
+        "any_runs": bool(runs) or visible_runs(user).exists(),
+        "status_filter": p.get("status") or "",
+    }
+
+
+def jobs_context(user, since=None, status: str = "") -> dict:
+    """The user's import jobs as the runs list shows them (each with its progress facts). The status
+    filter covers them: `importing` shows the unfinished ones, `failed` every failed import (a failed
+    import leaves no run, so its job is where it is listed), `ready` and `live` none."""
     jobs.reap()
-    shown = list(jobs.visible_jobs(user))
+    shown = jobs.visible_jobs(user)
+    if status == "importing":
+        shown = shown.filter(status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING])
+    elif status == "failed":
+        shown = ImportJob.objects.filter(owner=user, status=ImportJob.Status.FAILED).order_by("-created", "-id")[:50]
+    elif status:
+        shown = ImportJob.objects.none()
+    shown = list(shown)
     return {
         "jobs": [(job, jobs.facts(job)) for job in shown],
         "jobs_active": any(job.active for job in shown),
@@ -80,8 +119,66 @@ def jobs_context(user, since=None) -> dict:
 
 
 @require_GET
+@vary_on_fragment
 def run_list(request):
-    return render(request, "viewer/runs.html", _list_context(request.user) | {"form": UploadForm()})
+    form = RunListForm(request.GET)
+    context = table_context(request.user, form)
+    if htmx.fragment(request, TABLE_PART):
+        return render(request, TABLE_PART["run-table"], context, status=400 if form.errors else 200)
+    context |= jobs_context(request.user, status=context["status_filter"]) | {
+        "form": UploadForm(), "owners": run_owners(request.user), "tags": run_tags(request.user),
+        "tour": [] if form.data else demo.tour(visible_runs(request.user).filter(source_name__startswith=demo.DEMO_PREFIX)),
+    }
+    return render(request, "viewer/runs.html", context, status=400 if form.errors else 200)
+
+
+TABLE_PART = {"run-table": "viewer/_run_table.html"}
+
+
+@require_http_methods(["GET", "POST"])
+def bulk(request):
+    """Tag, untag or delete the ticked runs (only the user's own). GET (the list's buttons without
+    JavaScript: a GET form cannot carry the CSRF token) shows the runs and the POST form that does it;
+    POST does it and goes back to the list as it was."""
+    posted = request.method == "POST"
+    form = BulkRunsForm(request.POST if posted else request.GET)
+    valid = form.is_valid()
+    ids = form.cleaned_data.get("run") or []
+    runs = list(visible_runs(request.user).filter(owner=request.user, pk__in=ids))
+    back = form.cleaned_data.get("next") if posted else _list_referer(request)
+    if posted and valid and runs:
+        messages.success(request, bulk_apply(runs, form.cleaned_data["do"], form.cleaned_data["tag"]))
+        if request.htmx:
+            return HttpResponse(status=204, headers={"HX-Redirect": back})
+        return HttpResponseRedirect(back, status=303)
+    if ids and not runs and "run" not in form.errors:
+        form.add_error("run", "none of the ticked runs is yours to change")
+    do = form.cleaned_data.get("do") or ""
+    context = {"bulk": form, "runs": runs, "not_yours": len(ids) - len(runs), "back": back or "/", "do": do,
+               "action": BULK_ACTIONS.get(do, ""), "posted": posted, "tags": run_tags(request.user)}
+    return render(request, "viewer/runs_bulk.html", context, status=400 if posted or not valid and "run" in form.errors else 200)
+
+
+def _list_referer(request) -> str:
+    """The runs list the user came from (its filters, from the Referer), else the list."""
+    ref = urlsplit(request.headers.get("Referer", ""))
+    if ref.netloc == request.get_host() and ref.path == reverse("runs"):
+        return reverse("runs") + query_string(parse_qsl(ref.query), remove=["after"])
+    return reverse("runs")
+
+
+def bulk_apply(runs, do: str, tag: str = "") -> str:
+    """Apply one bulk action to `runs` (already the user's own); answers what was done, in a sentence."""
+    n = len(runs)
+    noun = f"{n} run{'s' if n != 1 else ''}"
+    if do == "delete":
+        Run.objects.filter(pk__in=[r.pk for r in runs]).delete()
+        return f"Deleted {noun}."
+    if do == "tag":
+        RunTag.objects.bulk_create([RunTag(run=r, name=tag) for r in runs], ignore_conflicts=True)
+        return f"Tagged {noun} “{tag}”."
+    removed, _ = RunTag.objects.filter(run__in=runs, name=tag).delete()
+    return f"Removed the tag “{tag}” from {removed} run{'s' if removed != 1 else ''}."
 
 
 @require_POST
