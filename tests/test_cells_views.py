@@ -335,3 +335,12 @@ def test_a_kind_without_a_cells_spec_shows_its_events_over_time(client_in, impor
         assert client_in.get(f"/api/runs/{run.pk}/cells").json()["y_title"] == "Event"
     finally:
         kinds.unregister("made_up")
+
+
+def test_a_filter_leaving_no_cell_says_what_to_do_next(client_in, dyno_run):
+    html = client_in.get(f"/runs/{dyno_run.pk}/cells/?action=NO_SUCH_ACTION").content.decode()
+    empty = html[html.index('id="no-cells"'):]
+    assert "No cell has data" in empty and "with these filters" in empty
+    assert "Clear the filters</a>, pick another metric above" in " ".join(empty.split())
+    assert f'<a href="/runs/{dyno_run.pk}/">decisions</a>' in empty
+    assert f'<a href="/runs/{dyno_run.pk}/replay/">replay</a>' in empty

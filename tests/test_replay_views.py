@@ -655,3 +655,9 @@ def test_the_decision_list_numbers_decisions_by_their_seq_as_every_other_page_do
     current = re.search(r'<li class="row current[^"]*"[^>]*><a [^>]*><span class="n"[^>]*>([^<]*)</span>', content)
     assert current.group(1) == "#4"
     assert "Step 5 of 123 · decision #4" in content
+
+
+def test_a_filter_with_nothing_to_replay_offers_to_clear_the_filters(client_in, session_run):
+    html = client_in.get(page_url(session_run, action="no_such_event")).content.decode()
+    assert "nothing to replay" in html
+    assert f'<a href="/runs/{session_run.pk}/replay/">Clear the filters</a>' in html

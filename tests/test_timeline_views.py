@@ -548,3 +548,11 @@ def test_a_session_shows_its_id_and_start_instead_of_a_run_id_and_generation_tim
     assert "<dt>Started</dt>" in head and run.first_ts.strftime("%Y-%m-%d %H:%M:%S") in head
     dyno = client_in.get(f"/runs/{import_sample(REAL, MANIFEST).pk}/").content.decode()
     assert "<dt>Run ID</dt>" in dyno and "<dt>Generated</dt>" in dyno
+
+
+def test_a_filter_with_no_match_says_so_and_offers_to_clear_the_filters(client_in, import_sample):
+    run = import_sample(REAL)
+    html = client_in.get(f"/runs/{run.pk}/?action=NO_SUCH_ACTION").content.decode()
+    empty = html[html.index('id="no-match"'):]
+    assert "No decision matches these filters" in empty
+    assert f'<a href="/runs/{run.pk}/">clear the filters</a>' in empty
