@@ -251,7 +251,7 @@ def tour(runs) -> list[Stop]:
     if a:
         rpm, kpa = STORY_CELL
         stops.append(Stop(a, f"A DynoAI tune of one dyno pull (2 smoothing passes, ±7% clamp): the {rpm} rpm / "
-                          f"{kpa} kPa cell's story, from its AFR samples through smoothing to the anomaly flagged there.",
+                          f"{kpa} kPa cell's story: its AFR samples, then the anomaly detection flagged there.",
                           f"/runs/{a.pk}/cells/story/?rpm={rpm}&kpa={kpa}", "Cell story"))
     if b:
         line = "The same dyno pull tuned with 4 passes and a ±10% clamp"
