@@ -22,6 +22,7 @@ The page view (views/exports.py) and `manage.py export_run` both call `export_ch
   kinds are written in the DynoAI decision shape (timestamp, action, reason, values, cell).
 - jsonl: session and study runs give their original lines byte for byte; a DynoAI run gives one
   compact JSON decision per line.
+- otlp: OpenTelemetry's OTLP/JSON Lines, one trace per run (viewer/otlp.py).
 """
 from __future__ import annotations
 
@@ -43,8 +44,10 @@ from . import filters as F
 from .models import Run
 from .selectors import action_counts, decision_list, filtered_decisions
 
-FORMATS = ("csv", "txt", "html", "json", "jsonl")
+FORMATS = ("csv", "txt", "html", "json", "jsonl", "otlp")
+EXTENSIONS = {"otlp": "otlp.jsonl"}  # a format whose file name ends otherwise: /runs/<id>/export.otlp.jsonl
 CONTENT_TYPES = {
+    "otlp": "application/x-ndjson; charset=utf-8",
     "csv": "text/csv; charset=utf-8",
     "txt": "text/plain; charset=utf-8",
     "html": "text/html; charset=utf-8",
@@ -71,9 +74,12 @@ def export_chunks(
     *,
     raw_is_decision: bool = False,
     now: dt.datetime | None = None,
+    llm=None,
+    otlp_record=None,
 ) -> Iterator[str]:
     """The export of `run` in `fmt` for a valid form, as text chunks. `raw_is_decision`: the kind
-    keeps each decision's own JSON text as its raw record (DynoAI), given back as written."""
+    keeps each decision's own JSON text as its raw record (DynoAI), given back as written. `llm`
+    (the kind's LlmSpec) and `otlp_record` (raw -> its span, a trace's) are the OTLP export's."""
     qs = decision_list(run=run, **form.filters(), **form.paging())
     if fmt == "csv":
         return csv_chunks(qs)
@@ -85,6 +91,10 @@ def export_chunks(
         return json_chunks(run, qs, raw_is_decision)
     if fmt == "jsonl":
         return jsonl_chunks(qs, raw_is_decision)
+    if fmt == "otlp":
+        from . import otlp
+
+        return otlp.chunks(run, qs, llm=llm, record=otlp_record)
     raise ValueError(f"unknown export format {fmt!r}")
 
 
@@ -94,7 +104,7 @@ def export_filename(run: Run, fmt: str, form: F.DecisionFilterForm, *, replay_fi
     replay = replay_file(run) if replay_file and form.cleaned_data.get(F.ROUND_MAX) is not None else None
     if fmt == "jsonl" and replay:
         return _safe(replay)
-    return f"{_safe(_stem(run.name)) or f'run_{run.pk}'}_decisions.{fmt}"
+    return f"{_safe(_stem(run.name)) or f'run_{run.pk}'}_decisions.{EXTENSIONS.get(fmt, fmt)}"
 
 
 def _stem(name: str) -> str:

@@ -56,6 +56,7 @@ class LlmSpec:
     agent_type: str = "agent_type"
     call_sequence: str = "call_sequence"
     response: str = "response"
+    prompt: str = "prompt"  # the messages sent (the OTLP export writes them as gen_ai.input.messages)
     after_call: tuple[str, ...] = ()
     turns: dict[str, str | None] = field(default_factory=dict)
     required: tuple[str, ...] = ()
@@ -83,6 +84,8 @@ def prices() -> dict[str, dict[str, float]]:
 
 
 def dig(values: Any, path: str) -> Any:
+    if isinstance(values, dict) and path in values:  # a key with dots of its own (gen_ai.usage.input_tokens)
+        return values[path]
     for key in path.split("."):
         if not isinstance(values, dict):
             return None

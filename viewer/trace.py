@@ -1,5 +1,6 @@
 """A run as a trace (issue 16.1): session → round → agent turn → events, each LLM call a generation
-under the turn it served, and the calls as spans on one lane per agent.
+under the turn it served, and the calls as spans on one lane per agent. A kind whose decisions are
+spans with parents (OpenTelemetry, issue 22) gives its own tree instead: `TraceSpec.spans`.
 
 A plain service over selector output, built in one pass over the run's decisions in file order. The
 kind says how its events make turns (a `TraceSpec`, its profile's `trace`); nothing here knows a log
@@ -13,6 +14,7 @@ own, as the LLM panel's "slowest calls" are.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,8 +51,8 @@ class TraceSpec:
     (an enemy's declaration is its tactics). Fields of a call are dotted paths in `values`."""
 
     call: str
-    round_start: str
-    turns: dict[str, Turn]
+    round_start: str = ""
+    turns: dict[str, Turn] = field(default_factory=dict)
     closes: tuple[str, ...] = ()
     after_call: tuple[str, ...] = ()
     closing: tuple[str, ...] = ()
@@ -59,11 +61,23 @@ class TraceSpec:
     input: str = "tokens.input"
     output: str = "tokens.output"
     agent_type: str = "agent_type"
+    # A kind of spans: `spans(raw) -> (span id, parent span id or "")` reads a decision's own record;
+    # the tree is then the spans' own (roots at the top), a decision's `metric` its duration (ms), and
+    # `calls` the further actions that are LLM calls. `flat`: the fields above are keys of `values`
+    # with dots in them (`gen_ai.usage.input_tokens`), not paths.
+    spans: Callable[[str], tuple[str, str]] | None = None
+    calls: tuple[str, ...] = ()
+    flat: bool = False
+    # What the page says: the tree's shape, how the lanes' bars are measured, what `round` is.
+    intro: str = "Session → round → agent turn → events; each LLM call sits under the turn it served."
+    lanes_note: str = ("Each bar runs from the event before the call (the turn asking) to the call's own log time: "
+                       "derived from the log, which has no latency of its own.")
+    round_word: str = "Round"
 
 
 @dataclass(eq=False)
 class Node:
-    role: str  # "round" | "turn" | "event" | "call"
+    role: str  # "round" | "turn" | "event" | "call" | "span"
     seq: int
     label: str
     agent: str = ""
@@ -85,6 +99,7 @@ class Node:
     subject: str = ""  # the agent a turn was about (an adjudication's player), when not its own
     open: bool = False  # <details open>: on the selected node's path
     selected: bool = False
+    facts: list[tuple[str, str]] = field(default_factory=list)  # a span's own: name, duration, ids
 
     @property
     def wait_ms(self) -> float | None:
@@ -135,16 +150,16 @@ class Trace:
         return node
 
 
-def _rows(run, spec: TraceSpec):
+def _rows(run, spec: TraceSpec, *more: str):
     """The run's decisions in file order, a call's fields read in the database (not its prompt)."""
     def path(dotted: str) -> KT:
-        return KT("values__" + dotted.replace(".", "__"))
+        return KT("values__" + (dotted if spec.flat else dotted.replace(".", "__")))
 
     return (
         filtered_decisions(run=run)
         .annotate(_model=path(spec.model), _in=path(spec.input), _out=path(spec.output),
                   _type=path(spec.agent_type))
-        .values_list("seq", "action", "agent", "round", "t_ms", "reason", "_model", "_in", "_out", "_type")
+        .values_list("seq", "action", "agent", "round", "t_ms", "reason", "_model", "_in", "_out", "_type", *more)
         .iterator(chunk_size=2000)
     )
 
@@ -163,7 +178,60 @@ def _short(text: str) -> str:
 
 def build(*, run, spec: TraceSpec, names: dict | None = None) -> Trace:
     """The run's trace, in one pass over its decisions."""
+    if spec.spans is not None:
+        return assemble_spans(_rows(run, spec, "metric", "raw"), spec=spec)
     return assemble(_rows(run, spec), spec=spec, names=names)
+
+
+SPAN_PATH = " › "  # how a span kind's reason writes the names of its ancestors before its own
+
+
+def assemble_spans(rows, *, spec: TraceSpec) -> Trace:
+    """The tree of spans: each under its parent (by `spec.spans(raw)`), a span whose parent is not in
+    the run at the top, children in start order. `rows` as `assemble`'s, then duration (ms) and raw.
+    A call's bar runs from its start to its end (`start_ms`, `t_ms`): the span's own times."""
+    roots: list[Node] = []
+    calls: list[Node] = []
+    nodes: dict[int, Node] = {}
+    agents: dict[str, None] = {}
+    by_id: dict[str, Node] = {}
+    pending: list[tuple[Node, str]] = []
+    for seq, action, agent, round_, t_ms, reason, model, in_, out, _type, duration, raw in rows:
+        own, parent = spec.spans(raw)
+        name = (reason or "").rpartition(SPAN_PATH)[2]
+        node = Node("span", seq, name or action, agent=agent or "", action=action,
+                    reason=_short(name) if name != action else "", round=round_, t_ms=t_ms)
+        node.facts = [("Span", name), ("Duration", duration(duration) if duration is not None else ""), ("Span id", own)]
+        if parent:
+            node.facts.append(("Parent span", parent))
+        if action == spec.call or action in spec.calls:
+            node.role = "call"
+            node.model, node.input, node.output = model or "", _int(in_), _int(out)
+            if t_ms is not None:
+                node.start_ms, node.t_ms = t_ms, t_ms + (duration or 0.0)
+            calls.append(node)
+            agents.setdefault(agent or "unknown", None)
+        nodes[seq] = node
+        if own:
+            by_id.setdefault(own, node)
+        pending.append((node, parent))
+    for node, parent in pending:  # a parent may start after its child (clock skew): link at the end
+        up = by_id.get(parent) if parent else None
+        if up is not None and up is not node and not _is_under(up, node):
+            up.add(node)
+        else:
+            roots.append(node)
+    _mark_slow(calls)
+    return Trace(rounds=roots, calls=calls, nodes=nodes, agents=list(agents))
+
+
+def _is_under(node: Node, ancestor: Node) -> bool:
+    up = node
+    while up is not None:
+        if up is ancestor:
+            return True
+        up = up.parent
+    return False
 
 
 def assemble(rows, *, spec: TraceSpec, names: dict | None = None) -> Trace:
@@ -317,7 +385,7 @@ def lanes_figure(trace: Trace, *, names: dict | None = None, link: str = "?node=
                 f"<b>{lane(c.agent or 'unknown')}</b> · #{c.seq}<br>{esc(_turn_text(c.parent, names))}"
                 f"{' · round ' + str(c.round) if c.round is not None else ''}<br>"
                 f"model {esc(c.model or 'unknown')}<br>tokens {c.input:,} in · {c.output:,} out<br>"
-                f"waited {esc(c.wait)} (derived from the log)"
+                + (f"took {esc(c.wait)}" if c.facts else f"waited {esc(c.wait)} (derived from the log)")
                 for c in group
             ],
             "hovertemplate": "%{text}<extra></extra>",

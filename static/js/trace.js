@@ -52,7 +52,8 @@
     if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
     const visible = Array.from(root.querySelectorAll("a.node")).filter((a) => a.offsetParent !== null);
     const i = visible.indexOf(here);
-    const details = here.parentElement.tagName === "SUMMARY" ? here.closest("details") : null;
+    // A branch's link sits beside its <details> (the summary opens it, the link selects it).
+    const details = here.classList.contains("branch-link") ? here.parentElement.querySelector(":scope > details") : null;
     let next = null;
     if (ev.key === "ArrowDown") next = visible[i + 1];
     else if (ev.key === "ArrowUp") next = visible[i - 1];
@@ -61,7 +62,7 @@
       if (details && details.open) { details.open = false; next = here; }
       else {
         const up = (details || here).parentElement.closest("details");
-        if (up) next = up.querySelector(":scope > summary a.node");
+        if (up) next = up.parentElement.querySelector(":scope > a.node");
       }
     } else return;
     ev.preventDefault();

@@ -89,6 +89,9 @@ class Profile:
     chain: Callable[[Any, Any], dict | None] | None = None
     state: Any = None  # state.StateSpec: /runs/<id>/state/, quantities over rounds; None: no state page
     timeline: Any = None  # charts.Lanes: the run page's chart in lanes by stage, its default axis; None: by action, time
+    # The OTLP export (viewer/otlp.py): `raw -> {"resource", "scope", "span"}` where a decision's raw is
+    # an OpenTelemetry span as read (the trace kind), given back as it was; None: built from the columns.
+    otlp_record: Callable[[str], dict] | None = None
 
 
 PROFILES: dict[str, Profile] = {}
@@ -126,9 +129,9 @@ def choices() -> list[tuple[str, str]]:
     return [(p.name, p.label) for p in PROFILES.values()]
 
 
-BUILTINS = ("dynoai", "session", "study")
+BUILTINS = ("dynoai", "session", "study", "trace")
 
 
 def _load_builtins() -> None:
     if not all(name in PROFILES for name in BUILTINS):
-        from . import dynoai, session, study  # noqa: F401  (each registers itself)
+        from . import dynoai, otel, session, study  # noqa: F401  (each registers itself; otel is "trace")

@@ -19,7 +19,8 @@ def run_export(request, run_id, fmt):
     if not form.is_valid():
         return htmx.bad_request(form.error_text())
     kind = kinds.profile(run)
-    chunks = exports.export_chunks(run, fmt, form, raw_is_decision=kind.raw_is_decision)
+    chunks = exports.export_chunks(run, fmt, form, raw_is_decision=kind.raw_is_decision, llm=kind.llm,
+                                   otlp_record=kind.otlp_record)
     response = StreamingHttpResponse(chunks, content_type=exports.CONTENT_TYPES[fmt])
     filename = exports.export_filename(run, fmt, form, replay_file=kind.replay_file)
     response["Content-Disposition"] = content_disposition_header(True, filename)

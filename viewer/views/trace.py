@@ -1,8 +1,8 @@
-"""A session as a trace (/runs/<id>/trace/, issue 16.1): the tree of rounds, turns and calls, the
-selected node (`?node=<seq>`) in a side panel, the calls on one lane per agent. The side panel alone
-is the `trace-panel` fragment.
+"""A run as a trace (/runs/<id>/trace/, issue 16.1): the tree (a session's rounds, turns and calls; a
+trace's spans under their parents), the selected node (`?node=<seq>`) in a side panel, the calls on
+one lane per agent. The side panel alone is the `trace-panel` fragment.
 
-Only for a kind whose profile has a `trace` piece (a session); any other run is a 404 here.
+Only for a kind whose profile has a `trace` piece (a session, a trace); any other run is a 404 here.
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ def trace_page(request, run_id):
     selected = built.select(_node(asked))
     context = {
         "run": run,
+        "spec": spec,
         "trace": built,
         "selected": selected,
         "turn": selected.parent if selected is not None and selected.parent is not None

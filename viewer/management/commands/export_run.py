@@ -14,7 +14,7 @@ REPEATABLE = (F.ACTION, F.VALUE)
 
 
 class Command(BaseCommand):
-    help = "Export a run's decisions (filtered as on the run page) as csv, html, txt, json or jsonl."
+    help = "Export a run's decisions (filtered as on the run page) as csv, html, txt, json, jsonl or otlp (OTLP/JSON Lines)."
 
     def add_arguments(self, parser):
         parser.add_argument("run_id", type=int, metavar="ID")
@@ -44,7 +44,8 @@ class Command(BaseCommand):
         if not form.is_valid():
             raise CommandError(form.error_text())
         kind = kinds.profile(run)
-        chunks = exports.export_chunks(run, format, form, raw_is_decision=kind.raw_is_decision)
+        chunks = exports.export_chunks(run, format, form, raw_is_decision=kind.raw_is_decision, llm=kind.llm,
+                                       otlp_record=kind.otlp_record)
         if out:
             with open(out, "w", encoding="utf-8", newline="") as f:
                 f.writelines(chunks)
