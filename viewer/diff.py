@@ -21,29 +21,20 @@ from __future__ import annotations
 
 import gc
 import math
+from array import array
+from collections import defaultdict
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
-from .diff_values import (
-    VOLATILE,
-    VOLATILE_KEYS,
-    Change,
-    canonical,
-    compare,
-    distance,
-    flatten,
-    loads,
-    strip_volatile,
-)
+from .diff_side import BASE, BY_ACTION, Side, fields, side_from_rows, text_fields  # noqa: F401 (re-exported)
+from .diff_values import Change, compare, distance
 
 SAME, CHANGED, ONLY_A, ONLY_B = "same", "changed", "only_a", "only_b"
 STATUSES = (SAME, CHANGED, ONLY_A, ONLY_B)
-BASE = ("seq", "action", "t_ms", "values_text")  # every side's first columns
-BY_ACTION = ("action",)  # the key of two runs of different kinds
 NEAR = 64  # _sync looks this far ahead before indexing the whole group
 MATCHER_LIMIT = 40_000  # longer groups (both sides multiplied) align by _sync
 PAIR_DP_LIMIT = 2500  # cells of the pairing table; a bigger unequal stretch pairs in order
@@ -116,122 +107,10 @@ def gc_paused():
             gc.enable()
 
 
-def fields(spec: DiffSpec, include_volatile: bool = False) -> tuple[str, ...]:
-    """The columns `side_from_rows` expects for a run of `spec`'s kind, in order."""
-    return BASE + spec.columns + (("ts_text",) if include_volatile else ())
-
-
-@dataclass(eq=False)
-class Side:
-    """One run's decisions as the diff reads them: parallel lists in file order."""
-
-    spec: DiffSpec
-    include_volatile: bool
-    run: Any = None  # the run the decisions come from (handed to spec.where)
-    seq: list[int] = field(default_factory=list)
-    action: list[str] = field(default_factory=list)
-    t_ms: list[float | None] = field(default_factory=list)
-    values_text: list[str] = field(default_factory=list)
-    columns: dict[str, list] = field(default_factory=dict)  # the spec's columns
-    ts: list[str | None] | None = None
-    key: list[str] = field(default_factory=list)  # the alignment key, as one string (not GC-tracked)
-    sig: list[str] = field(default_factory=list)
-    _leaves: dict[int, dict] = field(default_factory=dict, repr=False)
-
-    def __len__(self) -> int:
-        return len(self.seq)
-
-    def column(self, name: str) -> list | None:
-        """One of the spec's columns (None where the kind does not read it)."""
-        return self.columns.get(name)
-
-    def values(self, i: int) -> Any:
-        return loads(self.values_text[i])
-
-    def leaves(self, i: int) -> dict[str, Any]:
-        """path -> leaf value of what is compared for decision i (cached)."""
-        found = self._leaves.get(i)
-        if found is None:
-            found = {name: self.columns[name][i] for name in self.spec.compared}
-            flatten(self.values(i), "", found, 0, skip=() if self.include_volatile else VOLATILE_KEYS)
-            if self.ts is not None:
-                found["ts"] = self.ts[i]
-            self._leaves[i] = found
-        return found
-
-    def where(self, i: int) -> str:
-        """The decision's place in its run, as people say it (cell, round, agent)."""
-        if self.spec.where is None:
-            return ""
-        return self.spec.where({name: self.columns[name][i] for name in self.spec.columns}, self.run)
-
-    def duration_ms(self) -> float | None:
-        times = [t for t in self.t_ms if t is not None]
-        return times[-1] - times[0] if times else None
-
-
-def side_from_rows(
-    spec: DiffSpec,
-    rows: Iterable[tuple],
-    *,
-    include_volatile: bool = False,
-    key: tuple[str, ...] | None = None,
-    run: Any = None,
-) -> Side:
-    """Read rows (columns as `fields(spec, include_volatile)`) into a Side of `run`.
-
-    `key`: the columns aligning the decisions (default the spec's); two runs of different kinds
-    are aligned by action alone (`BY_ACTION`).
-    """
-    names = fields(spec, include_volatile)
-    columns = list(zip(*rows)) or [()] * len(names)  # transposed: one list per column, at C speed
-    col = {name: list(values) for name, values in zip(names, columns)}
-    side = Side(spec=spec, include_volatile=include_volatile, run=run, seq=col["seq"], action=col["action"],
-                t_ms=col["t_ms"], values_text=[vt if vt is not None else "{}" for vt in col["values_text"]])
-    for name in spec.columns:
-        side.columns[name] = col[name]
-    sig = side.values_text
-    if not include_volatile:
-        sig = _without_volatile(sig)
-    for name in spec.compared:  # text columns (None reads as "")
-        side.columns[name] = [v or "" for v in col[name]]
-        sig = [v + "\x00" + s for v, s in zip(side.columns[name], sig)]
-    key = key or spec.key
-    if key == BY_ACTION:
-        side.key = side.action
-    elif len(key) == 2 and key[0] == "action":  # DynoAI's (action, cell): the hot path
-        cells = col[key[1]]  # text or None
-        side.key = [a + "\x1f" + c if c is not None else a + "\x1f\x00" for a, c in zip(side.action, cells)]
-    else:
-        side.key = _keys(*(col[name] for name in key))
-    if include_volatile:
-        side.ts = col["ts_text"]
-        sig = [s + "\x00" + (t or "") for s, t in zip(sig, side.ts)]
-    side.sig = sig if sig is not side.values_text else list(sig)
-    return side
-
-
-def _keys(*columns: list) -> list[str]:
-    """One string per row joining the columns; None is kept apart from any text."""
-    return ["\x1f".join("\x00" if v is None else str(v) for v in values) for values in zip(*columns)]
-
-
-def _without_volatile(texts: list[str], chunk: int = 512) -> list[str]:
-    """The values texts with volatile keys removed (canonical JSON where there were any)."""
-    out = texts
-    search = VOLATILE.search
-    for start in range(0, len(texts), chunk):
-        if not search("\n".join(texts[start : start + chunk])):
-            continue  # most chunks of most runs: nothing to strip
-        for i in range(start, min(start + chunk, len(texts))):
-            if search(texts[i]):
-                if out is texts:
-                    out = list(texts)
-                out[i] = canonical(strip_volatile(loads(texts[i])))
-    return out
-
-
 # --- the alignment -----------------------------------------------------------------------------
+
+SAME_CODE, CHANGED_CODE, ONLY_A_CODE, ONLY_B_CODE = range(4)  # a row's status, as STATUSES[code]
+BATCH = 4096  # decisions whose values are compared per batch (their texts read together)
 
 
 @dataclass(slots=True)
@@ -242,6 +121,42 @@ class Row:
     a: int | None
     b: int | None
     changes: tuple[Change, ...] = ()
+
+
+class Rows(Sequence):
+    """The aligned rows in order, each a `Row` made when asked for: a status byte and two indices a
+    row (a million Row objects would not fit in the memory a diff may take). `index`: a view of
+    some of them (the differences)."""
+
+    def __init__(self, status: bytearray, a: array, b: array, changes: dict[int, tuple], index=None):
+        self.status, self.a, self.b, self.changes, self.index = status, a, b, changes, index
+
+    def __len__(self) -> int:
+        return len(self.status) if self.index is None else len(self.index)
+
+    def row(self, k: int) -> Row:
+        """Row k of all the rows (whatever the view)."""
+        i, j = self.a[k], self.b[k]
+        return Row(STATUSES[self.status[k]], i if i >= 0 else None, j if j >= 0 else None,
+                   self.changes.get(k, ()))
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[x] for x in range(*k.indices(len(self)))]
+        if k < 0:
+            k += len(self)
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        return self.row(k if self.index is None else self.index[k])
+
+    def __iter__(self):
+        return (self.row(k) for k in (range(len(self.status)) if self.index is None else self.index))
+
+    def differences(self) -> Rows:
+        """The rows whose status is not same, as a view."""
+        status = self.status
+        return Rows(status, self.a, self.b, self.changes,
+                    array("q", [k for k in range(len(status)) if status[k]]))
 
 
 @dataclass
@@ -261,47 +176,87 @@ class Divergence:
 class DiffResult:
     a: Side
     b: Side
-    rows: list[Row]
+    rows: Rows
     counts: dict[str, int]
     divergence: Divergence | None
-    row_of_a: list[int]  # index into rows for each A decision
-    row_of_b: list[int]
+    row_of_a: array  # index into rows for each A decision
+    row_of_b: array
 
     @property
     def identical(self) -> bool:
         return self.counts[SAME] == len(self.rows)
 
     def status_a(self, i: int) -> str:
-        return self.rows[self.row_of_a[i]].status
+        return STATUSES[self.rows.status[self.row_of_a[i]]]
 
     def status_b(self, j: int) -> str:
-        return self.rows[self.row_of_b[j]].status
+        return STATUSES[self.rows.status[self.row_of_b[j]]]
 
     def differences(self) -> list[Row]:
-        return [r for r in self.rows if r.status != SAME]
+        return list(self.rows.differences())
 
 
 def diff_sides(a: Side, b: Side) -> DiffResult:
-    partner_a = [-1] * len(a)
-    partner_b = [-1] * len(b)
-    changes: dict[int, tuple[Change, ...]] = {}  # A index -> changes of a changed pair
+    """Align a and b (each key group by content), compare the values of the pairs whose signatures
+    differ, and lay the rows out in A's order with B's extra decisions after their predecessor."""
+    partner_a = array("q", [-1]) * len(a)
+    partner_b = array("q", [-1]) * len(b)
+    stretches: list[tuple[array, array]] = []  # unequal stretches, paired once their values are read
     groups_b = _groups(b.key)
-    everywhere = (set(a.sig), set(b.sig))
     for key, ia in _groups(a.key).items():
-        ib = groups_b.pop(key, [])
-        for i, j in _align(a, b, ia, ib, everywhere):
-            if i is not None and j is not None:
-                partner_a[i], partner_b[j] = j, i
-                if a.sig[i] != b.sig[j]:
-                    found = compare(a.leaves(i), b.leaves(j))
-                    if found:
-                        changes[i] = found
+        ib = groups_b.pop(key, EMPTY)
+        for i, j in _align(a, b, ia, ib, stretches):
+            partner_a[i], partner_b[j] = j, i
+    del groups_b
+    for batch in _batches(stretches, lambda s: len(s[0]) + len(s[1])):
+        a.read(i for xs, _ in batch for i in xs)
+        b.read(j for _, ys in batch for j in ys)
+        for xs, ys in batch:
+            for i, j in _pair(a, b, xs, ys):
+                if i is not None and j is not None:
+                    partner_a[i], partner_b[j] = j, i
+    changes = _changes(a, b, partner_a)
+    result = _layout(a, b, partner_a, partner_b, changes)
+    result.divergence = _divergence(result, partner_a)
+    return result
 
-    rows: list[Row] = []
-    row_of_a = [0] * len(a)
-    row_of_b = [0] * len(b)
-    counts = dict.fromkeys(STATUSES, 0)
-    # Decisions only in B follow the A decision paired with their nearest paired predecessor in B.
+
+EMPTY = array("q")
+
+
+def _batches(items: list, size: Callable[[Any], int]):
+    """items in batches of about BATCH decisions."""
+    batch, n = [], 0
+    for item in items:
+        batch.append(item)
+        n += size(item)
+        if n >= BATCH:
+            yield batch
+            batch, n = [], 0
+    if batch:
+        yield batch
+
+
+def _changes(a: Side, b: Side, partner_a: array) -> dict[int, tuple[Change, ...]]:
+    """A index -> the changes of each pair whose signatures differ (and whose values do)."""
+    sig_a, sig_b = a.sig, b.sig
+    pairs = [(i, j) for i, j in enumerate(partner_a) if j >= 0 and sig_a[i] != sig_b[j]]
+    changes = {}
+    for batch in _batches(pairs, lambda p: 2):
+        a.read(i for i, _ in batch)
+        b.read(j for _, j in batch)
+        for i, j in batch:
+            found = compare(a.leaves(i), b.leaves(j))
+            if found:
+                changes[i] = found
+    a.forget()
+    b.forget()
+    return changes
+
+
+def _layout(a: Side, b: Side, partner_a: array, partner_b: array, changes: dict) -> DiffResult:
+    """The rows in A's order; decisions only in B follow the A decision paired with their nearest
+    paired predecessor in B."""
     after: dict[int, list[int]] = {}
     anchor = -1
     for j, i in enumerate(partner_b):
@@ -309,45 +264,55 @@ def diff_sides(a: Side, b: Side) -> DiffResult:
             anchor = i
         else:
             after.setdefault(anchor, []).append(j)
+    status, ra, rb = bytearray(), array("q"), array("q")
+    row_of_a = array("q", [0]) * len(a)
+    row_of_b = array("q", [0]) * len(b)
+    row_changes = {}
 
     def only_b(js):
         for j in js:
-            row_of_b[j] = len(rows)
-            rows.append(Row(ONLY_B, None, j))
-        counts[ONLY_B] += len(js)
+            row_of_b[j] = len(status)
+            status.append(ONLY_B_CODE)
+            ra.append(-1)
+            rb.append(j)
 
     only_b(after.get(-1, ()))
     for i, j in enumerate(partner_a):
-        row_of_a[i] = len(rows)
+        k = len(status)
+        row_of_a[i] = k
+        ra.append(i)
+        rb.append(j)
         if j < 0:
-            rows.append(Row(ONLY_A, i, None))
-            counts[ONLY_A] += 1
+            status.append(ONLY_A_CODE)
         else:
-            row_of_b[j] = len(rows)
+            row_of_b[j] = k
             found = changes.get(i)
-            rows.append(Row(CHANGED, i, j, found) if found else Row(SAME, i, j))
-            counts[CHANGED if found else SAME] += 1
+            if found:
+                row_changes[k] = found
+            status.append(CHANGED_CODE if found else SAME_CODE)
         if i in after:
             only_b(after[i])
-    result = DiffResult(a, b, rows, counts, None, row_of_a, row_of_b)
-    result.divergence = _divergence(result, partner_a)
-    return result
+    counts = {name: status.count(code) for code, name in enumerate(STATUSES)}
+    return DiffResult(a, b, Rows(status, ra, rb, row_changes), counts, None, row_of_a, row_of_b)
 
 
 def _groups(keys: list) -> dict:
-    """item -> the positions where it appears, in order."""
-    groups: dict = {}
+    """item -> the positions where it appears, in order (an array of them)."""
+    groups: dict = defaultdict(_positions)
     for i, k in enumerate(keys):
-        g = groups.get(k)
-        if g is None:
-            groups[k] = [i]
-        else:
-            g.append(i)
+        groups[k].append(i)
     return groups
 
 
-def _align(a: Side, b: Side, ia: list[int], ib: list[int], everywhere: tuple[set, set]):
-    """Yield (i, j), (i, None) or (None, j) for one key group, in order."""
+def _positions() -> array:
+    return array("q")
+
+
+def _align(a: Side, b: Side, ia, ib, stretches: list):
+    """Yield the pairs (i, j) of one key group; unequal stretches to pair by value distance go to
+    `stretches` (decisions left unpaired are found on one side only)."""
+    if not ib:
+        return
     sa = list(map(a.sig.__getitem__, ia))
     sb = list(map(b.sig.__getitem__, ib))
     if sa == sb:
@@ -365,21 +330,21 @@ def _align(a: Side, b: Side, ia: list[int], ib: list[int], everywhere: tuple[set
     if len(ma) * len(mb) <= MATCHER_LIMIT:
         opcodes = SequenceMatcher(None, ma, mb, autojunk=False).get_opcodes()
     else:
-        opcodes = _sync(ma, mb, everywhere)
+        opcodes = _sync(ma, mb)
     for tag, i1, i2, j1, j2 in opcodes:
         xs, ys = ia[lo + i1 : lo + i2], ib[lo + j1 : lo + j2]
         if tag == "equal":
             yield from zip(xs, ys)
-        elif not ys:
-            yield from ((i, None) for i in xs)
-        elif not xs:
-            yield from ((None, j) for j in ys)
-        else:
-            yield from _pair(a, b, xs, ys)
+        elif len(xs) == len(ys) == 1:
+            yield xs[0], ys[0]
+        elif len(xs) * len(ys) > PAIR_DP_LIMIT:  # too big to weigh: paired in order
+            yield from zip(xs, ys)
+        elif xs and ys:
+            stretches.append((xs, ys))
     yield from zip(ia[hi_a:], ib[hi_b:])
 
 
-def _sync(sa: list, sb: list, everywhere: tuple[set, set]) -> list[tuple[str, int, int, int, int]]:
+def _sync(sa: list, sb: list) -> list[tuple[str, int, int, int, int]]:
     """Opcodes as SequenceMatcher.get_opcodes gives them, found in one forward pass.
 
     For long groups, where SequenceMatcher's repeated longest-match searches cost too much.
@@ -390,7 +355,6 @@ def _sync(sa: list, sb: list, everywhere: tuple[set, set]) -> list[tuple[str, in
     """
     n, m = len(sa), len(sb)
     ops: list[tuple[str, int, int, int, int]] = []
-    in_a, in_b = everywhere  # every signature of each run: most changed decisions appear nowhere else
     pos_a = pos_b = None  # built only when a resynchronisation is not found nearby
     i = j = 0
     ui = uj = -1  # start of the pending unequal stretch
@@ -409,7 +373,7 @@ def _sync(sa: list, sb: list, everywhere: tuple[set, set]) -> list[tuple[str, in
             ui, uj = i, j
         na = _find(sa, sb[j], i + 1, n)
         nb = _find(sb, sa[i], j + 1, m)
-        if na < 0 and nb < 0 and (i + NEAR < n or j + NEAR < m) and (sb[j] in in_a or sa[i] in in_b):
+        if na < 0 and nb < 0 and (i + NEAR < n or j + NEAR < m):
             if pos_a is None:
                 pos_a, pos_b = _groups(sa), _groups(sb)
             na = _next(pos_a.get(sb[j]), i + 1)
@@ -485,23 +449,28 @@ def _pair(a: Side, b: Side, xs: list[int], ys: list[int]):
     yield from reversed(out)
 
 
-def _divergence(result: DiffResult, partner_a: list[int]) -> Divergence | None:
+def _divergence(result: DiffResult, partner_a: array) -> Divergence | None:
     la, lb = len(result.a), len(result.b)
     rows, row_of_a, row_of_b = result.rows, result.row_of_a, result.row_of_b
+    status = rows.status
     k = 0
     for k in range(min(la, lb)):
-        if partner_a[k] != k or rows[row_of_a[k]].status != SAME:
+        if partner_a[k] != k or status[row_of_a[k]] != SAME_CODE:
             break
     else:
         k = min(la, lb)
         if la == lb:
             return None
+    row_a = rows.row(row_of_a[k]) if k < la else None
+    row_b = rows.row(row_of_b[k]) if k < lb else None
+    if row_a is not None and row_b is not None and row_of_a[k] == row_of_b[k]:
+        row_b = row_a  # one row: the pair of A[k] and B[k]
     return Divergence(
         position=k,
         a=k if k < la else None,
         b=k if k < lb else None,
-        row_a=rows[row_of_a[k]] if k < la else None,
-        row_b=rows[row_of_b[k]] if k < lb else None,
+        row_a=row_a,
+        row_b=row_b,
         context_a=list(range(max(0, k - CONTEXT), min(la, k + CONTEXT + 1))),
         context_b=list(range(max(0, k - CONTEXT), min(lb, k + CONTEXT + 1))),
     )

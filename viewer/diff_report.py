@@ -26,16 +26,17 @@ from .diff import (
     GENERIC,
     ONLY_A,
     ONLY_B,
-    SAME,
     DiffResult,
     DiffSpec,
     Divergence,
     Row,
+    Rows,
     Side,
     diff_sides,
     fields,
     gc_paused,
     side_from_rows,
+    text_fields,
 )
 from .diff_text import is_text_path, text_diff
 from .diff_summary import HEAT_COUNT, HEAT_FINAL, CountRow, action_counts, cell_heatmap, cells_of
@@ -100,14 +101,26 @@ def diff_report(
 
 
 def _side(run: Run, spec: DiffSpec, filters: dict, include_volatile: bool, key) -> Side:
+    """Run's decisions (after the filters) as a compact Side; their texts are read again, a block
+    of seqs at a time, only for the decisions whose values are compared or shown."""
+    rows = _decisions(run, filters).values_list(*fields(spec, include_volatile)).iterator(chunk_size=5000)
+
+    def load(first: int, last: int, seqs: list[int] | None):
+        qs = _decisions(run, filters).filter(seq__gte=first, seq__lte=last)
+        if seqs is not None:
+            qs = qs.filter(seq__in=seqs)
+        return qs.values_list(*text_fields(spec, include_volatile)).iterator(chunk_size=5000)
+
+    return side_from_rows(spec, rows, include_volatile=include_volatile, key=key, run=run, load=load)
+
+
+def _decisions(run: Run, filters: dict):
     # One run per query: ordering by seq alone is total (and skips the join that "run" adds).
-    qs = filtered_decisions(run=run, **filters).order_by("seq").annotate(
+    return filtered_decisions(run=run, **filters).order_by("seq").annotate(
         values_text=Cast("values", TextField()),
         cell_text=Cast("cell", TextField()),
         ts_text=Cast("ts", TextField()),
     )
-    rows = qs.values_list(*fields(spec, include_volatile)).iterator(chunk_size=5000)
-    return side_from_rows(spec, rows, include_volatile=include_volatile, key=key, run=run)
 
 
 @dataclass
@@ -125,6 +138,7 @@ class DiffReport:
     settings: list[SettingRow] = field(default_factory=list)
     settings_source: str = ""
     settings_missing: str = ""  # what to do when neither run records its settings
+    _differences: Rows | None = field(default=None, repr=False)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -188,10 +202,13 @@ class DiffReport:
 
     # --- rows ---
 
-    def rows(self, *, only: bool) -> list[Row]:
-        """Every aligned row, or `only` the differences."""
-        rows = self.result.rows
-        return [r for r in rows if r.status != SAME] if only else rows
+    def rows(self, *, only: bool) -> Rows:
+        """Every aligned row, or `only` the differences (each made when read)."""
+        if only:
+            if self._differences is None:
+                self._differences = self.result.rows.differences()
+            return self._differences
+        return self.result.rows
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -216,6 +233,7 @@ class DiffReport:
     def row_views(self, rows: list[Row], *, reasons: bool = False, texts: bool = False) -> list[dict]:
         """Rows as plain data. `reasons`: look up the reasons the diff did not read; `texts`: compare
         the kind's long texts word by word (both a page's worth, for the pages)."""
+        read(self.result, rows)
         found = self._reasons([(r.a, r.b) for r in rows if r.status != CHANGED]) if reasons else {}
         paths = self.texts if texts else ()
         return [row_view(self.result, r, found, texts=paths) for r in rows]
@@ -268,6 +286,12 @@ class DiffReport:
             "context_a": context("a", sa, d.context_a, self.result.status_a),
             "context_b": context("b", sb, d.context_b, self.result.status_b),
         }
+
+
+def read(result: DiffResult, rows: list[Row]) -> None:
+    """Read the texts of these rows' decisions at once (a side read from the database holds few)."""
+    result.a.read(r.a for r in rows if r.a is not None)
+    result.b.read(r.b for r in rows if r.b is not None)
 
 
 def _reason(side: Side, name: str, i: int, found: dict) -> str:
@@ -337,6 +361,7 @@ def ordinal(n: int) -> str:
 # --- the CSV export ------------------------------------------------------------------------------
 
 
+CSV_BATCH = 2000  # rows whose texts are read at once
 CSV_HEADER = ("status", "a_seq", "b_seq", "action", "where", "path", "a_value", "b_value", "delta", "reason")
 
 
@@ -355,7 +380,10 @@ def csv_chunks(report: DiffReport, *, only: bool = True) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_HEADER)
-    for n, row in enumerate(report.rows(only=only)):
+    rows = report.rows(only=only)
+    for n, row in enumerate(rows):
+        if n % CSV_BATCH == 0:
+            read(report.result, rows[n : n + CSV_BATCH])
         r = row_view(report.result, row)
         head = (r["status"], _blank(r["seq_a"]), _blank(r["seq_b"]),
                 csv_cell(r["action"]), csv_cell(r["where"]))

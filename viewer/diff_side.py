@@ -1,0 +1,247 @@
+"""One run's decisions as the diff reads them: compact columns in file order, texts on demand.
+
+Plain Python, no ORM and no request. `side_from_rows` reads rows (the columns `fields(spec)`
+names, in file order) a chunk at a time into a `Side`: each decision's seq, action, alignment key
+and a hash of what is compared (its signature), with the spec's short columns (a cell, a round,
+an agent) shared between the decisions that hold the same value. That is about 40 bytes a
+decision, so two runs of a million decisions each align in a few hundred MB.
+
+The long texts (values, DynoAI's reason, timestamps) are kept only when the caller gives no
+`load`: a side read from the database drops them and reads them again, a block at a time, for
+the decisions whose values are compared or shown (`load(first seq, last seq, seqs)` yields the
+rows `text_fields` names of the seqs from first to last, or of those listed).
+"""
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from .diff_values import VOLATILE, VOLATILE_KEYS, canonical, flatten, loads, strip_volatile
+
+BASE = ("seq", "action", "t_ms", "values_text")  # every side's first columns
+BY_ACTION = ("action",)  # the key of two runs of different kinds
+CHUNK = 5000  # rows read at once
+BLOCK = 2048  # decisions whose texts are read at once when one is asked for
+HELD = 32_768  # texts (and flattened values) a side read from the database holds at once
+SEQS = 900  # seqs per query when the texts read lie far apart
+
+
+def fields(spec, include_volatile: bool = False) -> tuple[str, ...]:
+    """The columns `side_from_rows` expects for a run of `spec`'s kind, in order."""
+    return BASE + spec.columns + (("ts_text",) if include_volatile else ())
+
+
+def text_fields(spec, include_volatile: bool = False) -> tuple[str, ...]:
+    """The columns `Side.load` yields: seq, then each decision's texts (values, compared, ts)."""
+    return ("seq", "values_text", *spec.compared) + (("ts_text",) if include_volatile else ())
+
+
+class Texts:
+    """One of a side's texts, indexed like a list (read on demand)."""
+
+    def __init__(self, side: Side, k: int):
+        self.side, self.k = side, k
+
+    def __len__(self) -> int:
+        return len(self.side)
+
+    def __getitem__(self, i: int):
+        return self.side.texts(i)[self.k]
+
+
+@dataclass(eq=False)
+class Side:
+    """One run's decisions as the diff reads them: parallel columns in file order."""
+
+    spec: Any
+    include_volatile: bool
+    run: Any = None  # the run the decisions come from (handed to spec.where)
+    load: Callable[..., Iterable[tuple]] | None = None  # (first, last, seqs or None) -> text_fields rows
+    seq: array = field(default_factory=lambda: array("q"))
+    action: list[str] = field(default_factory=list)
+    t_first: float | None = None  # the first and last elapsed times logged
+    t_last: float | None = None
+    columns: dict[str, list] = field(default_factory=dict)  # the spec's short columns
+    key: list[str] = field(default_factory=list)  # the alignment key, as one (shared) string
+    sig: array = field(default_factory=lambda: array("q"))  # hash of what is compared
+    held: list[list] | None = None  # without `load`: every decision's texts (values, compared, ts)
+    _texts: dict[int, tuple] = field(default_factory=dict, repr=False)
+    _leaves: dict[int, dict] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    def _text_index(self, name: str) -> int | None:
+        names = text_fields(self.spec, self.include_volatile)
+        return names.index(name) - 1 if name in names else None
+
+    def column(self, name: str) -> list | Texts | None:
+        """One of the spec's columns (None where the kind does not read it)."""
+        if name in self.columns:
+            return self.columns[name]
+        if name in self.spec.compared:
+            k = self._text_index(name)
+            return self.held[k] if self.held is not None else Texts(self, k)
+        return None
+
+    @property
+    def values_text(self) -> list | Texts:
+        return self.held[0] if self.held is not None else Texts(self, 0)
+
+    @property
+    def ts(self) -> list | Texts | None:
+        if not self.include_volatile:
+            return None
+        k = self._text_index("ts_text")
+        return self.held[k] if self.held is not None else Texts(self, k)
+
+    def texts(self, i: int) -> tuple:
+        """Decision i's texts (values, compared columns, ts), read when not held: with the next
+        decisions of its action (those a figure over one action reads next)."""
+        if self.held is not None:
+            return tuple(h[i] for h in self.held)
+        row = self._texts.get(i)
+        if row is None:
+            act, action = self.action[i], self.action
+            end = min(len(self), i + 8 * BLOCK)
+            self.read([k for k in range(i, end) if action[k] is act][:BLOCK])
+            row = self._texts[i]
+        if None in row:  # texts read as NULL: no values, no reason
+            row = ("{}" if row[0] is None else row[0],
+                   *("" if v is None else v for v in row[1 : 1 + len(self.spec.compared)]),
+                   *row[1 + len(self.spec.compared) :])
+        return row
+
+    def read(self, indices: Iterable[int]) -> None:
+        """Read the texts of these decisions at once (a range of seqs where they lie close together,
+        else a list of seqs per query), dropping the texts read before: a side holds a few blocks."""
+        if self.held is not None:
+            return
+        wanted = sorted(set(indices))
+        if not wanted:
+            return
+        if len(self._texts) + len(wanted) > HELD:
+            self._texts.clear()
+        seq, texts = self.seq, self._texts
+        lo, hi = wanted[0], wanted[-1]
+        if len(wanted) * 2 > hi - lo + 1:  # dense: the whole range, each row at its position
+            rows = list(self.load(seq[lo], seq[hi], None))
+            if len(rows) == hi - lo + 1:
+                texts.update(zip(range(lo, hi + 1), (row[1:] for row in rows)))
+                return
+            at = {seq[k]: k for k in range(lo, hi + 1)}
+            texts.update((at[row[0]], row[1:]) for row in rows if row[0] in at)
+            return
+        for start in range(0, len(wanted), SEQS):
+            part = wanted[start : start + SEQS]
+            at = {seq[k]: k for k in part}
+            texts.update((at[row[0]], row[1:]) for row in self.load(seq[part[0]], seq[part[-1]], list(at)))
+
+    def values(self, i: int) -> Any:
+        return loads(self.texts(i)[0])
+
+    def leaves(self, i: int) -> dict[str, Any]:
+        """path -> leaf value of what is compared for decision i (cached)."""
+        found = self._leaves.get(i)
+        if found is None:
+            texts = self.texts(i)
+            found = dict(zip(self.spec.compared, texts[1:]))
+            flatten(loads(texts[0]), "", found, 0, skip=() if self.include_volatile else VOLATILE_KEYS)
+            if self.include_volatile:
+                found["ts"] = texts[-1]
+            if self.held is None and len(self._leaves) >= HELD:
+                self._leaves.clear()
+            self._leaves[i] = found
+        return found
+
+    def forget(self) -> None:
+        """Drop the texts and flattened values read so far (they are read again when needed)."""
+        if self.held is None:
+            self._texts.clear()
+        self._leaves.clear()
+
+    def where(self, i: int) -> str:
+        """The decision's place in its run, as people say it (cell, round, agent)."""
+        if self.spec.where is None:
+            return ""
+        return self.spec.where({name: self.column(name)[i] for name in self.spec.columns}, self.run)
+
+    def duration_ms(self) -> float | None:
+        return self.t_last - self.t_first if self.t_first is not None else None
+
+
+def side_from_rows(
+    spec,
+    rows: Iterable[tuple],
+    *,
+    include_volatile: bool = False,
+    key: tuple[str, ...] | None = None,
+    run: Any = None,
+    load: Callable[..., Iterable[tuple]] | None = None,
+) -> Side:
+    """Read rows (columns as `fields(spec, include_volatile)`) into a Side of `run`.
+
+    `key`: the columns aligning the decisions (default the spec's); two runs of different kinds
+    are aligned by action alone (`BY_ACTION`). `load`: where the texts can be read again (then
+    they are not kept); without it the side holds them.
+    """
+    names = fields(spec, include_volatile)
+    at = {name: k for k, name in enumerate(names)}
+    key = key or spec.key
+    short = [name for name in spec.columns if name not in spec.compared]
+    side = Side(spec=spec, include_volatile=include_volatile, run=run, load=load,
+                columns={name: [] for name in short})
+    if load is None:
+        side.held = [[] for _ in text_fields(spec, include_volatile)[1:]]
+    shared: dict[str, dict] = {name: {} for name in (*short, "action", "key")}
+    rows = iter(rows)
+    while chunk := list(islice(rows, CHUNK)):
+        col = list(zip(*chunk))  # transposed: one tuple per column, at C speed
+        side.seq.extend(col[0])
+        actions = list(map(shared["action"].setdefault, col[1], col[1]))
+        side.action += actions
+        times = [t for t in col[at["t_ms"]] if t is not None]
+        if times:
+            side.t_first = times[0] if side.t_first is None else side.t_first
+            side.t_last = times[-1]
+        for name in short:
+            side.columns[name] += map(shared[name].setdefault, col[at[name]], col[at[name]])
+        values = [vt if vt is not None else "{}" for vt in col[at["values_text"]]]
+        compared = [[v or "" for v in col[at[name]]] for name in spec.compared]
+        ts = [col[at["ts_text"]]] if include_volatile else []
+        if side.held is not None:
+            for held, texts in zip(side.held, (values, *compared, *ts)):
+                held += texts
+        sig = values if include_volatile else _without_volatile(values)
+        side.sig.extend(map(hash, zip(*compared, sig, *ts)) if compared or ts else map(hash, sig))
+        if key != BY_ACTION:
+            keys = _keys(*(col[at[name]] for name in key), action=actions if key[0] == "action" else None)
+            side.key += map(shared["key"].setdefault, keys, keys)
+    if key == BY_ACTION:
+        side.key = side.action
+    return side
+
+
+def _keys(*columns, action=None) -> list[str]:
+    """One string per row joining the columns; None is kept apart from any text."""
+    if action is not None and len(columns) == 2:  # DynoAI's (action, cell): the hot path
+        return [a + "\x1f" + c if c is not None else a + "\x1f\x00" for a, c in zip(action, columns[1])]
+    return ["\x1f".join("\x00" if v is None else str(v) for v in values) for values in zip(*columns)]
+
+
+def _without_volatile(texts: list[str], chunk: int = 512) -> list[str]:
+    """The values texts with volatile keys removed (canonical JSON where there were any)."""
+    out = texts
+    search = VOLATILE.search
+    for start in range(0, len(texts), chunk):
+        if not search("\n".join(texts[start : start + chunk])):
+            continue  # most chunks of most runs: nothing to strip
+        for i in range(start, min(start + chunk, len(texts))):
+            if search(texts[i]):
+                if out is texts:
+                    out = list(texts)
+                out[i] = canonical(strip_volatile(loads(texts[i])))
+    return out
