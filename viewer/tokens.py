@@ -57,6 +57,7 @@ class LlmSpec:
     call_sequence: str = "call_sequence"
     response: str = "response"
     prompt: str = "prompt"  # the messages sent (the OTLP export writes them as gen_ai.input.messages)
+    timed: bool = False  # a call's `metric` is its own duration in ms (a span's): its wait is that
     after_call: tuple[str, ...] = ()
     turns: dict[str, str | None] = field(default_factory=dict)
     required: tuple[str, ...] = ()
@@ -186,6 +187,12 @@ def with_waits(found: list[Call], *, run, spec: LlmSpec) -> list[Call]:
     earlier call's answer counts) to the call's own log time. Derived from log times: the log has no
     latency of its own."""
     wanted = {c.seq: c for c in found}
+    if spec.timed:
+        rows = filtered_decisions(run=run).filter(action=spec.action).values_list("seq", "metric")
+        for seq, took in rows.iterator(chunk_size=2000):
+            if seq in wanted:
+                wanted[seq].wait_ms = took
+        return found
     before = None  # t_ms of the last event that could have asked
     rows = filtered_decisions(run=run).values_list("seq", "action", "t_ms").iterator(chunk_size=2000)
     for seq, action, t_ms in rows:

@@ -196,19 +196,19 @@ def assemble_spans(rows, *, spec: TraceSpec) -> Trace:
     agents: dict[str, None] = {}
     by_id: dict[str, Node] = {}
     pending: list[tuple[Node, str]] = []
-    for seq, action, agent, round_, t_ms, reason, model, in_, out, _type, duration, raw in rows:
+    for seq, action, agent, round_, t_ms, reason, model, in_, out, _type, took, raw in rows:
         own, parent = spec.spans(raw)
         name = (reason or "").rpartition(SPAN_PATH)[2]
         node = Node("span", seq, name or action, agent=agent or "", action=action,
                     reason=_short(name) if name != action else "", round=round_, t_ms=t_ms)
-        node.facts = [("Span", name), ("Duration", duration(duration) if duration is not None else ""), ("Span id", own)]
+        node.facts = [("Span", name), ("Duration", duration(took) if took is not None else ""), ("Span id", own)]
         if parent:
             node.facts.append(("Parent span", parent))
         if action == spec.call or action in spec.calls:
             node.role = "call"
             node.model, node.input, node.output = model or "", _int(in_), _int(out)
             if t_ms is not None:
-                node.start_ms, node.t_ms = t_ms, t_ms + (duration or 0.0)
+                node.start_ms, node.t_ms = t_ms, t_ms + (took or 0.0)
             calls.append(node)
             agents.setdefault(agent or "unknown", None)
         nodes[seq] = node

@@ -153,6 +153,7 @@ LLM = LlmSpec(
     call_sequence="gen_ai.response.id",
     response=reader.OUTPUT_MESSAGES,
     prompt=reader.INPUT_MESSAGES,
+    timed=True,
 )
 
 # -- the trace page: the spans' own tree -----------------------------------------------------------
