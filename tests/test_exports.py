@@ -9,7 +9,7 @@ from django.http import QueryDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from viewer import exports, kinds
+from viewer import exports, kinds, text
 from viewer.filters import DecisionFilterForm
 from viewer.ingest import Source, run_ingest
 from viewer.models import Decision, Run
@@ -452,3 +452,14 @@ def test_the_json_exports_still_hold_every_long_text_whole(import_sample, sample
     decisions = json.loads(export(run, "json"))["decisions"]
     assert decisions[10]["values"]["prompt"][0]["content"] == events[10]["prompt"][0]["content"]
     assert [json.loads(line) for line in export(run, "jsonl").splitlines()] == events
+
+
+def test_the_audit_trail_reads_durations_and_elapsed_times_as_people_do(import_sample):
+    run = import_sample("session/combat_session_sample.jsonl")
+    last = Decision.objects.filter(run=run).order_by("-seq").first()
+    page = export(run, "html")
+    assert f"<dt>Duration</dt><dd>{text.duration(run.duration_ms)}</dd>" in page and " ms</dd>" not in page
+    assert '<th class="num">Elapsed</th>' in page and "+ms" not in page
+    row = page[page.index(f'<tr id="seq-{last.seq}">'):]
+    assert f'<td class="num">{text.clock(last.t_ms)}</td>' in row[: row.index("</tr>")]
+    assert text.clock(last.t_ms).count(":") or text.clock(last.t_ms).endswith(" s")  # not raw ms

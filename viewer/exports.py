@@ -43,6 +43,7 @@ from . import dynoai_text
 from . import filters as F
 from .models import Run
 from .selectors import action_counts, decision_list, filtered_decisions
+from .text import clock
 
 FORMATS = ("csv", "txt", "html", "json", "jsonl", "otlp")
 EXTENSIONS = {"otlp": "otlp.jsonl"}  # a format whose file name ends otherwise: /runs/<id>/export.otlp.jsonl
@@ -319,7 +320,7 @@ def _html_row(row: tuple) -> dict:
     return {
         "seq": str(seq),
         "ts": iso(ts),
-        "elapsed": _number(t_ms),
+        "elapsed": clock(t_ms),  # +1:02.5 since the run's first decision (the csv and json keep ms)
         "action": action,
         "reason": reason,
         "cell": dynoai_text.format_cell(cell),
