@@ -15,6 +15,23 @@
     if (box) box.hidden = true;
   });
 
+  // "?" (or the header's "Keys ?" button) opens the list of this page's keys (base.html, each
+  // page's {% block keys %}); Esc closes it (a <dialog>).
+  function toggleKeys() {
+    const help = document.getElementById("keys-help");
+    if (!help) return;
+    if (help.open) help.close(); else help.showModal();
+  }
+  document.addEventListener("click", (e) => {
+    if (e.target.closest("[data-keys-help]")) toggleKeys();
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "?" || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.target.closest && e.target.closest("input, textarea, select, [contenteditable]")) return;
+    e.preventDefault();
+    toggleKeys();
+  });
+
   document.addEventListener("submit", (e) => {
     const form = e.target;
     if (form.matches("form.confirm") && !window.confirm(form.dataset.confirm || "Are you sure?")) e.preventDefault();

@@ -156,7 +156,6 @@
 
   document.addEventListener("click", (e) => {
     if (e.target.closest("[data-close-panel]")) { closePanel(); return; }
-    if (e.target.closest("[data-keys-help]")) { toggleHelp(); return; }
     const copy = e.target.closest("[data-copy]");
     if (copy) { copyText(copy); return; }
     const row = e.target.closest("#decision-rows tr.row");
@@ -175,12 +174,6 @@
   }
 
   // -- keyboard -------------------------------------------------------------------------------------
-  function toggleHelp() {
-    const help = document.getElementById("keys-help");
-    if (!help) return;
-    if (help.open) help.close(); else help.showModal();
-  }
-
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     const typing = e.target.closest && e.target.closest("input, textarea, select, [contenteditable]");
@@ -201,9 +194,6 @@
     } else if (e.key === "/") {
       const q = document.getElementById("id_q");
       if (q) { e.preventDefault(); q.focus(); q.select(); }
-    } else if (e.key === "?") {
-      e.preventDefault();
-      toggleHelp();
     }
   });
 })();

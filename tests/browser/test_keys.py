@@ -1,0 +1,39 @@
+"""The keys of every page (issue 21.3): "?" or the header's "Keys ?" lists what the keyboard does there."""
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# A page's own keys, beside the ones every page lists (Tab, Enter, ?).
+OWN = {
+    "run-": ["next / previous decision", "search the decisions' text"],
+    "replay-": ["play / pause", "previous / next step"],
+    "cells": ["the heatmap as a table"],
+}
+
+
+def test_question_mark_lists_the_keys_of_every_page_and_esc_closes_the_list(page, site_pages):
+    missing = []
+    for name, path in site_pages:
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        page.locator("body").click(position={"x": 1, "y": 1})  # focus the page, not an input
+        page.keyboard.press("?")
+        dialog = page.locator("#keys-help")
+        if not dialog.is_visible():
+            missing.append(f"{name}: ? opened nothing")
+            continue
+        text = dialog.inner_text()
+        wanted = ["next / previous link or control", "this list"]
+        wanted += [k for prefix, keys in OWN.items() if name.startswith(prefix) for k in keys]
+        missing += [f"{name}: no {w!r}" for w in wanted if w not in text]
+        page.keyboard.press("Escape")
+        if dialog.is_visible():
+            missing.append(f"{name}: Esc left the list open")
+    assert not missing, "\n".join(missing)
+
+
+def test_the_header_button_opens_the_same_list(page, site_pages):
+    page.goto(site_pages[0][1])
+    page.get_by_role("button", name="Keys ?").click()
+    assert page.locator("#keys-help").is_visible()
