@@ -8,11 +8,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 GRAVE = {"serious", "critical"}
 # Known and left on purpose, with the reason; anything else serious fails.
-KNOWN = {
-    # The trace tree's round and turn rows are a link (select the node) inside a <summary> (open it),
-    # with arrow-key navigation in static/js/trace.js built on that shape. Splitting them is its own change.
-    ("/trace/", "nested-interactive"),
-}
+KNOWN: set[tuple[str, str]] = set()  # (path part, axe rule) known and accepted; none now
 
 
 @pytest.fixture(scope="module")
