@@ -13,7 +13,8 @@ from ninja.files import UploadedFile
 from .. import filters as F
 from .. import jobs
 from ..ingest import rename
-from ..selectors import action_counts, decision_list, filtered_decisions, visible_runs
+from ..forms import RunListForm
+from ..selectors import CursorGone, action_counts, decision_list, filtered_decisions, runs_page
 from .base import DEFAULT_LIMIT, DecisionQuery, ERRORS, ErrorOut, FilterQuery, MAX_API_LIMIT, MAX_ID, router
 from .base import _filter_form, _run
 
@@ -45,6 +46,11 @@ class RunOut(Schema):
     warnings: list[str]
     keep_user_ids: bool
     created: dt.datetime
+    tags: list[str] = Field(description="the run's tags, by name")
+
+    @staticmethod
+    def resolve_tags(run) -> list[str]:
+        return [t.name for t in run.tags.all()]
 
 
 class RunDetailOut(RunOut):
@@ -57,8 +63,21 @@ class RunListOut(Schema):
 
 
 class RunsQuery(Schema):
-    after: int | None = Field(None, ge=0, le=MAX_ID, description="a run id: the runs before it (keyset)")
+    """The runs list's parameters (the page's, same names). Documented here; parsed by RunListForm."""
+
+    after: int | None = Field(None, ge=0, le=MAX_ID, description="a run id, the last of the previous page: "
+                              "the runs after it in this sort (keyset)")
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_API_LIMIT)
+    q: str | None = Field(None, description="case-insensitive text in the name, run id, session id or file name")
+    kind: str | None = Field(None, description="dynoai, session, study, … (a registered kind)")
+    tag: str | None = Field(None, description="runs carrying this tag")
+    owner: str | None = Field(None, description="a username: the runs you can see that they own")
+    since: dt.date | None = Field(None, description="imported on or after this day (YYYY-MM-DD)")
+    until: dt.date | None = Field(None, description="imported on or before this day (YYYY-MM-DD)")
+    status: str | None = Field(None, description="ready, live or failed (the tool's run failed); importing "
+                               "matches no run: imports in progress and failed imports are GET /api/jobs")
+    sort: str | None = Field(None, description="-created (default, newest first), created, name, -name, "
+                             "-decisions, decisions; ties in run id order")
 
 
 class UploadResultOut(Schema):
@@ -145,15 +164,19 @@ DECISION_FIELDS = tuple(DecisionOut.model_fields)
 # -- endpoints ----------------------------------------------------------------------------------
 
 
-@router.get("/runs", response={200: RunListOut, **ERRORS}, summary="Your runs, newest first")
+@router.get("/runs", response={200: RunListOut, **ERRORS}, summary="Your runs, newest first",
+            description="The runs list's search, filters and sorts (the page's parameters). Keyset paging: "
+            "pass `next` as `after`.")
 def list_runs(request, page: Query[RunsQuery]):
-    runs = visible_runs(request.auth).order_by("-id")
-    if page.after is not None:
-        runs = runs.filter(pk__lt=page.after)
-    items = list(runs[: page.limit + 1])
-    more = len(items) > page.limit
-    items = items[: page.limit]
-    return {"items": items, "next": items[-1].pk if more else None}
+    form = RunListForm(request.GET)
+    if not form.is_valid():
+        raise HttpError(400, form.error_text())
+    try:
+        items, cursor = runs_page(request.auth, sort=form.sort_key(), after=form.cleaned_data["after"],
+                                  limit=page.limit, **form.filters())
+    except CursorGone as exc:
+        raise HttpError(400, f"after: {exc}") from None
+    return {"items": items, "next": cursor}
 
 
 @router.post(
