@@ -2,7 +2,7 @@
 
 Quick by default (10k and 100k decisions); BENCH_SIZES=10000,100000,1000000 for the full run.
 BENCH_REPEAT (default 3) is how many times each measurement runs. Sections: import, reads,
-diff, export, peers (`--sections import,reads` or BENCH_SECTIONS to run fewer).
+diff, export, peers, runs (`--sections import,reads` or BENCH_SECTIONS to run fewer).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from . import report
 from .environment import KINDS, ROOT, Database, fresh_database, generate
 from .report import Figure
 
-SECTIONS = ("import", "reads", "diff", "export", "peers")
+SECTIONS = ("import", "reads", "diff", "export", "peers", "runs")
 DEFAULT_SIZES = "10000,100000"
 MB_TARGET = 300  # peak RSS of an import or an export at 1M decisions
 SMALL = 100_000
@@ -72,6 +72,10 @@ class Bench:
             from .peers import peers
 
             self.figures += peers(self)
+        if "runs" in self.sections:
+            from .runs_list import runs_list
+
+            self.figures += runs_list(self)
         return self.figures
 
     def settle(self, timeout: float = 300) -> None:
