@@ -97,6 +97,96 @@ class RunTag(models.Model):
         return self.name
 
 
+class Note(models.Model):
+    """What a person says of a run: a note (markdown, shown sanitized) and labels ("suspect", "ok",
+    "regression") on one decision (`seq`), one cell (`cell`, the cell's key as its kind's cells page
+    names it) or the whole run (neither). Written by viewer/notes.py, by the owner or a user the run is
+    shared with for annotation; every face of the run shows it."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="notes")
+    seq = models.IntegerField(null=True, blank=True)
+    cell = models.CharField(max_length=200, blank=True)
+    text = models.TextField(blank=True)
+    labels = models.JSONField(default=list, blank=True)  # short words, lower case, each once
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="notes")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run", "seq", "created", "id"]
+        indexes = [models.Index(fields=["run", "seq"], name="note_run_seq")]
+
+    def __str__(self):
+        where = f"#{self.seq}" if self.seq is not None else f"cell {self.cell}" if self.cell else "the run"
+        return f"note on {where}"
+
+
+class RunShare(models.Model):
+    """A run shared read-only with a user or a group; `can_annotate` lets them add notes too. Only the
+    owner renames, tags, deletes or shares it (viewer/access.py decides, for every face)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="shares")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="run_shares"
+    )
+    group = models.ForeignKey("auth.Group", on_delete=models.CASCADE, null=True, blank=True, related_name="run_shares")
+    can_annotate = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, group__isnull=True)
+                | models.Q(user__isnull=True, group__isnull=False),
+                name="runshare_user_or_group",
+            ),
+            models.UniqueConstraint(fields=["run", "user"], condition=models.Q(user__isnull=False), name="runshare_run_user"),
+            models.UniqueConstraint(
+                fields=["run", "group"], condition=models.Q(group__isnull=False), name="runshare_run_group"
+            ),
+        ]
+
+
+class ShareLink(models.Model):
+    """A public read-only link to a run page or its audit trail, for someone without an account. The
+    link carries a signature of this row's id (django.core.signing), so it cannot be guessed; the row
+    says whether it still holds: until `expires`, unless `revoked`."""
+
+    class Scope(models.TextChoices):
+        RUN = "run", "run page"
+        AUDIT = "audit", "audit trail"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="links")
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.RUN)
+    expires = models.DateTimeField()
+    revoked = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+
+class SavedView(models.Model):
+    """A page's filters under a name: a run page (or its diff, or a compare) as its URL says it. Its
+    URL is the page's own; listed on its run for whoever may see the run."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=200)
+    path = models.CharField(max_length=500)  # /runs/5/, /diff/, /compare/
+    query = models.TextField(blank=True)  # the page's query string, as it was
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "name", "id"]
+
+    @property
+    def url(self) -> str:
+        return self.path + ("?" + self.query if self.query else "")
+
+
 class RunAggregate(models.Model):
     """A result computed over a whole run (summary, facet counts, chart bins, a heatmap grid), kept
     in the database so every process and every worker shares it: a run never changes once imported,

@@ -18,10 +18,14 @@ from .models import Decision, Run, RunTag
 
 
 def visible_runs(user) -> QuerySet[Run]:
-    """The runs `user` may see: their own, once imported (a run being imported is the job's, not a page's)."""
+    """The runs `user` may see: their own and those shared with them or their groups (viewer/access.py),
+    once imported (a run being imported is the job's, not a page's)."""
     if not user.is_authenticated:
         return Run.objects.none()
-    return Run.objects.filter(owner=user).exclude(status=Run.Status.IMPORTING).order_by("-created", "-id")
+    from .access import shared_run_ids
+
+    mine_or_shared = Where(owner=user) | Where(pk__in=shared_run_ids(user))
+    return Run.objects.filter(mine_or_shared).exclude(status=Run.Status.IMPORTING).order_by("-created", "-id")
 
 
 def get_run_or_404(user, run_id) -> Run:

@@ -11,7 +11,7 @@ from ninja.errors import HttpError
 from ninja.files import UploadedFile
 
 from .. import filters as F
-from .. import jobs
+from .. import access, jobs
 from ..ingest import rename
 from ..forms import RunListForm
 from ..selectors import CursorGone, action_counts, decision_list, filtered_decisions, runs_page
@@ -208,7 +208,7 @@ def get_run(request, run_id: int):
 @router.patch("/runs/{run_id}", response={200: RunDetailOut, **ERRORS}, summary="Rename a run")
 def rename_run(request, run_id: int, body: RenameIn = None):
     run = _run(request, run_id)
-    if run.owner_id != request.auth.pk:  # only the owner names a run, whoever else may see it
+    if not access.is_owner(request.auth, run):  # only the owner names a run, whoever else may see it
         raise HttpError(404, "No such run")
     try:
         if body is None or body.name is None or len(body.name) > 500:
@@ -221,7 +221,10 @@ def rename_run(request, run_id: int, body: RenameIn = None):
 
 @router.delete("/runs/{run_id}", response={204: None, **ERRORS}, summary="Delete a run and its decisions")
 def delete_run(request, run_id: int):
-    _run(request, run_id).delete()
+    run = _run(request, run_id)
+    if not access.is_owner(request.auth, run):  # a user the run is shared with cannot delete it
+        raise HttpError(404, "No such run")
+    run.delete()
     return Status(204, None)
 
 

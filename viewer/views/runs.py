@@ -20,6 +20,7 @@ from ..querystring import query_string
 from ..ingest import IngestResult
 from ..ingest import rename as rename_run
 from ..outputs import output_file
+from ..access import owned_run_or_404
 from ..selectors import CursorGone, filtered_runs, get_run_or_404, run_owners, run_tags, runs_page, visible_runs
 
 
@@ -207,15 +208,13 @@ def upload(request):
 
 @require_POST
 def delete(request, run_id):
-    get_run_or_404(request.user, run_id).delete()
+    owned_run_or_404(request.user, run_id).delete()
     return HttpResponseRedirect(reverse("runs"))
 
 
 @require_POST
 def rename(request, run_id):
-    run = get_run_or_404(request.user, run_id)
-    if run.owner_id != request.user.pk:  # only the owner names a run, whoever else may see it
-        raise Http404("No such run")
+    run = owned_run_or_404(request.user, run_id)  # only the owner names a run, whoever else may see it
     try:
         rename_run(run, request.POST.get("name", ""))
     except ValueError as exc:
