@@ -111,6 +111,7 @@ def gc_paused():
 
 SAME_CODE, CHANGED_CODE, ONLY_A_CODE, ONLY_B_CODE = range(4)  # a row's status, as STATUSES[code]
 BATCH = 4096  # decisions whose values are compared per batch (their texts read together)
+SLICE = 65_536  # positions copied at once while laying the rows out
 
 
 @dataclass(slots=True)
@@ -256,44 +257,67 @@ def _changes(a: Side, b: Side, partner_a: array) -> dict[int, tuple[Change, ...]
 
 def _layout(a: Side, b: Side, partner_a: array, partner_b: array, changes: dict) -> DiffResult:
     """The rows in A's order; decisions only in B follow the A decision paired with their nearest
-    paired predecessor in B."""
+    paired predecessor in B. Built a stretch of A at a time (the unpaired are found at C speed)."""
+    la, lb = len(a), len(b)
     after: dict[int, list[int]] = {}
-    anchor = -1
-    for j, i in enumerate(partner_b):
-        if i >= 0:
-            anchor = i
-        else:
-            after.setdefault(anchor, []).append(j)
-    status, ra, rb = bytearray(), array("q"), array("q")
-    row_of_a = array("q", [0]) * len(a)
-    row_of_b = array("q", [0]) * len(b)
-    row_changes = {}
+    anchor, prev = -1, -2
+    for j in _unpaired(partner_b):
+        if j - 1 != prev:  # B[j - 1] is paired (or j is B's first)
+            anchor = partner_b[j - 1] if j else -1
+        after.setdefault(anchor, []).append(j)
+        prev = j
+    total = la + sum(map(len, after.values()))
+    status = bytearray(total)  # SAME_CODE, until found otherwise
+    ra, rb = array("q", [-1]) * total, array("q", [-1]) * total
+    row_of_a, row_of_b = array("q", [0]) * la, array("q", [0]) * lb
+    k = 0  # the next row
+
+    placed: list[tuple[int, list[int]]] = []  # (the row of the first, B's unpaired decisions)
 
     def only_b(js):
-        for j in js:
-            row_of_b[j] = len(status)
-            status.append(ONLY_B_CODE)
-            ra.append(-1)
-            rb.append(j)
+        placed.append((k, js))
+        status[k : k + len(js)] = bytes((ONLY_B_CODE,)) * len(js)
+        rb[k : k + len(js)] = array("q", js)
+        return k + len(js)
 
-    only_b(after.get(-1, ()))
-    for i, j in enumerate(partner_a):
-        k = len(status)
-        row_of_a[i] = k
-        ra.append(i)
-        rb.append(j)
-        if j < 0:
-            status.append(ONLY_A_CODE)
-        else:
-            row_of_b[j] = k
-            found = changes.get(i)
-            if found:
-                row_changes[k] = found
-            status.append(CHANGED_CODE if found else SAME_CODE)
-        if i in after:
-            only_b(after[i])
+    k = only_b(after.get(-1, ()))
+    start = 0
+    for anchor in sorted({i for i in after if i >= 0} | {la - 1}):
+        end = anchor + 1  # A's start..anchor, then the B decisions after the anchor
+        for lo in range(start, end, SLICE):  # in slices: a whole run's copy would double the arrays
+            hi = min(end, lo + SLICE)
+            ra[k : k + hi - lo] = array("q", range(lo, hi))
+            rb[k : k + hi - lo] = partner_a[lo:hi]
+            row_of_a[lo:hi] = array("q", range(k, k + hi - lo))
+            k += hi - lo
+        if anchor >= 0 and anchor in after:
+            k = only_b(after[anchor])
+        start = end
+    for i in _unpaired(partner_a):
+        status[row_of_a[i]] = ONLY_A_CODE
+    row_changes = {}
+    for i, found in changes.items():
+        row_changes[row_of_a[i]] = found
+        status[row_of_a[i]] = CHANGED_CODE
+    for lo in range(0, lb if la else 0, SLICE):  # B's paired decisions: the row of their partner
+        hi = min(lb, lo + SLICE)
+        row_of_b[lo:hi] = array("q", map(row_of_a.__getitem__, partner_b[lo:hi]))  # (-1: set below)
+    for first, js in placed:
+        for n, j in enumerate(js):
+            row_of_b[j] = first + n
     counts = {name: status.count(code) for code, name in enumerate(STATUSES)}
     return DiffResult(a, b, Rows(status, ra, rb, row_changes), counts, None, row_of_a, row_of_b)
+
+
+def _unpaired(partner: array):
+    """The positions holding -1, in order (found by array.index, at C speed)."""
+    i = -1
+    while True:
+        try:
+            i = partner.index(-1, i + 1)
+        except ValueError:
+            return
+        yield i
 
 
 def _groups(keys: list) -> dict:

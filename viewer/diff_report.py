@@ -105,10 +105,12 @@ def _side(run: Run, spec: DiffSpec, filters: dict, include_volatile: bool, key) 
     of seqs at a time, only for the decisions whose values are compared or shown."""
     rows = _decisions(run, filters).values_list(*fields(spec, include_volatile)).iterator(chunk_size=5000)
 
-    def load(first: int, last: int, seqs: list[int] | None):
+    def load(first: int, last: int, seqs: list[int] | None, action: str | None):
         qs = _decisions(run, filters).filter(seq__gte=first, seq__lte=last)
         if seqs is not None:
             qs = qs.filter(seq__in=seqs)
+        if action is not None:
+            qs = qs.filter(action=action)
         return qs.values_list(*text_fields(spec, include_volatile)).iterator(chunk_size=5000)
 
     return side_from_rows(spec, rows, include_volatile=include_volatile, key=key, run=run, load=load)

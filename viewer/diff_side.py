@@ -8,8 +8,9 @@ decision, so two runs of a million decisions each align in a few hundred MB.
 
 The long texts (values, DynoAI's reason, timestamps) are kept only when the caller gives no
 `load`: a side read from the database drops them and reads them again, a block at a time, for
-the decisions whose values are compared or shown (`load(first seq, last seq, seqs)` yields the
-rows `text_fields` names of the seqs from first to last, or of those listed).
+the decisions whose values are compared or shown (`load(first seq, last seq, seqs, action)`
+yields the rows `text_fields` names of the seqs from first to last, or of those listed, or of
+those of one action).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ BY_ACTION = ("action",)  # the key of two runs of different kinds
 CHUNK = 5000  # rows read at once
 BLOCK = 2048  # decisions whose texts are read at once when one is asked for
 HELD = 32_768  # texts (and flattened values) a side read from the database holds at once
+QUOTED_KEYS = tuple(f'"{key}"' for key in VOLATILE_KEYS)
 SEQS = 900  # seqs per query when the texts read lie far apart
 
 
@@ -59,7 +61,7 @@ class Side:
     spec: Any
     include_volatile: bool
     run: Any = None  # the run the decisions come from (handed to spec.where)
-    load: Callable[..., Iterable[tuple]] | None = None  # (first, last, seqs or None) -> text_fields rows
+    load: Callable[..., Iterable[tuple]] | None = None  # (first, last, seqs, action) -> text_fields rows
     seq: array = field(default_factory=lambda: array("q"))
     action: list[str] = field(default_factory=list)
     t_first: float | None = None  # the first and last elapsed times logged
@@ -105,15 +107,30 @@ class Side:
             return tuple(h[i] for h in self.held)
         row = self._texts.get(i)
         if row is None:
-            act, action = self.action[i], self.action
-            end = min(len(self), i + 8 * BLOCK)
-            self.read([k for k in range(i, end) if action[k] is act][:BLOCK])
+            self._read_action(i)
             row = self._texts[i]
         if None in row:  # texts read as NULL: no values, no reason
             row = ("{}" if row[0] is None else row[0],
                    *("" if v is None else v for v in row[1 : 1 + len(self.spec.compared)]),
                    *row[1 + len(self.spec.compared) :])
         return row
+
+    def _read_action(self, i: int) -> None:
+        """Read decision i's texts with those of the next BLOCK decisions of its action."""
+        act, action = self.action[i], self.action
+        wanted = []
+        for k in range(i, len(self)):
+            if action[k] is act:
+                wanted.append(k)
+                if len(wanted) == BLOCK:
+                    break
+        if len(self._texts) + len(wanted) > HELD:
+            self._texts.clear()
+        rows = list(self.load(self.seq[i], self.seq[wanted[-1]], None, act))
+        if len(rows) == len(wanted):  # the action's rows in the range, in order: one for each
+            self._texts.update(zip(wanted, (row[1:] for row in rows)))
+        else:
+            self.read(wanted)
 
     def read(self, indices: Iterable[int]) -> None:
         """Read the texts of these decisions at once (a range of seqs where they lie close together,
@@ -128,7 +145,7 @@ class Side:
         seq, texts = self.seq, self._texts
         lo, hi = wanted[0], wanted[-1]
         if len(wanted) * 2 > hi - lo + 1:  # dense: the whole range, each row at its position
-            rows = list(self.load(seq[lo], seq[hi], None))
+            rows = list(self.load(seq[lo], seq[hi], None, None))
             if len(rows) == hi - lo + 1:
                 texts.update(zip(range(lo, hi + 1), (row[1:] for row in rows)))
                 return
@@ -138,7 +155,7 @@ class Side:
         for start in range(0, len(wanted), SEQS):
             part = wanted[start : start + SEQS]
             at = {seq[k]: k for k in part}
-            texts.update((at[row[0]], row[1:]) for row in self.load(seq[part[0]], seq[part[-1]], list(at)))
+            texts.update((at[row[0]], row[1:]) for row in self.load(seq[part[0]], seq[part[-1]], list(at), None))
 
     def values(self, i: int) -> Any:
         return loads(self.texts(i)[0])
@@ -237,8 +254,9 @@ def _without_volatile(texts: list[str], chunk: int = 512) -> list[str]:
     out = texts
     search = VOLATILE.search
     for start in range(0, len(texts), chunk):
-        if not search("\n".join(texts[start : start + chunk])):
-            continue  # most chunks of most runs: nothing to strip
+        joined = "\n".join(texts[start : start + chunk])
+        if not any(key in joined for key in QUOTED_KEYS) or not search(joined):
+            continue  # most chunks of most runs: nothing to strip (substring tests are quicker)
         for i in range(start, min(start + chunk, len(texts))):
             if search(texts[i]):
                 if out is texts:
