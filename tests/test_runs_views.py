@@ -208,6 +208,14 @@ def test_the_table_alone_answers_an_htmx_request(client_in, user):
     assert listed(body) == ["run 000", "run 001", "run 002"] and "HX-Target" in response["Vary"]
 
 
+def test_the_filter_forms_empty_fields_leave_the_url_and_htmx_pushes_the_same_clean_url(client_in, user):
+    make_runs(user, 2)
+    response = client_in.get("/?q=run&kind=&tag=&status=&sort=name")
+    assert response.status_code == 302 and response["Location"] == "/?q=run&sort=name"
+    fragment = client_in.get("/?q=run&kind=&sort=name", headers={"HX-Request": "true", "HX-Target": "run-table"})
+    assert fragment.status_code == 200 and fragment["HX-Push-Url"] == "/?q=run&sort=name"
+
+
 def test_a_filter_with_no_match_says_so_and_offers_to_clear_the_filters(client_in, user):
     make_runs(user, 2)
     body = client_in.get("/?q=nothing-like-this").content.decode()
@@ -318,3 +326,20 @@ def test_the_demo_runs_are_introduced_one_line_each_with_a_link_to_their_most_te
     assert f'href="/runs/{s.pk}/replay/"' in tour
     assert "the replay types the essay back" in tour
     assert 'class="card tour"' not in client_in.get("/?kind=study").content.decode()  # a filtered list is no tour
+
+
+def test_the_owner_filter_picks_among_runs_shared_with_you_and_bulk_actions_leave_them_alone(client_in, user, other_user):
+    from viewer.models import RunShare, RunTag
+
+    mine = make_runs(user, 1)[0]
+    shared = make_runs(other_user, 1, start=1)[0]
+    RunShare.objects.create(run=shared, user=user, created_by=other_user)
+    body = client_in.get("/").content.decode()
+    assert sorted(listed(body)) == ["run 000", "run 001"] and '<option value="mallory"' in body
+    assert listed(client_in.get("/?owner=mallory").content.decode()) == ["run 001"]
+    assert listed(client_in.get("/?owner=alice").content.decode()) == ["run 000"]
+    assert "shared by mallory" in body and f'form="delete-{shared.pk}"' not in body and f'form="delete-{mine.pk}"' in body
+    client_in.post("/runs/bulk/", {"do": "tag", "tag": "mine", "run": [mine.pk, shared.pk]})
+    client_in.post("/runs/bulk/", {"do": "delete", "run": [shared.pk]})
+    assert list(RunTag.objects.values_list("run_id", flat=True)) == [mine.pk]
+    assert Run.objects.filter(pk=shared.pk).exists()

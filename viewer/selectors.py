@@ -65,9 +65,16 @@ def filtered_decisions(
     temperature_min: float | None = None,
     temperature_max: float | None = None,
     correlation_id: str | None = None,
+    label: tuple[str, ...] = (),
+    noted: bool | None = None,
 ) -> QuerySet[Decision]:
     """The run's decisions that pass every filter, in file order. No paging: see decision_list."""
     qs = Decision.objects.filter(run=run)
+    if label or noted:
+        from .notes import seqs_with  # notes are few: their seqs go in the query as a list
+
+        seqs = sorted(seqs_with(run, label))
+        qs = qs.filter(seq__in=seqs) if seqs else _nothing(qs)
     if action:
         qs = qs.filter(reduce(or_, (Where(action__icontains=a) for a in action)))
     if q:
@@ -400,7 +407,7 @@ def runs_page(user, *, sort: str = "-created", after: int | None = None, limit: 
         beyond = "lt" if descending else "gt"
         qs = qs.filter(Where(**{f"sort_key__{beyond}": value}) | Where(sort_key=value, **{f"pk__{beyond}": after}))
     order = ("-sort_key", "-pk") if descending else ("sort_key", "pk")
-    runs = list(qs.order_by(*order).prefetch_related("tags")[: limit + 1])
+    runs = list(qs.order_by(*order).select_related("owner").prefetch_related("tags")[: limit + 1])
     more = len(runs) > limit
     runs = runs[:limit]
     return runs, runs[-1].pk if more else None

@@ -122,10 +122,16 @@ def jobs_context(user, since=None, status: str = "") -> dict:
 @require_GET
 @vary_on_fragment
 def run_list(request):
+    # The filter form sends its empty fields too: the URL a user keeps and shares holds only those given.
+    clean = reverse("runs") + query_string(request.GET)
+    if not htmx.wants_fragment(request) and any(v == "" for _, values in request.GET.lists() for v in values):
+        return HttpResponseRedirect(clean)
     form = RunListForm(request.GET)
     context = table_context(request.user, form)
     if htmx.fragment(request, TABLE_PART):
-        return render(request, TABLE_PART["run-table"], context, status=400 if form.errors else 200)
+        response = render(request, TABLE_PART["run-table"], context, status=400 if form.errors else 200)
+        response["HX-Push-Url"] = clean.removesuffix("?")
+        return response
     context |= jobs_context(request.user, status=context["status_filter"]) | {
         "form": UploadForm(), "owners": run_owners(request.user), "tags": run_tags(request.user),
         "tour": [] if form.data else demo.tour(visible_runs(request.user).filter(source_name__startswith=demo.DEMO_PREFIX)),
