@@ -82,10 +82,13 @@ def test_the_tokens_of_a_trace_are_its_chat_spans_by_agent_and_model_with_their_
 
 
 @pytest.mark.django_db
-def test_the_llm_page_of_a_trace_lists_its_calls(client_in, import_otlp):
+def test_the_llm_page_of_a_trace_lists_its_calls_by_trace_with_their_durations_and_no_replay_readiness(
+        client_in, import_otlp):
     run = import_otlp("agent_trace.jsonl")
     page = client_in.get(f"/runs/{run.pk}/llm/").content.decode()
-    assert "gpt-4o-mini" in page and "planner" in page
+    assert "gpt-4o-mini" in page and "planner" in page and "By trace" in page
+    assert "their spans' durations" in page and "2.12 s" in page
+    assert "Replay readiness" not in page and "derived from the log" not in page
 
 
 @pytest.mark.django_db

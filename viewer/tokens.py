@@ -58,6 +58,8 @@ class LlmSpec:
     response: str = "response"
     prompt: str = "prompt"  # the messages sent (the OTLP export writes them as gen_ai.input.messages)
     timed: bool = False  # a call's `metric` is its own duration in ms (a span's): its wait is that
+    round_word: str = "Round"  # what the kind's `round` is (a trace's number in its file: "Trace")
+    replayable: bool = True  # the page shows replay readiness and the replay kit (a session re-run)
     after_call: tuple[str, ...] = ()
     turns: dict[str, str | None] = field(default_factory=dict)
     required: tuple[str, ...] = ()
@@ -227,6 +229,9 @@ def panel(*, run, spec: LlmSpec, agents: dict | None = None) -> dict:
         "unpriced": unpriced,
         "prices_date": PRICES_DATE if table is DEFAULT_PRICES else "",
         "action": spec.action,
+        "timed": spec.timed,
+        "round_word": spec.round_word,
+        "replayable": spec.replayable,
     }
 
 

@@ -199,8 +199,7 @@ def assemble_spans(rows, *, spec: TraceSpec) -> Trace:
     for seq, action, agent, round_, t_ms, reason, model, in_, out, _type, took, raw in rows:
         own, parent = spec.spans(raw)
         name = (reason or "").rpartition(SPAN_PATH)[2]
-        node = Node("span", seq, name or action, agent=agent or "", action=action,
-                    reason=_short(name) if name != action else "", round=round_, t_ms=t_ms)
+        node = Node("span", seq, name or action, agent=agent or "", action=action, round=round_, t_ms=t_ms)
         node.facts = [("Span", name), ("Duration", duration(took) if took is not None else ""), ("Span id", own)]
         if parent:
             node.facts.append(("Parent span", parent))

@@ -154,6 +154,8 @@ LLM = LlmSpec(
     response=reader.OUTPUT_MESSAGES,
     prompt=reader.INPUT_MESSAGES,
     timed=True,
+    round_word="Trace",
+    replayable=False,  # no seed nor turns: a trace records calls, it does not re-run them
 )
 
 # -- the trace page: the spans' own tree -----------------------------------------------------------
