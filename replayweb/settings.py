@@ -60,7 +60,7 @@ MIDDLEWARE = [
     # Login and the body limits come before CSRF: CsrfViewMiddleware reads a form body to find its
     # token, so an anonymous or oversized upload would be spooled to disk before being turned away.
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "viewer.middleware.LinkOrLoginRequiredMiddleware",  # LoginRequiredMiddleware, and public links
     "viewer.middleware.RequestBodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -255,10 +255,10 @@ REPLAYWEB_IMPORT_SLICE = envint("REPLAYWEB_IMPORT_SLICE", 50_000)
 # Replay indexes a user may have queued or building at once (viewer/replay_store.py); a further one
 # waits for a slot, shown as waiting on its page, whose poll queues it.
 REPLAYWEB_REPLAY_BUILDS_PER_USER = envint("REPLAYWEB_REPLAY_BUILDS_PER_USER", 2)
-# Decisions (both runs, after the filters) one diff request may align: it holds both sides in
-# memory, about 2.5 KB a decision, so 400,000 is about 1 GB. A bigger diff is refused with a 413
-# saying how to narrow it.
-REPLAYWEB_DIFF_MAX_DECISIONS = envint("REPLAYWEB_DIFF_MAX_DECISIONS", 400_000)
+# Decisions (both runs, after the filters) one diff request may align: it holds both sides as compact
+# columns, about 110 bytes a decision (two 1M DynoAI runs: peak RSS 294 MB in all, docs/BENCH.md), so
+# 2,000,000 is about 210 MB over the process's own. A bigger diff is refused with a 413 saying how to narrow it.
+REPLAYWEB_DIFF_MAX_DECISIONS = envint("REPLAYWEB_DIFF_MAX_DECISIONS", 2_000_000)
 
 LOGGING = {
     "version": 1,

@@ -303,6 +303,37 @@ def test_the_generated_pair_reports_exactly_the_perturbed_decisions(gen_logs, tm
     assert result.divergence.position == first
 
 
+def test_a_side_that_can_read_its_texts_again_keeps_none_and_aligns_as_one_that_holds_them(
+    gen_logs, tmp_path
+):
+    generated_pair(gen_logs, tmp_path, 3000, 5, 0.05)
+    a_rows, b_rows = (rows_of("dynoai", read("dynoai", tmp_path / name)) for name in ("a.json", "b.json"))
+    held = diff.diff_sides(*(diff.side_from_rows(SPECS["dynoai"], rows) for rows in (a_rows, b_rows)))
+    served = []
+
+    def loader(rows):
+        texts = {row[0]: (row[0], row[3], row[4]) for row in rows}  # seq, values_text, reason
+        actions = {row[0]: row[1] for row in rows}
+
+        def load(first, last, seqs, action):
+            wanted = [s for s in (seqs or range(first, last + 1)) if first <= s <= last and s in texts]
+            out = [texts[s] for s in sorted(wanted) if action is None or actions[s] == action]
+            served.extend(out)
+            return out
+
+        return load
+
+    sides = [diff.side_from_rows(SPECS["dynoai"], rows, load=loader(rows)) for rows in (a_rows, b_rows)]
+    assert all(side.held is None for side in sides) and served == []
+    result = diff.diff_sides(*sides)
+    compared = len(served)
+    assert 0 < compared < (len(a_rows) + len(b_rows)) / 2  # only the pairs whose signatures differ
+    assert [(r.status, r.a, r.b, r.changes) for r in result.rows] == [(r.status, r.a, r.b, r.changes) for r in held.rows]
+    assert result.counts == held.counts and result.divergence == held.divergence
+    assert diff_summary.cell_heatmap(result) == diff_summary.cell_heatmap(held)  # its texts read a block at a time
+    assert result.a.values_text[5] == a_rows[5][3] and result.a.column("reason")[7] == a_rows[7][4]
+
+
 def test_a_generated_session_pair_first_diverges_where_the_files_first_differ(gen_logs, tmp_path):
     # The session generator's nudge draws from the main random stream, so everything after the
     # first perturbed event differs; the first divergence is still exactly that event.

@@ -632,6 +632,16 @@ def test_a_diff_over_the_memory_bound_is_refused_before_reading_and_says_how_to_
     assert narrowed.status_code == 200 and "Not compared" not in narrowed.content.decode()
 
 
+def test_two_runs_of_a_million_decisions_each_are_within_the_diff_bound(client_in, import_sample):
+    from viewer.models import Run
+
+    a = import_sample("dynoai/real_sample/session_replay.json")
+    b = import_sample("dynoai/runs/large200k_s2_c7/session_replay.json")
+    Run.objects.filter(pk__in=[a.pk, b.pk]).update(decision_count=1_000_000)  # what the bound reads
+    page = client_in.get("/diff/", {"a": a.pk, "b": b.pk})
+    assert page.status_code == 200 and page.context["counts"][diff.ONLY_A] > 0
+
+
 def test_three_ticked_runs_offer_two_of_them_and_the_side_by_side_compare(client_in, import_sample):
     a = import_sample("dynoai/real_sample/session_replay.json")
     b = import_sample("dynoai/runs/large200k_s2_c7/session_replay.json")

@@ -46,6 +46,7 @@ from .filters import describe_filters
 from .models import Run
 from .selectors import filtered_decisions
 
+BYTES_PER_DECISION = 110  # what a diff holds per decision of either side (docs/BENCH.md, diff)
 PAGE = 200  # rows a page shows; "show more" fetches the next ones
 VALUE_CHARS = 160  # longest value shown in a table cell (the decision page shows it all)
 
@@ -56,8 +57,9 @@ class DiffTooBig(ValueError):
 
 def check_size(a: Run, b: Run, filters: dict) -> int:
     """How many decisions the diff would hold (both sides, after the filters); DiffTooBig over
-    REPLAYWEB_DIFF_MAX_DECISIONS. The alignment holds both sides in memory, about 2.5 KB a decision
-    (measured: two 1M-decision runs took a web process to 4.8 GB), so a request is bounded up front."""
+    REPLAYWEB_DIFF_MAX_DECISIONS. The alignment holds both sides as compact columns, about
+    `BYTES_PER_DECISION` (measured: two 1M-decision DynoAI runs peak at 294 MB, the process included),
+    so a request is bounded up front."""
     limit = settings.REPLAYWEB_DIFF_MAX_DECISIONS
     total = a.decision_count + b.decision_count
     if total > limit and filters:  # the filters may narrow it enough: count what they keep
@@ -66,8 +68,8 @@ def check_size(a: Run, b: Run, filters: dict) -> int:
         raise DiffTooBig(
             f"these two runs hold {total:,} decisions together{' after the filters' if filters else ''}; a diff "
             f"aligns both in memory, and this server allows {limit:,} (REPLAYWEB_DIFF_MAX_DECISIONS, about "
-            f"{limit * 2500 // 1024**2:,} MB). Narrow both sides with filters (an action, a round, a time window), "
-            "or compare DynoAI runs' tables on the compare page."
+            f"{limit * BYTES_PER_DECISION // 1024**2:,} MB). Narrow both sides with filters (an action, a round, "
+            "a time window), or compare DynoAI runs' tables on the compare page."
         )
     return total
 
