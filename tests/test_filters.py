@@ -200,7 +200,7 @@ def test_every_parameter_of_the_spec_table_is_a_form_field():
         "action", "q", "rpm", "kpa", "cylinder", "rpm_index", "kpa_index", "round", "agent", "rpm_min",
         "rpm_max", "kpa_min", "kpa_max", "round_min", "round_max", "t_from", "t_to", "since", "until", "v",
         "after", "limit", "model", "agent_type", "temperature", "temperature_min", "temperature_max",
-        "correlation_id",
+        "correlation_id", "label", "noted",
     }
     assert set(F.ALL_PARAMS) == spec
     assert set(DecisionFilterForm.base_fields) == spec

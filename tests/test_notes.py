@@ -1,8 +1,12 @@
 """viewer.notes: notes and labels on a decision, a cell or a run, and who may write them."""
 import pytest
 
-from viewer import notes
-from viewer.models import Note, RunShare
+from django.http import QueryDict
+
+from viewer import memo, notes, overview, replay_store
+from viewer.filters import DecisionFilterForm
+from viewer.models import Note, RunAggregate, RunShare
+from viewer.selectors import filtered_decisions
 
 pytestmark = pytest.mark.django_db
 
@@ -53,3 +57,37 @@ def test_a_note_renders_markdown_without_any_markup_of_its_own(run, user):
     note = notes.add(run, user, seq=2, text="**bold** <script>alert(1)</script> [x](javascript:alert(1))")
     html = str(notes.html(note))
     assert "<strong>bold</strong>" in html and "<script" not in html and "href" not in html
+
+
+def test_label_and_noted_narrow_the_decisions_to_those_with_such_a_note(run, user):
+    notes.add(run, user, seq=2, labels=["suspect"])
+    notes.add(run, user, seq=4, text="fine", labels=["ok"])
+    notes.add(run, user, text="the run's own note", labels=["suspect"])
+    form = DecisionFilterForm(QueryDict("label=Suspect&label=regression"))
+    assert form.is_valid() and form.filters() == {"label": ("suspect", "regression")}
+    assert form.describe() == "Decisions where labelled “suspect” or “regression”."
+    assert [d.seq for d in filtered_decisions(run=run, **form.filters())] == [2]
+    assert [d.seq for d in filtered_decisions(run=run, noted=True)] == [2, 4]
+    assert [d.seq for d in filtered_decisions(run=run, label=("regression",))] == []
+    assert not DecisionFilterForm(QueryDict("noted=perhaps")).is_valid()
+    assert "label" in DecisionFilterForm(QueryDict("label=%3Cscript%3E")).errors
+
+
+def test_a_big_runs_aggregates_filtered_by_notes_are_never_served_stale(run, user, monkeypatch):
+    monkeypatch.setattr(memo, "BIG_RUN", 0)  # every run is "big": its aggregates are kept
+    overview.stats(run, {})
+    assert RunAggregate.objects.filter(run=run).exists()  # the memo does keep the unfiltered ones
+    notes.add(run, user, seq=2, labels=["suspect"])
+    filters = {"label": ("suspect",)}
+    assert sum(n for _, n, _, _ in overview.stats(run, filters)[0]) == 1
+    notes.add(run, user, seq=5, labels=["suspect"])
+    assert sum(n for _, n, _, _ in overview.stats(run, filters)[0]) == 2
+
+
+def test_a_replay_filtered_by_label_steps_through_the_decisions_labelled_now(run, user):
+    notes.add(run, user, seq=2, labels=["suspect"])
+    assert replay_store.replay_state(run, {"label": ("suspect",)}, 1)["total"] == 1
+    note = notes.add(run, user, seq=6, labels=["suspect"])
+    assert replay_store.replay_state(run, {"label": ("suspect",)}, 1)["total"] == 2
+    notes.edit(note, labels=["ok"])
+    assert replay_store.replay_state(run, {"label": ("suspect",)}, 1)["total"] == 1

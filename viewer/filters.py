@@ -30,13 +30,16 @@ VALUE_KEYS = {
     TEMPERATURE: ("temperature", "="), TEMPERATURE_MIN: ("temperature", ">="),
     TEMPERATURE_MAX: ("temperature", "<="),
 }
+# Notes (issue 20.2): decisions with a note carrying any of the labels, or with any note at all.
+LABEL, NOTED = "label", "noted"
+NOTE_FILTERS = (LABEL, NOTED)  # what changes when a note does: never served from a kept aggregate
 AFTER, LIMIT = "after", "limit"
 
 # Everything that narrows the set; AFTER and LIMIT page through it.
 FILTER_PARAMS = (
     ACTION, Q, RPM, KPA, CYLINDER, RPM_INDEX, KPA_INDEX, ROUND, AGENT, RPM_MIN, RPM_MAX, KPA_MIN, KPA_MAX,
     ROUND_MIN, ROUND_MAX, T_FROM, T_TO, SINCE, UNTIL, VALUE,
-    MODEL, AGENT_TYPE, TEMPERATURE, TEMPERATURE_MIN, TEMPERATURE_MAX, CORRELATION_ID,
+    MODEL, AGENT_TYPE, TEMPERATURE, TEMPERATURE_MIN, TEMPERATURE_MAX, CORRELATION_ID, LABEL, NOTED,
 )
 ALL_PARAMS = FILTER_PARAMS + (AFTER, LIMIT)
 MAX_LIMIT = 10_000_000
@@ -196,6 +199,27 @@ class InstantField(forms.CharField):
         return _instant(value) if value else None
 
 
+def _label(text: str) -> str:
+    from .notes import LABEL as SHAPE
+
+    label = text.strip().lower()
+    if not SHAPE.match(label):
+        raise forms.ValidationError(
+            "%(text)r is not a label (up to 40 letters, digits, '-', '_' or '.')", params={"text": text[:60]})
+    return label
+
+
+class NotedField(forms.Field):
+    """`noted=1`: only the decisions with a note; `0` or nothing: no narrowing."""
+
+    def to_python(self, value):
+        if value in (None, "", "0", "false", "no"):
+            return None
+        if value in ("1", "true", "yes"):
+            return True
+        raise forms.ValidationError("use 1 (only the decisions with a note) or 0")
+
+
 def _int(**kw):
     return forms.IntegerField(required=False, min_value=-(2**31), max_value=2**31 - 1, **kw)
 
@@ -235,6 +259,8 @@ class DecisionFilterForm(ParameterForm):
     temperature_min = forms.FloatField(required=False)
     temperature_max = forms.FloatField(required=False)
     correlation_id = forms.CharField(required=False, max_length=500, label="Correlation id")
+    label = ListField(item=_label, label="Label")
+    noted = NotedField(required=False, label="With a note")
     after = forms.IntegerField(required=False, min_value=-1)
     limit = forms.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT)
 
@@ -308,6 +334,10 @@ def describe_filters(f: dict) -> str:
         parts.append(f"temperature = {f[TEMPERATURE]:g}")
     for cond in f.get(VALUE, ()):
         parts.append(f"value {cond}")
+    if LABEL in f:
+        parts.append("labelled " + " or ".join(f"“{a}”" for a in f[LABEL]))
+    if NOTED in f:
+        parts.append("with a note")
     text = "; ".join(parts)
     return "Decisions where " + text + "."
 

@@ -12,6 +12,7 @@ import logging
 import pickle
 
 from .db import best_effort
+from .filters import NOTE_FILTERS
 from .models import Run, RunAggregate
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,9 @@ def aggregate_key(what: str, params: dict) -> str:
 
 
 def run_memo(run, what: str, params: dict, compute):
-    """compute(), stored per run and parameters when the run is big, and read back from then on."""
-    if not remembers(run):
+    """compute(), stored per run and parameters when the run is big, and read back from then on.
+    Notes change after the import: an aggregate filtered by them (label=, noted=) is never kept."""
+    if not remembers(run) or any(name in params for name in NOTE_FILTERS):
         return compute()
     key = aggregate_key(what, params)
     stored = list(RunAggregate.objects.filter(run=run, key=key).values_list("value", flat=True)[:1])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from django.db.models import QuerySet
+from django.db.models import Count, F, Max, QuerySet
 
 from . import access
 from .conversation import markdown
@@ -90,8 +90,16 @@ def edit(note: Note, *, text: str | None = None, labels=None) -> Note:
     return note
 
 
+def delete(note: Note) -> None:
+    note.delete()
+
+
+def get(note_id) -> Note | None:
+    return Note.objects.select_related("run", "author").filter(pk=note_id).first()
+
+
 def of_run(run: Run) -> QuerySet[Note]:
-    return Note.objects.filter(run=run).select_related("author").order_by("seq", "created", "id")
+    return Note.objects.filter(run=run).select_related("author").order_by(F("seq").asc(nulls_first=True), "created", "id")
 
 
 def by_seq(run: Run, seqs: Iterable[int] | None = None) -> dict[int, list[Note]]:
@@ -103,6 +111,48 @@ def by_seq(run: Run, seqs: Iterable[int] | None = None) -> dict[int, list[Note]]
     for note in qs:
         out.setdefault(note.seq, []).append(note)
     return out
+
+
+def on_run(run: Run) -> list[Note]:
+    """The notes on the whole run (no decision, no cell), oldest first."""
+    return list(of_run(run).filter(seq__isnull=True, cell=""))
+
+
+def on_cell(run: Run, cell: str) -> list[Note]:
+    return list(of_run(run).filter(seq__isnull=True, cell=cell))
+
+
+def by_cell(run: Run) -> dict[str, list[Note]]:
+    out: dict[str, list[Note]] = {}
+    for note in of_run(run).filter(seq__isnull=True).exclude(cell=""):
+        out.setdefault(note.cell, []).append(note)
+    return out
+
+
+def version(run: Run) -> str:
+    """Changes whenever one of the run's notes is added, edited or deleted (a key for what is kept)."""
+    found = Note.objects.filter(run=run).aggregate(n=Count("id"), last=Max("id"), changed=Max("updated"))
+    changed = found["changed"].isoformat() if found["changed"] else ""
+    return f"{found['n']}:{found['last'] or 0}:{changed}"
+
+
+def summary(notes: list[Note]) -> dict:
+    """What a row shows of a decision's notes: how many, their labels (each once) and a tooltip."""
+    labels: list[str] = []
+    for note in notes:
+        labels += [label for label in note.labels or [] if label not in labels]
+    title = " · ".join(f"{_who(n)}: {n.text[:80]}" for n in notes if n.text)
+    return {"count": len(notes), "labels": labels, "title": title}
+
+
+def _who(note: Note) -> str:
+    return note.author.get_username() if note.author else "(deleted user)"
+
+
+def csv_cells(notes: list[Note]) -> tuple[str, str]:
+    """The csv export's notes ("author: text", joined by " | ") and labels (joined by ",") cells."""
+    texts = " | ".join(f"{_who(n)}: {n.text}" for n in notes if n.text)
+    return texts, ",".join(summary(notes)["labels"])
 
 
 def seqs_with(run: Run, labels: Iterable[str] = ()) -> set[int]:
@@ -130,7 +180,7 @@ def as_dict(note: Note) -> dict:
         "cell": note.cell or None,
         "text": note.text,
         "labels": list(note.labels or []),
-        "author": note.author.get_username() if note.author else None,
+        "author": _who(note) if note.author else None,
         "created": note.created.isoformat(),
         "updated": note.updated.isoformat(),
     }

@@ -36,6 +36,7 @@ from . import kinds
 from . import replay as R
 from .db import best_effort, lock_wait
 from .models import ReplayCheckpoint, ReplayIndex, Run
+from .filters import NOTE_FILTERS
 from .selectors import decision_list
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,16 @@ def filter_key(filters: dict, every: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _noted(run: Run, filters: dict) -> dict:
+    """Filters by notes (label=, noted=) select other decisions once a note changes: the notes' version
+    is part of such an index's key, so a replay never steps through a selection that is gone."""
+    if not any(name in filters for name in NOTE_FILTERS):
+        return filters
+    from .notes import version
+
+    return {**filters, "notes_version": version(run)}
+
+
 def builds_per_user() -> int:
     return getattr(settings, "REPLAYWEB_REPLAY_BUILDS_PER_USER", 2)
 
@@ -109,7 +120,7 @@ def get_index(run: Run, filters: dict) -> ReplayIndex:
     small, else queued for a worker); or, unsaved, WAITING for one of the owner's slots (with
     `waiting` saying why) until a later call finds one free."""
     every = getattr(settings, "REPLAYWEB_REPLAY_EVERY", R.CHECKPOINT_EVERY)
-    key = filter_key(filters, every)
+    key = filter_key(_noted(run, filters), every)
     index = ReplayIndex.objects.filter(run=run, key=key).first()
     if index is not None and not _abandoned(index):
         return index
@@ -172,7 +183,7 @@ def build_now(run: Run, filters: dict, heartbeat: Callable[[], None] | None = No
     """The index built here and now whatever the run's size, unless ready already: the import job's
     warm-up (viewer/warm.py). `heartbeat()` is called as the build goes; what it raises propagates."""
     every = getattr(settings, "REPLAYWEB_REPLAY_EVERY", R.CHECKPOINT_EVERY)
-    key = filter_key(filters, every)
+    key = filter_key(_noted(run, filters), every)
     index = ReplayIndex.objects.filter(run=run, key=key).first()
     if index is not None and index.status == ReplayIndex.Status.READY:
         return index

@@ -113,6 +113,8 @@ class FilterQuery(Schema):
     temperature_min: str | None = Field(None, description="a number: values.temperature at least it")
     temperature_max: str | None = Field(None, description="a number: values.temperature at most it")
     correlation_id: str | None = Field(None, description="exact: values.correlation_id (a v1.2 round)")
+    label: list[str] = Field([], description="repeatable; decisions with a note carrying any of these labels")
+    noted: str | None = Field(None, description="1: only the decisions with a note")
 
 
 class DecisionQuery(FilterQuery):
