@@ -60,7 +60,7 @@ MIDDLEWARE = [
     # Login and the body limits come before CSRF: CsrfViewMiddleware reads a form body to find its
     # token, so an anonymous or oversized upload would be spooled to disk before being turned away.
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "viewer.middleware.LinkOrLoginRequiredMiddleware",  # LoginRequiredMiddleware, and public links
     "viewer.middleware.RequestBodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -5,6 +5,8 @@
 - RequestBodyLimitMiddleware and LimitedUploadHandler: a body is refused before anything reads it
   when it is bigger than REPLAYWEB_MAX_REQUEST_BYTES or when an anonymous client sends files; an
   uploaded file stops being written to disk at REPLAYWEB_MAX_UPLOAD_BYTES.
+- LinkOrLoginRequiredMiddleware: Django's LoginRequiredMiddleware, with one way in without an
+  account: a live public link held in the session opens its run's read-only faces (GET), no more.
 - InertBidiMiddleware: right-to-left overrides and bidi isolates from logs are shown as their code
   points (`<U+202E>`) in every HTML page, fragment and HTML export, in the JSON they embed and in
   the JSON they fetch; never in the API.
@@ -17,6 +19,7 @@ import json
 import re
 
 from django.conf import settings
+from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.contrib.auth.views import redirect_to_login
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
@@ -52,6 +55,42 @@ class SecurityHeadersMiddleware:
         if request.path.startswith(API_PREFIX):
             patch_vary_headers(response, ("Authorization",))
         return response
+
+
+# -- public links -----------------------------------------------------------------------------------
+
+
+class LinkOrLoginRequiredMiddleware(LoginRequiredMiddleware):
+    """Every view needs a login (unless marked login_not_required), except for someone holding a
+    public link: `/s/<token>/` puts the link's id in their session (viewer/views/share.py), and a GET
+    of a face of that run the link opens (access.link_opens) is let through as access.LinkVisitor,
+    whom `visible_runs` shows that run alone. The link's row is read again on every request, so a
+    revoke or an expiry closes it at once: that run's faces then say the link is gone (410).
+    Anything else (another run, the runs list, the API, any POST) is as for anyone not logged in."""
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.user.is_authenticated or not getattr(view_func, "login_required", True):
+            return None
+        from . import access, shares
+        from .models import ShareLink
+
+        held = request.session.get(shares.GRANTS) or []
+        run_id = view_kwargs.get("run_id")
+        if not held or not isinstance(run_id, int):
+            return super().process_view(request, view_func, view_args, view_kwargs)
+        links = list(ShareLink.objects.filter(pk__in=held, run_id=run_id))
+        live = [link for link in links if shares.link_state(link) == shares.ACTIVE]
+        url_name = request.resolver_match.url_name if request.resolver_match else None
+        for link in live:
+            if access.link_opens(link, request.method, url_name, view_kwargs):
+                request.user = access.LinkVisitor(link)
+                return None
+        if links and not live:  # every link this visitor had to the run is now closed
+            request.session[shares.GRANTS] = [pk for pk in held if pk not in {link.pk for link in links}]
+            from .views.share import gone_page
+
+            return gone_page(request, links[0])
+        return super().process_view(request, view_func, view_args, view_kwargs)
 
 
 # -- request bodies -------------------------------------------------------------------------------

@@ -19,9 +19,13 @@ from .models import Decision, Run, RunTag
 
 def visible_runs(user) -> QuerySet[Run]:
     """The runs `user` may see: their own and those shared with them or their groups (viewer/access.py),
-    once imported (a run being imported is the job's, not a page's)."""
+    once imported (a run being imported is the job's, not a page's). Someone without an account sees
+    only the run of the public link they hold for this request (access.LinkVisitor)."""
     if not user.is_authenticated:
-        return Run.objects.none()
+        granted = getattr(user, "granted_run_id", None)
+        if granted is None:
+            return Run.objects.none()
+        return Run.objects.filter(pk=granted).exclude(status=Run.Status.IMPORTING)
     from .access import shared_run_ids
 
     mine_or_shared = Where(owner=user) | Where(pk__in=shared_run_ids(user))

@@ -2,6 +2,7 @@ from django.urls import path
 
 from .views import cells, exports, jobs, replay, runs, session, state, timeline, tokens, trace, tuning
 from .views import diff as diff_views
+from .views import saved_views, share
 
 urlpatterns = [
     path("", runs.run_list, name="runs"),
@@ -31,6 +32,13 @@ urlpatterns = [
     path("runs/<int:run_id>/state/", state.state_page, name="run-state"),
     path("runs/<int:run_id>/replay-kit.json", session.replay_kit_json, name="run-replay-kit"),
     path("runs/<int:run_id>/trace/", trace.trace_page, name="run-trace"),
+    path("runs/<int:run_id>/share/", share.share_page, name="run-share"),
+    path("runs/<int:run_id>/share/remove/", share.unshare, name="run-unshare"),
+    path("runs/<int:run_id>/share/links/", share.create_link, name="run-link-create"),
+    path("runs/<int:run_id>/share/links/<int:link_id>/revoke/", share.revoke_link, name="run-link-revoke"),
+    path("runs/<int:run_id>/views/", saved_views.save_view, name="run-view-save"),
+    path("runs/<int:run_id>/views/<int:view_id>/delete/", saved_views.delete_view, name="run-view-delete"),
+    path("s/<str:token>/", share.open_link, name="share-link"),
     path("tokens/", tokens.token_list, name="tokens"),
     path("tokens/<int:token_id>/revoke/", tokens.revoke, name="token-revoke"),
 ]
