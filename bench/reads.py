@@ -1,4 +1,4 @@
-"""Reads of the biggest DynoAI run, and the diff of two runs: server time through the Django
+"""Reads of the biggest DynoAI run (the diff is in bench/diffs.py): server time through the Django
 test client (the whole middleware and template stack, no network), each beside the raw SQL
 query that is the database's own floor for the same answer.
 
@@ -15,8 +15,7 @@ from .environment import generate
 from .report import Figure
 from .worker import peak_rss_mb
 
-PAGE_MS, FRAGMENT_MS, FACETS_MS, REPLAY_MS, DIFF_MS = 150, 50, 300, 500, 2000
-DIFF_SIZE = 100_000
+PAGE_MS, FRAGMENT_MS, FACETS_MS, REPLAY_MS = 150, 50, 300, 500
 CHART_KB = 1024
 _JSON_SCRIPT = re.compile(rb'<script[^>]*type="application/json"[^>]*>(.*?)</script>', re.S)
 COLS = 'seq, ts, t_ms, action, reason, "values", cell, rpm, kpa, cylinder, metric, raw'
@@ -260,25 +259,6 @@ def _replay_index(bench, t: Timer, run_id: int, url: str, label: str, timeout: f
     if failed:
         note += f"; NOT READY: {failed[0][:160] or 'still building'}"
     return [Figure("reads", f"replay index build (first visit), {label}", "s", [seconds], note=note)]
-
-
-def diff(bench) -> list[Figure]:
-    size = DIFF_SIZE if DIFF_SIZE <= max(bench.sizes) else max(bench.sizes)
-    a_path = generate("dynoai", size, bench.inputs, seed=1)
-    b_path = generate("dynoai", size, bench.inputs, seed=1, variant=0.05)
-    user = "bench-diff"
-    bench.say(f"diff of two {size:,}-decision runs x{bench.repeat}")
-    a = bench.worker({"task": "ingest", "path": str(a_path), "kind": "dynoai", "user": user})
-    b = bench.worker({"task": "ingest", "path": str(b_path), "kind": "dynoai", "user": user})
-    if a["status"] != "imported" or b["status"] != "imported":
-        raise RuntimeError(f"diff inputs did not import: {a} {b}")
-    t = Timer(bench, _client(user))
-    both = (f'SELECT run_id, seq, action, reason, "values", cell FROM viewer_decision '
-            f"WHERE run_id IN (%s, %s) ORDER BY run_id, seq", [a["run_id"], b["run_id"]])
-    t.measure("diff", f"diff of two {size:,} runs (seed 1 vs --variant 0.05)",
-              f"/diff/?a={a['run_id']}&b={b['run_id']}", target=DIFF_MS, baseline=both,
-              base_name="raw SQL reading both runs")
-    return t.figures
 
 
 def study_replay(bench) -> list[Figure]:

@@ -2,7 +2,7 @@
 
 Quick by default (10k and 100k decisions); BENCH_SIZES=10000,100000,1000000 for the full run.
 BENCH_REPEAT (default 3) is how many times each measurement runs. Sections: import, reads,
-diff, export, peers, runs (`--sections import,reads` or BENCH_SECTIONS to run fewer).
+diff, export, peers, runs, scaling (`--sections import,reads` or BENCH_SECTIONS to run fewer).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from . import report
 from .environment import KINDS, ROOT, Database, fresh_database, generate
 from .report import Figure
 
-SECTIONS = ("import", "reads", "diff", "export", "peers", "runs")
+SECTIONS = ("import", "reads", "diff", "export", "peers", "runs", "scaling")
 DEFAULT_SIZES = "10000,100000"
 MB_TARGET = 300  # peak RSS of an import or an export at 1M decisions
 SMALL = 100_000
@@ -55,7 +55,7 @@ class Bench:
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
     def run(self) -> list[Figure]:
-        if "import" in self.sections or {"reads", "export", "peers"} & set(self.sections):
+        if "import" in self.sections or {"reads", "export", "peers", "scaling"} & set(self.sections):
             self.imports()
         if "reads" in self.sections:
             from .reads import reads
@@ -63,9 +63,13 @@ class Bench:
             self.figures += reads(self)
             self.settle()
         if "diff" in self.sections:
-            from .reads import diff
+            from .diffs import diff
 
             self.figures += diff(self)
+        if "scaling" in self.sections:
+            from .diffs import scaling
+
+            self.figures += scaling(self)
         if "export" in self.sections:
             self.export()
         if "peers" in self.sections:

@@ -170,13 +170,47 @@ def first_requests(spec: dict) -> dict:
     return out
 
 
+def diff(spec: dict) -> dict:
+    """GET /diff/?a=&b= through the test client (the page: counts, first divergence, first page of
+    rows, heatmap), after the bare /diff/ page has loaded the process's imports and templates."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)
+    client.force_login(get_user_model().objects.get(username=spec["user"]))
+    _consume(client.get("/diff/"))  # imports and templates, outside the figure
+    before = peak_rss_mb()
+    start, cpu = time.perf_counter(), _cpu()
+    response = client.get(f"/diff/?a={spec['a']}&b={spec['b']}")
+    size = _consume(response)
+    return {
+        "seconds": time.perf_counter() - start, "cpu": _cpu() - cpu, "status": response.status_code,
+        "bytes": size, "rss_before_mb": before,
+    }
+
+
+def diff_baseline(spec: dict) -> dict:
+    """The database's floor for a diff: both runs' rows read in seq order by a raw cursor, kept nowhere."""
+    from django.db import connection
+
+    sql = ('SELECT run_id, seq, action, reason, "values", cell FROM viewer_decision '
+           "WHERE run_id IN (%s, %s) ORDER BY run_id, seq")
+    rows = 0
+    start, cpu = time.perf_counter(), _cpu()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [spec["a"], spec["b"]])
+        while batch := cursor.fetchmany(5000):
+            rows += len(batch)
+    return {"seconds": time.perf_counter() - start, "cpu": _cpu() - cpu, "rows": rows}
+
+
 def _consume(response) -> int:
     body = b"".join(response.streaming_content) if response.streaming else response.content
     return len(body)
 
 
 TASKS = {"ingest": ingest, "baseline": baseline, "export": export, "export_baseline": export_baseline,
-         "warm": warm, "first_requests": first_requests}
+         "warm": warm, "first_requests": first_requests, "diff": diff, "diff_baseline": diff_baseline}
 
 
 def main(argv: list[str]) -> int:
