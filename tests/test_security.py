@@ -349,6 +349,19 @@ def routes(r) -> dict[str, list[Req]]:
         "job-cancel": [Req("POST", f"/jobs/{r.job.pk}/cancel/", names_run=True)],
         "get_job": [Req("GET", f"/api/jobs/{r.job.pk}", names_run=True)],
         "cancel_job": [Req("DELETE", f"/api/jobs/{r.job.pk}", names_run=True)],
+        "run-share": [Req("GET", f"/runs/{d}/share/", names_run=True),
+                      Req("POST", f"/runs/{d}/share/", data={"user": "mallory"}, names_run=True)],
+        "run-unshare": [Req("POST", f"/runs/{d}/share/remove/", data={"user": "mallory"}, names_run=True)],
+        "run-link-create": [Req("POST", f"/runs/{d}/share/links/", data={"scope": "run", "days": "1"}, names_run=True)],
+        "run-link-revoke": [Req("POST", f"/runs/{d}/share/links/1/revoke/", names_run=True)],
+        "run-view-save": [Req("POST", f"/runs/{d}/views/", data={"name": "v", "url": f"/runs/{d}/"}, names_run=True)],
+        "run-view-delete": [Req("POST", f"/runs/{d}/views/1/delete/", names_run=True)],
+        "share-link": [Req("GET", "/s/1:forged/", public=True)],
+        "list_shares": [Req("GET", f"/api/runs/{d}/shares", names_run=True)],
+        # A form body is not JSON: a 400 for any run, before the run is read (test_access_matrix sends JSON).
+        "add_share": [Req("POST", f"/api/runs/{d}/shares")],
+        "remove_share": [Req("DELETE", f"/api/runs/{d}/shares/mallory", names_run=True)],
+        "remove_group_share": [Req("DELETE", f"/api/runs/{d}/shares/groups/tuners", names_run=True)],
     }
 
 

@@ -49,8 +49,10 @@ def list_shares(request, run_id: int):
              summary="Share the run with a user or a group (owner only)",
              description="Sharing again with the same user or group changes can_annotate. 400 for an unknown "
                          "user or group, or for yourself.")
-def add_share(request, run_id: int, body: ShareIn):
-    run = _owned(request, run_id)
+def add_share(request, run_id: int, body: ShareIn = None):
+    run = _owned(request, run_id)  # before the body: a run you do not own is a 404 whatever is sent
+    if body is None:
+        raise HttpError(400, 'send {"user": <user name>, "can_annotate": true|false} (or "group")')
     try:
         share = shares.share(run, by=request.auth, username=body.user, group=body.group,
                              can_annotate=body.can_annotate)
