@@ -9,7 +9,7 @@ from django.http import QueryDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from viewer import exports, kinds, text
+from viewer import exports, kinds, notes, text
 from viewer.filters import DecisionFilterForm
 from viewer.ingest import Source, run_ingest
 from viewer.models import Decision, Run
@@ -19,6 +19,7 @@ pytestmark = pytest.mark.django_db
 REAL = "dynoai/real_sample/session_replay.json"
 MANIFEST = "dynoai/real_sample/manifest.json"
 LARGE = ("dynoai/runs/large200k_s2_c7", "dynoai/runs/large200k_s4_c10")
+SESSION = "session/combat_session_sample.jsonl"
 HOSTILE = ("hostile/xss_session_replay.json", "hostile/xss_session.jsonl")
 NUMERIC_COLUMNS = {"seq", "elapsed_ms", "rpm", "kpa", "rpm_index", "kpa_index", "round"}
 FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
@@ -463,3 +464,55 @@ def test_the_audit_trail_reads_durations_and_elapsed_times_as_people_do(import_s
     row = page[page.index(f'<tr id="seq-{last.seq}">'):]
     assert f'<td class="num">{text.clock(last.t_ms)}</td>' in row[: row.index("</tr>")]
     assert text.clock(last.t_ms).count(":") or text.clock(last.t_ms).endswith(" s")  # not raw ms
+
+
+# -- notes (issue 20.2) ---------------------------------------------------------------------------
+
+
+def test_csv_gives_each_decision_its_notes_and_labels_neutralized(import_sample, user):
+    run = import_sample(REAL)
+    user.username = "=cmd"  # an author's name could start a formula too
+    user.save()
+    first = run.decisions.order_by("seq").values_list("seq", flat=True)[1]
+    notes.add(run, user, seq=first, text="+1 looks off", labels=["suspect", "regression"])
+    notes.add(run, user, seq=first, text="checked", labels=["suspect"])
+    rows = csv_rows(export(run, "csv", "limit=3"))
+    assert [(r["notes"], r["labels"]) for r in rows] == [
+        ("", ""), ("'=cmd: +1 looks off | =cmd: checked", "suspect,regression"), ("", "")]
+    assert [r["seq"] for r in csv_rows(export(run, "csv", "label=regression"))] == [str(first)]
+
+
+def test_json_adds_notes_to_the_noted_decisions_and_keeps_every_other_byte(import_sample, user):
+    run = import_sample(REAL)
+    before = export(run, "json")
+    note = notes.add(run, user, seq=run.decisions.order_by("seq")[2].seq, text="look *here*", labels=["suspect"])
+    notes.add(run, user, text="the whole run", labels=["ok"])
+    after = export(run, "json")
+    doc = json.loads(after)
+    assert doc["run_notes"][0]["text"] == "the whole run"
+    assert doc["decisions"][2]["notes"] == [notes.as_dict(note)]
+    assert "notes" not in doc["decisions"][1]
+    doc["decisions"][2].pop("notes")
+    del doc["run_notes"]
+    assert doc == json.loads(before)
+
+
+def test_jsonl_splices_notes_into_the_noted_lines_only(import_sample, user):
+    run = import_sample(SESSION)
+    before = export(run, "jsonl").splitlines()
+    notes.add(run, user, seq=run.decisions.order_by("seq")[0].seq, labels=["ok"])
+    after = export(run, "jsonl").splitlines()
+    assert after[1:] == before[1:]
+    line = json.loads(after[0])
+    assert line.pop("notes")[0]["labels"] == ["ok"] and line == json.loads(before[0])
+    assert after[0].startswith(before[0].rstrip()[:-1])  # the original text, then the notes
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('{"a": 1}', '{"a": 1, "notes": []}'),
+    ("{}\r", '{ "notes": []}\r'),
+    ("[1, 2]", "[1, 2]"),
+    ("not json", "not json"),
+])
+def test_with_notes_splices_into_a_json_object_and_leaves_anything_else(text, expected):
+    assert exports.with_notes(text, []) == expected

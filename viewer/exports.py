@@ -13,16 +13,20 @@ The page view (views/exports.py) and `manage.py export_run` both call `export_ch
   number, is neutralized.
 - txt: DynoAI's replay_viewer.py `--export` text (viewer.dynoai_text), built from Decision.raw
   so 10.0 and 10 print differently, as in the original.
-- html: a self-contained audit trail (templates/viewer/audit.html, autoescaped) that prints in
-  proportion: a value string over LONG_TEXT characters (an LLM call's prompt or response) is shown
-  as its first lines and its length, and a decision's values over VALUES_CHARS as their start,
-  each with a pointer to the whole text in the JSON export (the decision's seq).
+- html: the audit trail a reviewer signs off (viewer/audit.py, templates/viewer/audit.html), which
+  viewer/pdf.py prints to PDF.
 - json: a session_replay.json-shaped document. For a DynoAI run each decision is its raw text as
   written, so an unfiltered export is the imported file byte for byte (LF line endings). Other
   kinds are written in the DynoAI decision shape (timestamp, action, reason, values, cell).
 - jsonl: session and study runs give their original lines byte for byte; a DynoAI run gives one
   compact JSON decision per line.
 - otlp: OpenTelemetry's OTLP/JSON Lines, one trace per run (viewer/otlp.py).
+
+Notes (issue 20.2, viewer/notes.py): the csv has `notes` ("author: text", joined by " | ") and `labels`
+(joined by ",") columns. json and jsonl add a decision's notes (notes.as_dict each) only where it has
+some, as a `notes` key spliced in before the record's closing brace, so every other byte stays as
+written and an export of a run without notes is still the imported file byte for byte; json's header
+gains `run_notes` (the notes on the run and its cells) likewise only when there are some.
 """
 from __future__ import annotations
 
@@ -36,14 +40,12 @@ from itertools import islice
 
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
-from django.template.loader import get_template
 from django.utils import timezone
 
-from . import dynoai_text
+from . import dynoai_text, notes
 from . import filters as F
 from .models import Run
 from .selectors import action_counts, decision_list, filtered_decisions
-from .text import clock
 
 FORMATS = ("csv", "txt", "html", "json", "jsonl", "otlp")
 EXTENSIONS = {"otlp": "otlp.jsonl"}  # a format whose file name ends otherwise: /runs/<id>/export.otlp.jsonl
@@ -58,7 +60,7 @@ CONTENT_TYPES = {
 CHUNK = 2000
 CSV_HEADER = (
     "seq", "timestamp", "elapsed_ms", "action", "reason", "rpm", "kpa", "cylinder", "rpm_index",
-    "kpa_index", "round", "agent", "values",
+    "kpa_index", "round", "agent", "values", "notes", "labels",
 )
 CSV_FIELDS = (
     "seq", "ts_text", "t_ms", "action", "reason", "rpm", "kpa", "cylinder", "rpm_index", "kpa_index", "round",
@@ -77,21 +79,25 @@ def export_chunks(
     now: dt.datetime | None = None,
     llm=None,
     otlp_record=None,
+    words=None,
 ) -> Iterator[str]:
     """The export of `run` in `fmt` for a valid form, as text chunks. `raw_is_decision`: the kind
     keeps each decision's own JSON text as its raw record (DynoAI), given back as written. `llm`
-    (the kind's LlmSpec) and `otlp_record` (raw -> its span, a trace's) are the OTLP export's."""
+    (the kind's LlmSpec) and `otlp_record` (raw -> its span, a trace's) are the OTLP export's; `words`
+    (the kind's Words: its time zone, what it calls an action) the audit trail's."""
     qs = decision_list(run=run, **form.filters(), **form.paging())
     if fmt == "csv":
-        return csv_chunks(qs)
+        return csv_chunks(qs, notes.by_seq(run))
     if fmt == "txt":
         return txt_chunks(run, qs, raw_is_decision)
     if fmt == "html":
-        return html_chunks(run, qs, form, now=now or timezone.now())
+        from . import audit
+
+        return audit.chunks(run, qs, form, now=now or timezone.now(), **audit.words_of(words))
     if fmt == "json":
-        return json_chunks(run, qs, raw_is_decision)
+        return json_chunks(run, qs, raw_is_decision, notes.by_seq(run))
     if fmt == "jsonl":
-        return jsonl_chunks(qs, raw_is_decision)
+        return jsonl_chunks(qs, raw_is_decision, notes.by_seq(run))
     if fmt == "otlp":
         from . import otlp
 
@@ -174,7 +180,9 @@ def compact_json(value) -> str:
 # -- csv ----------------------------------------------------------------------------------------
 
 
-def csv_chunks(qs: QuerySet) -> Iterator[str]:
+def csv_chunks(qs: QuerySet, noted: dict[int, list] | None = None) -> Iterator[str]:
+    """`noted`: {seq: its notes} (notes.by_seq) for the notes and labels columns."""
+    noted = noted or {}
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180 line ends
     writer.writerow(CSV_HEADER)
@@ -192,7 +200,7 @@ def csv_chunks(qs: QuerySet) -> Iterator[str]:
             # Numbers go out as numbers (None as an empty cell); every text cell is neutralized.
             out.append((
                 seq, last_iso, _ms(t_ms), neutralize(action), neutralize(reason), rpm, kpa, _text(cyl), rpm_i,
-                kpa_i, rnd, _text(agent), neutralize(values),
+                kpa_i, rnd, _text(agent), neutralize(values), *map(neutralize, notes.csv_cells(noted.get(seq, []))),
             ))
         writer.writerows(out)
         yield buf.getvalue()
@@ -240,8 +248,11 @@ def _dynoai_summary(run: Run, raw_is_decision: bool) -> str:
 # -- json and jsonl -----------------------------------------------------------------------------
 
 
-def json_chunks(run: Run, qs: QuerySet, raw_is_decision: bool = False) -> Iterator[str]:
+def json_chunks(run: Run, qs: QuerySet, raw_is_decision: bool = False,
+                noted: dict[int, list] | None = None) -> Iterator[str]:
     """A session_replay.json (json.dump indent=2 layout), the decisions streamed in between."""
+    noted = noted or {}
+    on_run = [notes.as_dict(n) for n in notes.of_run(run).filter(seq__isnull=True)]
 
     def field(key, value):
         return f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n"
@@ -253,13 +264,16 @@ def json_chunks(run: Run, qs: QuerySet, raw_is_decision: bool = False) -> Iterat
         + field("run_id", run.run_id or run.session_id or run.name)
         + field("generated_at", run.generated_at or iso(run.created))
         + field("total_decisions", total)
+        + (field("run_notes", on_run) if on_run else "")
         + '  "decisions": ['
     )
     first = True
-    for batch in _rows(qs, *_VIEWER_FIELDS):
+    for batch in _rows(qs, "seq", *_VIEWER_FIELDS):
         parts = []
-        for row in batch:
+        for seq, *row in batch:
             text = row[0] if raw_is_decision else _indented(_viewer_dict(row, raw_is_decision))
+            if seq in noted:
+                text = with_notes(text, noted[seq])
             parts.append(("\n    " if first else ",\n    ") + text)
             first = False
         yield "".join(parts)
@@ -270,99 +284,21 @@ def _indented(decision: dict) -> str:
     return json.dumps(decision, indent=2, ensure_ascii=False).replace("\n", "\n    ")
 
 
-def jsonl_chunks(qs: QuerySet, raw_is_decision: bool = False) -> Iterator[str]:
+def jsonl_chunks(qs: QuerySet, raw_is_decision: bool = False, noted: dict[int, list] | None = None) -> Iterator[str]:
     """The raw lines as read; a kind whose raw is a decision's indented JSON: one compact decision a line."""
-    for batch in _rows(qs, "raw"):
-        if raw_is_decision:
-            yield "".join(compact_json(json.loads(raw)) + "\n" for (raw,) in batch)
-        else:
-            yield "".join(raw + "\n" for (raw,) in batch)
+    noted = noted or {}
+    for batch in _rows(qs, "seq", "raw"):
+        lines = (compact_json(json.loads(raw)) if raw_is_decision else raw for _, raw in batch)
+        yield "".join((with_notes(line, noted[seq]) if seq in noted else line) + "\n"
+                      for (seq, _), line in zip(batch, lines))
 
 
-# -- html ---------------------------------------------------------------------------------------
-
-_HTML_FIELDS = ("seq", "ts", "t_ms", "action", "reason", "cell", "round", "agent", "values")
-LONG_TEXT = 600  # a longer value string is shown collapsed in the audit trail
-HEAD_LINES, HEAD_CHARS = 4, 400  # what a collapsed text shows: its first lines, within this many characters
-VALUES_CHARS = 3000  # longer values (once their long texts are collapsed) show their start
-
-
-def html_chunks(run: Run, qs: QuerySet, form: F.DecisionFilterForm, *, now: dt.datetime) -> Iterator[str]:
-    """The audit trail: the document head and summary, then the decisions a batch at a time."""
-    head = get_template("viewer/audit.html#head")
-    rows = get_template("viewer/audit.html#rows")
-    foot = get_template("viewer/audit.html#foot")
-    # A sliced queryset (after/limit) cannot be grouped directly: count the rows it selects.
-    counted = qs.model.objects.filter(pk__in=qs.values("pk")) if qs.query.is_sliced else qs
-    counts = action_counts(counted)
-    context = {
-        "run": run,
-        "filters": form.describe(),
-        "query": form.data.urlencode() if hasattr(form.data, "urlencode") else "",
-        "count": qs.count(),
-        "counts": dynoai_text.sort_action_counts(counts),
-        "made": now,
-        "manifest": run.manifest or {},
-        # The manifest check's message is shown with the check; other import warnings follow it.
-        "warnings": [w for w in run.warnings or [] if w != (run.manifest or {}).get("message")],
-    }
-    yield head.render(context)
-    # Where a collapsed text is whole: the run's JSON exports, by seq (a path: the file may be read offline).
-    json_path = f"/runs/{run.pk}/export.json or export.jsonl"
-    for batch in _rows(qs, *_HTML_FIELDS):
-        yield rows.render({"decisions": [_html_row(row) for row in batch], "json_path": json_path})
-    yield foot.render(context)
-
-
-def _html_row(row: tuple) -> dict:
-    # Strings only: the template then escapes each value without localizing numbers (a third faster).
-    seq, ts, t_ms, action, reason, cell, rnd, agent, values = row
-    return {
-        "seq": str(seq),
-        "ts": iso(ts),
-        "elapsed": clock(t_ms),  # +1:02.5 since the run's first decision (the csv and json keep ms)
-        "action": action,
-        "reason": reason,
-        "cell": dynoai_text.format_cell(cell),
-        "round": "" if rnd is None else str(rnd),
-        "agent": agent or "",
-        **_collapsed_values(values),
-    }
-
-
-def _collapsed_values(values) -> dict:
-    """{"values": the values as JSON, each string over LONG_TEXT replaced by a note; "long": those
-    texts as {path, chars, lines, head}; "values_chars": the length of the values JSON where it is
-    over VALUES_CHARS and only its start is shown (else "")}."""
-    if not values:
-        return {"values": "", "long": [], "values_chars": ""}
-    long: list[dict] = []
-    shown = json.dumps(_collapse(values, "", long), ensure_ascii=False)
-    chars = ""
-    if len(shown) > VALUES_CHARS:
-        chars = f"{len(json.dumps(values, ensure_ascii=False)):,}"
-        shown = shown[:VALUES_CHARS] + "…"
-    return {"values": shown, "long": long, "values_chars": chars}
-
-
-def _collapse(value, path: str, long: list[dict], depth: int = 0):
-    if isinstance(value, str) and len(value) > LONG_TEXT:
-        long.append(_long_text(path or "values", value))
-        return f"⟨{len(value):,} characters: {path or 'values'}, below⟩"
-    if depth > 64:
-        return value
-    if isinstance(value, dict):
-        return {k: _collapse(v, f"{path}.{k}" if path else str(k), long, depth + 1) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_collapse(v, f"{path}[{n}]", long, depth + 1) for n, v in enumerate(value)]
-    return value
-
-
-def _long_text(path: str, text: str) -> dict:
-    lines = text.splitlines()
-    head = "\n".join(lines[:HEAD_LINES])
-    if len(head) > HEAD_CHARS:
-        head = head[: HEAD_CHARS - 1] + "…"
-    elif len(lines) > HEAD_LINES:
-        head += "\n…"
-    return {"path": path, "chars": f"{len(text):,}", "lines": f"{len(lines):,}", "head": head}
+def with_notes(text: str, found: list) -> str:
+    """A JSON object's text with `"notes": [...]` added before its closing brace, every other byte as
+    it was; a record that is not a JSON object is left alone (its notes are in the csv and the API)."""
+    body = text.rstrip()
+    if not (body.lstrip().startswith("{") and body.endswith("}")):
+        return text
+    head = body[:-1].rstrip()
+    comma = "" if head == "{" else ","
+    return f"{head}{comma} \"notes\": {compact_json([notes.as_dict(n) for n in found])}}}" + text[len(body):]

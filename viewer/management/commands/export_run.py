@@ -10,7 +10,7 @@ from viewer import exports, kinds
 from viewer import filters as F
 from viewer.models import Run
 
-REPEATABLE = (F.ACTION, F.VALUE)
+REPEATABLE = (F.ACTION, F.VALUE, F.LABEL)
 
 
 class Command(BaseCommand):
