@@ -343,3 +343,24 @@ def test_the_owner_filter_picks_among_runs_shared_with_you_and_bulk_actions_leav
     client_in.post("/runs/bulk/", {"do": "delete", "run": [shared.pk]})
     assert list(RunTag.objects.values_list("run_id", flat=True)) == [mine.pk]
     assert Run.objects.filter(pk=shared.pk).exists()
+
+
+def test_the_imports_poll_of_a_filtered_list_keeps_its_filters_in_the_jobs_and_the_table(client_in, user):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from viewer.models import ImportJob
+
+    make_runs(user, 3)
+    make_runs(user, 1, start=3, kind="dynoai")
+    ImportJob.objects.create(owner=user, name="big.jsonl", status="running")
+    ImportJob.objects.create(owner=user, name="done.jsonl", status="done", finished=timezone.now())
+    page = client_in.get("/?kind=dynoai&sort=name").content.decode()
+    assert "list=kind%3Ddynoai%26sort%3Dname" in page  # the poll carries the list's filters
+    since = (timezone.now() - dt.timedelta(minutes=1)).isoformat()
+    poll = client_in.get("/jobs/", {"since": since, "list": "kind=dynoai&status=importing"}, headers={"HX-Request": "true"})
+    body = poll.content.decode()
+    assert "big.jsonl" in body and "done.jsonl" not in body  # status=importing: the unfinished ones
+    assert 'id="run-table" hx-swap-oob="true"' in body and "No run is being imported now" in body
+    assert listed(body) == []

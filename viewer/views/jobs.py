@@ -1,7 +1,7 @@
 """Import jobs on the runs list: the progress fragment htmx polls, and cancel."""
 import datetime as dt
 
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from .. import jobs
 from ..models import ImportJob
 from ..forms import RunListForm
+from ..querystring import query_string
 from .runs import jobs_context, table_context
 
 
@@ -26,10 +27,14 @@ def job_list(request):
         since = None
     if since is not None and timezone.is_naive(since):  # the page sends an aware time; a hand-made URL may not
         since = timezone.make_aware(since, dt.timezone.utc)
-    context = jobs_context(request.user, since=timezone.now().isoformat())
+    # The runs list the poll came from (its filters, in `list`): the jobs and the table it refreshes follow them.
+    listing = RunListForm(QueryDict(request.GET.get("list", "")[:4000]))
+    status = (listing.cleaned_data.get("status") or "") if listing.is_valid() else ""
+    context = jobs_context(request.user, since=timezone.now().isoformat(), status=status)
+    context["list_query"] = query_string(listing.data)
     finished = since is not None and ImportJob.objects.filter(owner=request.user, finished__gte=since).exists()
     if finished:
-        context |= table_context(request.user, RunListForm()) | {"runs_oob": True}
+        context |= table_context(request.user, listing) | {"runs_oob": True}
     return render(request, "viewer/runs.html#jobs", context)
 
 
