@@ -142,3 +142,25 @@ def test_the_kind_is_named_trace_in_the_api_and_the_runs_list(client_in, import_
     assert run.kind == "trace"
     assert client_in.get(f"/api/runs/{run.pk}").json()["kind"] == "trace"
     assert "OpenTelemetry trace" in client_in.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_gzipped_otlp_file_imports_as_a_trace_whatever_its_name(user, tmp_path):
+    import gzip
+
+    path = tmp_path / "spans.log.gz"
+    path.write_bytes(gzip.compress((OTLP / "agent_trace.jsonl").read_bytes()))
+    (result,) = run_ingest(owner=user, sources=[Source(name=path.name, path=path, group="test")])
+    assert result.status == "imported", result.message
+    assert result.run.kind == "trace" and result.run.decision_count == 4
+
+
+@pytest.mark.django_db
+def test_a_broken_otlp_file_is_refused_naming_the_file_and_line_and_stores_nothing(user):
+    from viewer.models import Decision, Run
+
+    (result,) = run_ingest(owner=user, sources=[Source(name="broken_line.jsonl", path=OTLP / "broken_line.jsonl",
+                                                       group="test")])
+    assert result.status == "error"
+    assert result.message.startswith("broken_line.jsonl: line 2: invalid JSON")
+    assert not Run.objects.exists() and not Decision.objects.exists()
