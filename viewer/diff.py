@@ -203,8 +203,8 @@ def diff_sides(a: Side, b: Side) -> DiffResult:
     partner_a = array("q", [-1]) * len(a)
     partner_b = array("q", [-1]) * len(b)
     stretches: list[tuple[array, array]] = []  # unequal stretches, paired once their values are read
-    groups_b = _groups(b.key)
-    for key, ia in _groups(a.key).items():
+    groups_b = b.key.positions()
+    for key, ia in a.key.positions().items():
         ib = groups_b.pop(key, EMPTY)
         for i, j in _align(a, b, ia, ib, stretches):
             partner_a[i], partner_b[j] = j, i

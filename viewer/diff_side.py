@@ -3,8 +3,8 @@
 Plain Python, no ORM and no request. `side_from_rows` reads rows (the columns `fields(spec)`
 names, in file order) a chunk at a time into a `Side`: each decision's seq, action, alignment key
 and a hash of what is compared (its signature), with the spec's short columns (a cell, a round,
-an agent) shared between the decisions that hold the same value. That is about 40 bytes a
-decision, so two runs of a million decisions each align in a few hundred MB.
+an agent) as codes into their distinct values (`Coded`). That is about 25 bytes a decision, so two
+runs of a million decisions each align in about 250 MB, the process included.
 
 The long texts (values, DynoAI's reason, timestamps) are kept only when the caller gives no
 `load`: a side read from the database drops them and reads them again, a block at a time, for
@@ -15,7 +15,8 @@ those of one action).
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -41,6 +42,45 @@ def text_fields(spec, include_volatile: bool = False) -> tuple[str, ...]:
     return ("seq", "values_text", *spec.compared) + (("ts_text",) if include_volatile else ())
 
 
+class Coded(Sequence):
+    """A column of few distinct values (an action, a cell, a key), indexed like a list: one code a
+    decision (2 bytes, 4 past 65,536 values) and the values once."""
+
+    def __init__(self):
+        self.codes, self.values, self._code = array("H"), [], {}
+
+    def extend(self, items: Sequence) -> None:
+        code = self._code
+        for value in set(items).difference(code):
+            code[value] = len(self.values)
+            self.values.append(value)
+        if len(self.values) > 0xFFFF and self.codes.typecode == "H":
+            self.codes = array("I", self.codes)
+        self.codes.extend(map(code.__getitem__, items))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return list(map(self.values.__getitem__, self.codes[i]))
+        return self.values[self.codes[i]]
+
+    def __iter__(self):
+        return map(self.values.__getitem__, self.codes)
+
+    def positions(self) -> dict:
+        """value -> the positions holding it, in order (an array of them)."""
+        groups: dict = defaultdict(_positions)
+        for i, c in enumerate(self.codes):
+            groups[c].append(i)
+        return {self.values[c]: found for c, found in groups.items()}
+
+
+def _positions() -> array:
+    return array("q")
+
+
 class Texts:
     """One of a side's texts, indexed like a list (read on demand)."""
 
@@ -63,11 +103,11 @@ class Side:
     run: Any = None  # the run the decisions come from (handed to spec.where)
     load: Callable[..., Iterable[tuple]] | None = None  # (first, last, seqs, action) -> text_fields rows
     seq: array = field(default_factory=lambda: array("q"))
-    action: list[str] = field(default_factory=list)
+    action: Coded = field(default_factory=Coded)
     t_first: float | None = None  # the first and last elapsed times logged
     t_last: float | None = None
-    columns: dict[str, list] = field(default_factory=dict)  # the spec's short columns
-    key: list[str] = field(default_factory=list)  # the alignment key, as one (shared) string
+    columns: dict[str, Coded] = field(default_factory=dict)  # the spec's short columns
+    key: Coded = field(default_factory=Coded)  # the alignment key (one string joining its columns)
     sig: array = field(default_factory=lambda: array("q"))  # hash of what is compared
     held: list[list] | None = None  # without `load`: every decision's texts (values, compared, ts)
     _texts: dict[int, tuple] = field(default_factory=dict, repr=False)
@@ -80,7 +120,7 @@ class Side:
         names = text_fields(self.spec, self.include_volatile)
         return names.index(name) - 1 if name in names else None
 
-    def column(self, name: str) -> list | Texts | None:
+    def column(self, name: str) -> Coded | list | Texts | None:
         """One of the spec's columns (None where the kind does not read it)."""
         if name in self.columns:
             return self.columns[name]
@@ -117,13 +157,15 @@ class Side:
 
     def _read_action(self, i: int) -> None:
         """Read decision i's texts with those of the next BLOCK decisions of its action."""
-        act, action = self.action[i], self.action
-        wanted = []
-        for k in range(i, len(self)):
-            if action[k] is act:
+        codes = self.action.codes
+        code, wanted, k = codes[i], [i], i
+        try:
+            while len(wanted) < BLOCK:
+                k = codes.index(code, k + 1)  # at C speed
                 wanted.append(k)
-                if len(wanted) == BLOCK:
-                    break
+        except ValueError:
+            pass
+        act = self.action[i]
         if len(self._texts) + len(wanted) > HELD:
             self._texts.clear()
         rows = list(self.load(self.seq[i], self.seq[wanted[-1]], None, act))
@@ -210,22 +252,20 @@ def side_from_rows(
     key = key or spec.key
     short = [name for name in spec.columns if name not in spec.compared]
     side = Side(spec=spec, include_volatile=include_volatile, run=run, load=load,
-                columns={name: [] for name in short})
+                columns={name: Coded() for name in short})
     if load is None:
         side.held = [[] for _ in text_fields(spec, include_volatile)[1:]]
-    shared: dict[str, dict] = {name: {} for name in (*short, "action", "key")}
     rows = iter(rows)
     while chunk := list(islice(rows, CHUNK)):
         col = list(zip(*chunk))  # transposed: one tuple per column, at C speed
         side.seq.extend(col[0])
-        actions = list(map(shared["action"].setdefault, col[1], col[1]))
-        side.action += actions
+        side.action.extend(col[1])
         times = [t for t in col[at["t_ms"]] if t is not None]
         if times:
             side.t_first = times[0] if side.t_first is None else side.t_first
             side.t_last = times[-1]
         for name in short:
-            side.columns[name] += map(shared[name].setdefault, col[at[name]], col[at[name]])
+            side.columns[name].extend(col[at[name]])
         values = [vt if vt is not None else "{}" for vt in col[at["values_text"]]]
         compared = [[v or "" for v in col[at[name]]] for name in spec.compared]
         ts = [col[at["ts_text"]]] if include_volatile else []
@@ -235,17 +275,16 @@ def side_from_rows(
         sig = values if include_volatile else _without_volatile(values)
         side.sig.extend(map(hash, zip(*compared, sig, *ts)) if compared or ts else map(hash, sig))
         if key != BY_ACTION:
-            keys = _keys(*(col[at[name]] for name in key), action=actions if key[0] == "action" else None)
-            side.key += map(shared["key"].setdefault, keys, keys)
+            side.key.extend(_keys(*(col[at[name]] for name in key), action=key[0] == "action"))
     if key == BY_ACTION:
         side.key = side.action
     return side
 
 
-def _keys(*columns, action=None) -> list[str]:
+def _keys(*columns, action: bool = False) -> list[str]:
     """One string per row joining the columns; None is kept apart from any text."""
-    if action is not None and len(columns) == 2:  # DynoAI's (action, cell): the hot path
-        return [a + "\x1f" + c if c is not None else a + "\x1f\x00" for a, c in zip(action, columns[1])]
+    if action and len(columns) == 2:  # DynoAI's (action, cell): the hot path
+        return [a + "\x1f" + c if c is not None else a + "\x1f\x00" for a, c in zip(*columns)]
     return ["\x1f".join("\x00" if v is None else str(v) for v in values) for values in zip(*columns)]
 
 
