@@ -9,6 +9,7 @@ OWN = {
     "run-": ["next / previous decision", "search the decisions' text"],
     "replay-": ["play / pause", "previous / next step"],
     "cells": ["the heatmap as a table"],
+    "trace": ["previous / next node of the tree", "open / close a branch"],
 }
 
 
