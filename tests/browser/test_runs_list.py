@@ -97,3 +97,22 @@ def test_the_runs_table_is_cards_on_a_phone_with_the_filters_above(page, browser
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert page.locator("#run-filters input[name=q]").is_visible()
     shot(page)
+
+
+def test_the_tour_the_no_match_state_and_the_bulk_page_have_no_serious_axe_violation(page, browser_user, tmp_path):
+    from axe_playwright_python.sync_playwright import Axe
+
+    from viewer import demo
+    from viewer.ingest import Source, run_ingest
+
+    for group in demo.write_all(tmp_path):
+        run_ingest(owner=browser_user, sources=[Source("demo/" + str(p.relative_to(tmp_path)), path=p, group=str(p.parent))
+                                                for p in group])
+    run = Run.objects.filter(owner=browser_user).first()
+    axe, found = Axe(), []
+    for path in ("/", "/?q=nothing-like-this", f"/runs/bulk/?do=tag&run={run.pk}", f"/runs/bulk/?do=delete&run={run.pk}"):
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        found += [f"{path}: {v['id']} {v['help']}" for v in axe.run(page).response["violations"]
+                  if v["impact"] in ("serious", "critical")]
+    assert not found, found
