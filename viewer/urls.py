@@ -2,6 +2,7 @@ from django.urls import path
 
 from .views import cells, exports, jobs, replay, runs, session, state, timeline, tokens, trace, tuning
 from .views import diff as diff_views
+from .views import notes as note_views
 from .views import saved_views, share
 
 urlpatterns = [
@@ -39,6 +40,9 @@ urlpatterns = [
     path("runs/<int:run_id>/views/", saved_views.save_view, name="run-view-save"),
     path("runs/<int:run_id>/views/<int:view_id>/delete/", saved_views.delete_view, name="run-view-delete"),
     path("s/<str:token>/", share.open_link, name="share-link"),
+    path("runs/<int:run_id>/notes/", note_views.run_notes, name="run-notes"),
+    path("notes/<int:note_id>/edit/", note_views.edit_note, name="note-edit"),
+    path("notes/<int:note_id>/delete/", note_views.delete_note, name="note-delete"),
     path("tokens/", tokens.token_list, name="tokens"),
     path("tokens/<int:token_id>/revoke/", tokens.revoke, name="token-revoke"),
 ]

@@ -15,7 +15,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .. import display, htmx, kinds, overview
+from .. import display, htmx, kinds, notes, overview
 from ..htmx import vary_on_fragment
 from ..charts import AXES, SEQ, TIME
 from ..facets import link_facets
@@ -24,6 +24,7 @@ from ..models import Run
 from ..filters import DecisionFilterForm, filter_querystring
 from ..selectors import decision_list, get_decision_or_404, get_run_or_404, neighbours, previous_t_ms
 from ..summary import action_rows, gaps, run_summary
+from .notes import block as notes_block
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -81,6 +82,7 @@ def run_page(request, run_id):
     }
     if part in (None, "run-view"):
         context.update(_form_fields(form, kind))
+        context.update(run_notes=notes_block(request, run), run_labels=notes.run_labels(run))
     if part is None:
         context["summary"] = run_summary(run, facts=kind.summary_facts(run) if kind.summary_facts else [])
     if form.is_valid():
@@ -117,6 +119,7 @@ def decision_detail(request, run_id, seq):
         "panel": panel,
         "filter_qs": filter_querystring(request.GET),
         "chain": kind.chain(run, decision) if kind.chain else None,
+        "notes_block": notes_block(request, run, seq=seq),
     }
     return render(request, "viewer/decision.html#panel" if panel else "viewer/decision.html", context)
 
@@ -165,9 +168,13 @@ def _table(run, kind, form, filters, colours, *, count: bool) -> dict:
         .annotate(short_reason=Substr("reason", 1, 300))[: size + 1]
     )
     shown = page[:size]
+    noted = notes.by_seq(run, [d.seq for d in shown])
     before = previous_t_ms(run=run, seq=shown[0].seq, **filters) if shown and after is not None else None
+    rows = display.table_rows(shown, before, colours, kind.columns, run.agents)
+    for row in rows:
+        row.note = notes.summary(noted[row.seq]) if row.seq in noted else None
     context = {
-        "rows": display.table_rows(shown, before, colours, kind.columns, run.agents),
+        "rows": rows,
         "more": len(page) > size,
         "last_seq": shown[-1].seq if shown else after,
         "after": after,

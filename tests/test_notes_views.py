@@ -1,0 +1,79 @@
+"""Notes from the pages: the decision's notes and form, the table's mark, the run's notes card, edit and delete."""
+import pytest
+
+from viewer import notes
+from viewer.models import Note, RunShare
+
+pytestmark = pytest.mark.django_db
+
+SESSION = "session/combat_session_sample.jsonl"
+HX = {"HX-Request": "true", "HX-Target": "notes-d3"}
+
+
+@pytest.fixture
+def run(import_sample):
+    return import_sample(SESSION)
+
+
+def test_the_owner_adds_a_labelled_note_from_the_decision_page_and_every_face_shows_it(client_in, run):
+    page = client_in.get(f"/runs/{run.pk}/decisions/3/").content.decode()
+    assert 'action="/runs/%d/notes/"' % run.pk in page and 'name="seq" value="3"' in page
+    response = client_in.post(f"/runs/{run.pk}/notes/", {
+        "seq": "3", "text": "AFR *looks* off", "label": ["suspect"], "labels": "Recheck, ", "next": f"/runs/{run.pk}/decisions/3/"})
+    assert response.status_code == 302 and response["Location"] == f"/runs/{run.pk}/decisions/3/"
+    note = Note.objects.get()
+    assert (note.seq, note.labels, note.author.username) == (3, ["suspect", "recheck"], "alice")
+    detail = client_in.get(f"/runs/{run.pk}/decisions/3/").content.decode()
+    assert "AFR <em>looks</em> off" in detail and 'class="note-author">alice<' in detail
+    table = client_in.get(f"/runs/{run.pk}/?label=suspect").content.decode()
+    assert table.count('class="row"') == 1 and 'data-seq="3"' in table and 'class="note-mark"' in table
+    assert 'class="note-label">suspect</a> <span class="count">1</span>' in table  # the notes card's label facet
+
+
+def test_an_htmx_note_swaps_the_block_in_place_and_a_bad_one_says_why_keeping_the_text(client_in, run):
+    added = client_in.post(f"/runs/{run.pk}/notes/", {"seq": "3", "text": "fine", "label": "ok"}, headers=HX)
+    assert added.status_code == 200 and added.content.decode().lstrip().startswith('<section id="notes-d3"')
+    refused = client_in.post(f"/runs/{run.pk}/notes/", {"seq": "3", "text": "keep me", "labels": "<b>x</b>"}, headers=HX)
+    body = refused.content.decode()
+    assert 'role="alert"' in body and "label" in body and ">keep me</textarea>" in body
+    plain = client_in.post(f"/runs/{run.pk}/notes/", {"seq": "3", "text": "x" * 20_001})
+    assert plain.status_code == 400 and "at most 20,000 characters" in plain.content.decode()
+    assert Note.objects.count() == 1
+
+
+def test_markup_in_a_note_is_shown_as_text(client_in, run, user):
+    notes.add(run, user, seq=3, text="<script>alert(1)</script> <img src=x onerror=alert(1)>")
+    page = client_in.get(f"/runs/{run.pk}/decisions/3/").content.decode()
+    assert "<script>alert(1)" not in page and "<img src=x" not in page and "&lt;script&gt;" in page
+
+
+def test_a_reader_sees_notes_without_the_form_and_cannot_post_a_stranger_gets_404(client, run, user, other_user):
+    notes.add(run, user, seq=3, text="the owner says so")
+    client.force_login(other_user)
+    assert client.post(f"/runs/{run.pk}/notes/", {"seq": "3", "text": "hi"}).status_code == 404
+    RunShare.objects.create(run=run, user=other_user, created_by=user)
+    page = client.get(f"/runs/{run.pk}/decisions/3/").content.decode()
+    assert "the owner says so" in page and "Add a note" not in page and "/edit/" not in page
+    assert client.post(f"/runs/{run.pk}/notes/", {"seq": "3", "text": "hi"}).status_code == 403
+    assert Note.objects.count() == 1
+
+
+def test_the_author_edits_and_deletes_another_annotator_cannot(client, run, user, other_user):
+    note = notes.add(run, user, seq=3, text="first", labels=["ok"])
+    RunShare.objects.create(run=run, user=other_user, created_by=user, can_annotate=True)
+    client.force_login(other_user)
+    assert client.post(f"/notes/{note.pk}/edit/", {"text": "mine"}).status_code == 404
+    assert client.post(f"/notes/{note.pk}/delete/").status_code == 404
+    client.force_login(user)
+    edited = client.post(f"/notes/{note.pk}/edit/", {"text": "second", "labels": "regression", "next": "https://evil.example/"})
+    assert edited.status_code == 302 and edited["Location"] == f"/runs/{run.pk}/"
+    note.refresh_from_db()
+    assert (note.text, note.labels) == ("second", ["regression"])
+    assert client.post(f"/notes/{note.pk}/delete/", headers={"HX-Request": "true"}).status_code == 200
+    assert not Note.objects.exists()
+
+
+def test_the_run_page_has_a_notes_card_for_the_whole_run(client_in, run, user):
+    notes.add(run, user, text="tuned with the **new** injectors")
+    page = client_in.get(f"/runs/{run.pk}/").content.decode()
+    assert 'id="run-notes"' in page and "<strong>new</strong>" in page and 'id="notes-run"' in page
