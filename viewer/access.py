@@ -69,7 +69,7 @@ def owned_run_or_404(user, run_id) -> Run:
 RUN_FACES = frozenset({
     "run", "decision", "run-cells", "run-cell-story", "run-tables", "run-replay", "run-replay-frames",
     "run-replay-document", "run-replay-writing", "run-llm", "run-state", "run-replay-kit", "run-trace",
-    "run-export", "run-export-otlp", "run-output",
+    "run-export", "run-export-otlp", "run-output", "run-notes",
 })
 AUDIT_FORMATS = ("html", "pdf")
 SAFE_METHODS = ("GET", "HEAD")
