@@ -661,3 +661,20 @@ def test_a_filter_with_nothing_to_replay_offers_to_clear_the_filters(client_in, 
     html = client_in.get(page_url(session_run, action="no_such_event")).content.decode()
     assert "nothing to replay" in html
     assert f'<a href="/runs/{session_run.pk}/replay/">Clear the filters</a>' in html
+
+
+def test_the_replay_shows_the_notes_of_the_decision_at_the_step_and_marks_noted_rows(client_in, session_run, user):
+    from viewer import notes
+
+    first = filtered_decisions(run=session_run)[:3]
+    notes.add(session_run, user, seq=first[1].seq, text="**why** here?", labels=["suspect"])
+    at_noted = client_in.get(page_url(session_run, step=2)).content.decode()
+    section = at_noted[at_noted.index('id="replay-notes"'):at_noted.index("</section>", at_noted.index('id="replay-notes"'))]
+    assert f"Notes on decision #{first[1].seq}" in section and "<strong>why</strong> here?" in section
+    assert 'title="Decisions labelled suspect">suspect</a>' in section
+    assert at_noted.count('class="note-mark"') == 1  # the list's row of the noted decision
+    elsewhere = client_in.get(page_url(session_run, step=3)).content.decode()
+    assert "None on this decision" in elsewhere
+    body = client_in.get(frames_url(session_run, start=1, count=3)).json()
+    by_step = {f["step"]: f["notes"] for f in body["frames"]}
+    assert "<strong>why</strong>" in by_step[2] and "None on this decision" in by_step[3]

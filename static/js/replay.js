@@ -156,6 +156,8 @@
       this.recent = [...this.recent.filter((f) => f.step < frame.step).slice(-ROWS_BEFORE), frame];
       const state = document.getElementById("replay-state");
       if (state) state.replaceWith(parseHTML(frame.state));
+      const notes = document.getElementById("replay-notes"); // the notes of the decision at this step
+      if (notes && frame.notes) notes.replaceWith(parseHTML(frame.notes));
       this.drawFigures(state);
       if (frame.grid) this.drawGrid(frame.grid);
       this.renderList();

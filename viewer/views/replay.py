@@ -19,7 +19,7 @@ from django.utils.text import get_valid_filename, slugify
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
-from .. import exports, htmx, kinds
+from .. import access, exports, htmx, kinds, notes
 from .. import replay as R
 from .. import replay_store as store
 from ..filters import FILTER_PARAMS, DecisionFilterForm, describe_filters, filter_querystring
@@ -70,7 +70,7 @@ def replay(request, run_id):
     index = store.get_index(run, form.filters()) if valid else None
     ctx = _page_context(request, shown, form, step_form, index)
     if index is not None and index.status == ReplayIndex.Status.READY:
-        ctx.update(_player_context(shown, form.filters(), index, step_form.cleaned_data))
+        ctx.update(_player_context(shown, form.filters(), index, step_form.cleaned_data, request.user))
     return render(request, PARTS.get(part, "viewer/replay.html"), ctx, status=200 if valid else 400)
 
 
@@ -92,7 +92,9 @@ def frames(request, run_id):
     at = store.step_of(player, data["start"], data["t"])
     shown = _shown(request, run)
     start = max(0, at - (data["back"] or 0))
-    out = [_frame_json(shown, player.reducer, f) for f in player.frames(start, count, stride)]
+    found = list(player.frames(start, count, stride))
+    noted = _noted(request.user, run, [f.decision["seq"] for f in found if f.decision])
+    out = [_frame_json(shown, player.reducer, f, noted) for f in found]
     response = JsonResponse({"total": player.total, "at": at, "frames": out})
     response["Cache-Control"] = "private, no-store"
     return response
@@ -119,15 +121,17 @@ def _page_context(request, shown: Shown, form, step_form, index: ReplayIndex | N
     }
 
 
-def _player_context(shown: Shown, filters: dict, index: ReplayIndex, data: dict) -> dict:
+def _player_context(shown: Shown, filters: dict, index: ReplayIndex, data: dict, user=None) -> dict:
     player = store.stored_replay(shown.run, filters, index)
     step = store.step_of(player, data.get("step"), data.get("t"))
     frame, window = player.window(step, ROWS_BEFORE, ROWS_AFTER)
     current_t = frame.decision.get("t_ms") if frame.decision else None
+    noted = _noted(user, shown.run, [d["seq"] for _, d in window] + ([frame.decision["seq"]] if frame.decision else []))
     layers = shown.spec.layers
     ctx = {
         "step": step, "total": player.total, "frame": frame, "speeds": SPEEDS,
-        "rows": [_decision_row(shown, player.reducer, s, d) for s, d in window],
+        "rows": [_decision_row(shown, player.reducer, s, d, noted) for s, d in window],
+        "notes_place": _notes_place(shown, frame.decision, noted),
         "prev_step": max(0, step - 1), "next_step": min(player.total, step + 1),
         "first_href": shown.href(0), "prev_href": shown.href(max(0, step - 1)),
         "next_href": shown.href(min(player.total, step + 1)), "last_href": shown.href(player.total),
@@ -164,18 +168,33 @@ def _state_context(shown: Shown, state: dict) -> dict:
     }
 
 
-def _decision_row(shown: Shown, reducer: R.Reducer, step: int, d: dict) -> dict:
+def _decision_row(shown: Shown, reducer: R.Reducer, step: int, d: dict, noted: dict | None = None) -> dict:
+    found = (noted or {}).get(d.get("seq"))
     return {"step": step, **d, "href": shown.href(step), "t_text": clock(d.get("t_ms")),
-            "marker": reducer.marker(d)}
+            "marker": reducer.marker(d), "note": notes.summary(found) if found else None}
+
+
+def _noted(user, run: Run, seqs: list[int]) -> dict:
+    """{seq: its notes} of the decisions shown, and (key "can_add") whether the user may annotate."""
+    return {**notes.by_seq(run, seqs), "can_add": access.can_annotate(user, run)}
+
+
+def _notes_place(shown: Shown, decision: dict | None, noted: dict) -> dict:
+    """What viewer/notes.html#brief shows: the notes of the decision at the current step."""
+    seq = decision["seq"] if decision else None
+    found = noted.get(seq, []) if seq is not None else []
+    return {"run": shown.run, "seq": seq, "can_add": noted.get("can_add"),
+            "items": [{"note": n, "html": notes.html(n)} for n in found]}
 
 
 def _round_text(spec: R.ReplaySpec, state: dict) -> str:
     return f"round {state['round']}" if spec.rounds and state.get("round") is not None else ""
 
 
-def _frame_json(shown: Shown, reducer: R.Reducer, frame: R.Frame) -> dict:
+def _frame_json(shown: Shown, reducer: R.Reducer, frame: R.Frame, noted: dict | None = None) -> dict:
     d = frame.decision
-    row = {"run": shown.run, "spec": shown.spec, "row": _decision_row(shown, reducer, frame.step, d)} if d else None
+    noted = noted or {}
+    row = {"run": shown.run, "spec": shown.spec, "row": _decision_row(shown, reducer, frame.step, d, noted)} if d else None
     out = {
         "step": frame.step,
         "seq": d["seq"] if d else None,
@@ -186,6 +205,7 @@ def _frame_json(shown: Shown, reducer: R.Reducer, frame: R.Frame) -> dict:
         "state": render_to_string("viewer/replay.html#state", _state_context(shown, frame.state)),
         "href": shown.href(frame.step),
         "row": render_to_string("viewer/replay.html#row", row) if row else "",
+        "notes": render_to_string("viewer/notes.html#brief", {"place": _notes_place(shown, d, noted)}),
     }
     if shown.spec.grid is not None:
         out["grid"] = shown.spec.grid(frame.state)
