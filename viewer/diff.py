@@ -22,8 +22,6 @@ from __future__ import annotations
 import gc
 import math
 from array import array
-from collections import defaultdict
-from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -205,9 +203,11 @@ def diff_sides(a: Side, b: Side) -> DiffResult:
     stretches: list[tuple[array, array]] = []  # unequal stretches, paired once their values are read
     groups_b = b.key.positions()
     for key, ia in a.key.positions().items():
-        ib = groups_b.pop(key, EMPTY)
-        for i, j in _align(a, b, ia, ib, stretches):
-            partner_a[i], partner_b[j] = j, i
+        ib = groups_b.pop(key, None)
+        if ib is not None:
+            for xs, ys in _align(a, b, ia, ib, stretches):
+                for i, j in zip(xs, ys):
+                    partner_a[i], partner_b[j] = j, i
     del groups_b
     for batch in _batches(stretches, lambda s: len(s[0]) + len(s[1])):
         a.read(i for xs, _ in batch for i in xs)
@@ -220,9 +220,6 @@ def diff_sides(a: Side, b: Side) -> DiffResult:
     result = _layout(a, b, partner_a, partner_b, changes)
     result.divergence = _divergence(result, partner_a)
     return result
-
-
-EMPTY = array("q")
 
 
 def _batches(items: list, size: Callable[[Any], int]):
@@ -320,27 +317,14 @@ def _unpaired(partner: array):
         yield i
 
 
-def _groups(keys: list) -> dict:
-    """item -> the positions where it appears, in order (an array of them)."""
-    groups: dict = defaultdict(_positions)
-    for i, k in enumerate(keys):
-        groups[k].append(i)
-    return groups
-
-
-def _positions() -> array:
-    return array("q")
-
-
-def _align(a: Side, b: Side, ia, ib, stretches: list):
-    """Yield the pairs (i, j) of one key group; unequal stretches to pair by value distance go to
-    `stretches` (decisions left unpaired are found on one side only)."""
-    if not ib:
-        return
+def _align(a: Side, b: Side, ia: array, ib: array, stretches: list):
+    """Yield the paired stretches (xs, ys) of one key group, xs[k] paired with ys[k]; unequal
+    stretches to pair by value distance go to `stretches` (decisions left unpaired are found on
+    one side only)."""
     sa = list(map(a.sig.__getitem__, ia))
     sb = list(map(b.sig.__getitem__, ib))
     if sa == sb:
-        yield from zip(ia, ib)
+        yield ia, ib
         return
     lo, n, m = 0, len(sa), len(sb)
     while lo < n and lo < m and sa[lo] == sb[lo]:
@@ -349,7 +333,7 @@ def _align(a: Side, b: Side, ia, ib, stretches: list):
     while hi_a > lo and hi_b > lo and sa[hi_a - 1] == sb[hi_b - 1]:
         hi_a -= 1
         hi_b -= 1
-    yield from zip(ia[:lo], ib[:lo])
+    yield ia[:lo], ib[:lo]
     ma, mb = sa[lo:hi_a], sb[lo:hi_b]
     if len(ma) * len(mb) <= MATCHER_LIMIT:
         opcodes = SequenceMatcher(None, ma, mb, autojunk=False).get_opcodes()
@@ -357,15 +341,11 @@ def _align(a: Side, b: Side, ia, ib, stretches: list):
         opcodes = _sync(ma, mb)
     for tag, i1, i2, j1, j2 in opcodes:
         xs, ys = ia[lo + i1 : lo + i2], ib[lo + j1 : lo + j2]
-        if tag == "equal":
-            yield from zip(xs, ys)
-        elif len(xs) == len(ys) == 1:
-            yield xs[0], ys[0]
-        elif len(xs) * len(ys) > PAIR_DP_LIMIT:  # too big to weigh: paired in order
-            yield from zip(xs, ys)
+        if tag == "equal" or len(xs) == len(ys) == 1 or len(xs) * len(ys) > PAIR_DP_LIMIT:
+            yield xs, ys  # equal, one each, or too big to weigh: paired in order
         elif xs and ys:
             stretches.append((xs, ys))
-    yield from zip(ia[hi_a:], ib[hi_b:])
+    yield ia[hi_a:], ib[hi_b:]
 
 
 def _sync(sa: list, sb: list) -> list[tuple[str, int, int, int, int]]:
@@ -399,9 +379,9 @@ def _sync(sa: list, sb: list) -> list[tuple[str, int, int, int, int]]:
         nb = _find(sb, sa[i], j + 1, m)
         if na < 0 and nb < 0 and (i + NEAR < n or j + NEAR < m):
             if pos_a is None:
-                pos_a, pos_b = _groups(sa), _groups(sb)
-            na = _next(pos_a.get(sb[j]), i + 1)
-            nb = _next(pos_b.get(sa[i]), j + 1)
+                pos_a, pos_b = _Where(sa), _Where(sb)
+            na = pos_a.next(sb[j], i + 1)
+            nb = pos_b.next(sa[i], j + 1)
         if na < 0 and nb < 0:
             i += 1
             j += 1
@@ -422,14 +402,25 @@ def _find(items: list, item, lo: int, n: int) -> int:
         return -1
 
 
-def _next(positions: list[int] | None, lo: int) -> int:
-    """The first position >= lo, or -1."""
-    if not positions:
-        return -1
-    if positions[0] >= lo:
-        return positions[0]
-    k = bisect_left(positions, lo)
-    return positions[k] if k < len(positions) else -1
+class _Where:
+    """Where each item of a sequence is next found: its first and last positions (two dicts built
+    at C speed), and a C-speed search between them for items found more than once."""
+
+    def __init__(self, items: list):
+        n = len(items)
+        self.items = items
+        self.first = dict(zip(reversed(items), range(n - 1, -1, -1)))
+        self.last = dict(zip(items, range(n)))
+
+    def next(self, item, lo: int) -> int:
+        """The first position >= lo of item, or -1."""
+        first = self.first.get(item)
+        if first is None:
+            return -1
+        if first >= lo:
+            return first
+        last = self.last[item]
+        return self.items.index(item, lo, last + 1) if last >= lo else -1
 
 
 def _pair(a: Side, b: Side, xs: list[int], ys: list[int]):

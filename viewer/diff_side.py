@@ -91,7 +91,7 @@ class Texts:
         return len(self.side)
 
     def __getitem__(self, i: int):
-        return self.side.texts(i)[self.k]
+        return self.side.text(i, self.k)
 
 
 @dataclass(eq=False)
@@ -110,7 +110,7 @@ class Side:
     key: Coded = field(default_factory=Coded)  # the alignment key (one string joining its columns)
     sig: array = field(default_factory=lambda: array("q"))  # hash of what is compared
     held: list[list] | None = None  # without `load`: every decision's texts (values, compared, ts)
-    _texts: dict[int, tuple] = field(default_factory=dict, repr=False)
+    _texts: dict[int, tuple] = field(default_factory=dict, repr=False)  # i -> its row (text_fields)
     _leaves: dict[int, dict] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -145,14 +145,28 @@ class Side:
         decisions of its action (those a figure over one action reads next)."""
         if self.held is not None:
             return tuple(h[i] for h in self.held)
+        row = self._row(i)
+        if None in row:  # texts read as NULL: no values, no reason
+            n = len(self.spec.compared)
+            return ("{}" if row[1] is None else row[1], *("" if v is None else v for v in row[2 : 2 + n]),
+                    *row[2 + n :])
+        return row[1:]
+
+    def text(self, i: int, k: int):
+        """Decision i's text k (as `texts(i)[k]`)."""
+        if self.held is not None:
+            return self.held[k][i]
+        value = self._row(i)[k + 1]
+        if value is None and k <= len(self.spec.compared):
+            return "" if k else "{}"
+        return value
+
+    def _row(self, i: int) -> tuple:
+        """The row read for decision i: seq, then its texts as the database holds them."""
         row = self._texts.get(i)
         if row is None:
             self._read_action(i)
             row = self._texts[i]
-        if None in row:  # texts read as NULL: no values, no reason
-            row = ("{}" if row[0] is None else row[0],
-                   *("" if v is None else v for v in row[1 : 1 + len(self.spec.compared)]),
-                   *row[1 + len(self.spec.compared) :])
         return row
 
     def _read_action(self, i: int) -> None:
@@ -170,7 +184,7 @@ class Side:
             self._texts.clear()
         rows = list(self.load(self.seq[i], self.seq[wanted[-1]], None, act))
         if len(rows) == len(wanted):  # the action's rows in the range, in order: one for each
-            self._texts.update(zip(wanted, (row[1:] for row in rows)))
+            self._texts.update(zip(wanted, rows))
         else:
             self.read(wanted)
 
@@ -189,18 +203,18 @@ class Side:
         if len(wanted) * 2 > hi - lo + 1:  # dense: the whole range, each row at its position
             rows = list(self.load(seq[lo], seq[hi], None, None))
             if len(rows) == hi - lo + 1:
-                texts.update(zip(range(lo, hi + 1), (row[1:] for row in rows)))
+                texts.update(zip(range(lo, hi + 1), rows))
                 return
             at = {seq[k]: k for k in range(lo, hi + 1)}
-            texts.update((at[row[0]], row[1:]) for row in rows if row[0] in at)
+            texts.update((at[row[0]], row) for row in rows if row[0] in at)
             return
         for start in range(0, len(wanted), SEQS):
             part = wanted[start : start + SEQS]
             at = {seq[k]: k for k in part}
-            texts.update((at[row[0]], row[1:]) for row in self.load(seq[part[0]], seq[part[-1]], list(at), None))
+            texts.update((at[row[0]], row) for row in self.load(seq[part[0]], seq[part[-1]], list(at), None))
 
     def values(self, i: int) -> Any:
-        return loads(self.texts(i)[0])
+        return loads(self.text(i, 0))
 
     def leaves(self, i: int) -> dict[str, Any]:
         """path -> leaf value of what is compared for decision i (cached)."""
