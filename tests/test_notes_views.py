@@ -77,3 +77,14 @@ def test_the_run_page_has_a_notes_card_for_the_whole_run(client_in, run, user):
     notes.add(run, user, text="tuned with the **new** injectors")
     page = client_in.get(f"/runs/{run.pk}/").content.decode()
     assert 'id="run-notes"' in page and "<strong>new</strong>" in page and 'id="notes-run"' in page
+
+
+def test_the_diff_marks_a_noted_decision_beside_its_seq_on_its_side(client_in, import_sample, user):
+    a = import_sample("dynoai/real_sample/session_replay.json")
+    b = import_sample("dynoai/runs/large200k_s2_c7/session_replay.json")
+    seq = a.decisions.order_by("seq")[0].seq
+    notes.add(a, user, seq=seq, labels=["regression"])
+    page = client_in.get(f"/diff/?a={a.pk}&b={b.pk}&limit=50").content.decode()
+    cell = page[page.index(f'data-label="A"><a href="/runs/{a.pk}/decisions/{seq}/">'):][:400]
+    assert 'class="note-mark"' in cell and ">regression</span>" in cell
+    assert page.count('class="note-mark"') == 1

@@ -240,7 +240,10 @@ class DiffReport:
         read(self.result, rows)
         found = self._reasons([(r.a, r.b) for r in rows if r.status != CHANGED]) if reasons else {}
         paths = self.texts if texts else ()
-        return [row_view(self.result, r, found, texts=paths) for r in rows]
+        views = [row_view(self.result, r, found, texts=paths) for r in rows]
+        if reasons:  # a page's rows: each side's notes beside its decision (issue 20.2)
+            mark_notes(views, self.a, self.b)
+        return views
 
     def _reasons(self, pairs: list[tuple[int | None, int | None]]) -> dict[tuple[str, int], str]:
         """{(side, index): reason} of these decisions (A's where there is one), for sides that do not
@@ -301,6 +304,17 @@ def read(result: DiffResult, rows: list[Row]) -> None:
 def _reason(side: Side, name: str, i: int, found: dict) -> str:
     held = side.column("reason")
     return held[i] if held is not None else found.get((name, i), "")
+
+
+def mark_notes(views: list[dict], a: Run, b: Run) -> None:
+    """`note_a`/`note_b`: notes.summary of the notes on each side's decision of a row, or None."""
+    from . import notes
+
+    for key, run in (("a", a), ("b", b)):
+        noted = notes.by_seq(run, [v[f"seq_{key}"] for v in views if v[f"seq_{key}"] is not None])
+        for v in views:
+            found = noted.get(v[f"seq_{key}"])
+            v[f"note_{key}"] = notes.summary(found) if found else None
 
 
 def row_view(result: DiffResult, row: Row, reasons: dict | None = None, texts: tuple[str, ...] = ()) -> dict:
