@@ -306,6 +306,8 @@ def routes(r) -> dict[str, list[Req]]:
         ]
         + [Req("GET", f"/runs/{d}/decisions/0/?format=json", names_run=True)],
         "run-delete": [Req("POST", f"/runs/{d}/delete/", names_run=True)],
+        "runs-bulk": [Req("GET", f"/runs/bulk/?do=delete&run={d}", names_run=True),
+                      Req("POST", "/runs/bulk/", data={"do": "tag", "tag": "t", "run": str(d)}, names_run=True)],
         "run-rename": [Req("POST", f"/runs/{d}/rename/", data={"name": "renamed"}, names_run=True)],
         "run-output": [Req("GET", f"/runs/{run}/outputs/session_replay.json", names_run=True) for run in (d, d2)],
         "list_outputs": [Req("GET", f"/api/runs/{run}/outputs", names_run=True) for run in (d, s, st)],

@@ -158,8 +158,8 @@ def bulk(request):
         if request.htmx:
             return HttpResponse(status=204, headers={"HX-Redirect": back})
         return HttpResponseRedirect(back, status=303)
-    if ids and not runs and "run" not in form.errors:
-        form.add_error("run", "none of the ticked runs is yours to change")
+    if ids and not runs:  # as for one run: another user's runs and missing ones are a 404 alike
+        raise Http404("No such run")
     do = form.cleaned_data.get("do") or ""
     context = {"bulk": form, "runs": runs, "not_yours": len(ids) - len(runs), "back": back or "/", "do": do,
                "action": BULK_ACTIONS.get(do, ""), "posted": posted, "tags": run_tags(request.user)}
