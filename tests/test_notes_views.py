@@ -88,3 +88,16 @@ def test_the_diff_marks_a_noted_decision_beside_its_seq_on_its_side(client_in, i
     cell = page[page.index(f'data-label="A"><a href="/runs/{a.pk}/decisions/{seq}/">'):][:400]
     assert 'class="note-mark"' in cell and ">regression</span>" in cell
     assert page.count('class="note-mark"') == 1
+
+
+def test_a_cells_drilldown_shows_and_takes_the_cells_notes(client_in, import_sample, user):
+    run = import_sample("dynoai/real_sample/session_replay.json")
+    page = client_in.get(f"/runs/{run.pk}/cells/").content.decode()
+    link = page[page.index("?cell_"):].split('"', 1)[0].replace("&amp;", "&")
+    drill = client_in.get(f"/runs/{run.pk}/cells/{link}").content.decode()
+    cell = drill[drill.index('name="cell" value="') + 19:].split('"', 1)[0].replace("&amp;", "&")
+    assert cell.startswith("cell_")
+    posted = client_in.post(f"/runs/{run.pk}/notes/", {"cell": cell, "text": "lean here", "label": "suspect"})
+    assert posted.status_code == 302
+    assert notes.on_cell(run, cell)[0].text == "lean here" and not notes.on_run(run)
+    assert "lean here" in client_in.get(f"/runs/{run.pk}/cells/{link}").content.decode()

@@ -2,6 +2,8 @@
 one cell's drilldown, each also an htmx fragment of the same template. What the grid is comes
 from the run's kind profile (`kinds.profile(run).cells`; events over time for a kind without)."""
 
+from urllib.parse import urlencode
+
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -12,6 +14,7 @@ from ..forms import CellOptionsForm
 from ..querystring import pairs, query_string
 from ..selectors import get_run_or_404
 from ..text import clock
+from .notes import block as notes_block
 
 PARTS = {"cells-panel": "viewer/cells.html#cells-panel", "cell-drilldown": "viewer/cells.html#drilldown"}
 
@@ -47,6 +50,8 @@ def run_cells(request, run_id):
             context.update(_grid_context(request, run, spec, form, options, key))
         if key:
             context["drill"] = _drill_context(request, run, spec, form.filters(), opts, key)
+            # a cell's notes under its key as the page's URL names it (cell_rpm=2000&cell_kpa=50)
+            context["drill"]["notes_place"] = notes_block(request, run, cell=urlencode(key))
     return render(request, PARTS.get(part, "viewer/cells.html"), context, status=200 if valid else 400)
 
 
