@@ -9,6 +9,7 @@ from django.http import QueryDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from viewer import audit
 from viewer import exports, kinds, notes, text
 from viewer.filters import DecisionFilterForm
 from viewer.ingest import Source, run_ingest
@@ -416,7 +417,7 @@ class _Texts(HTMLParser):
 
 
 def long_strings(value, out):
-    if isinstance(value, str) and len(value) > exports.LONG_TEXT:
+    if isinstance(value, str) and len(value) > audit.LONG_TEXT:
         out.append(value)
     elif isinstance(value, dict):
         for v in value.values():
@@ -437,7 +438,7 @@ def test_the_audit_trail_shows_long_texts_collapsed_with_their_length_and_where_
     parser = _Texts()
     parser.feed(page)
     assert len(page.encode()) < 300_000  # the file is 800 KB, 600 KB of it prompts and responses
-    assert max(len(t) for t in parser.texts) <= exports.VALUES_CHARS + 1
+    assert max(len(t) for t in parser.texts) <= audit.VALUES_CHARS + 1
     assert not [t for t in texts if t in page]  # no long text whole
     system_prompt = events[10]["prompt"][0]["content"]
     assert len(system_prompt) == 34_842
