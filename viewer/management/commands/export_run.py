@@ -1,4 +1,5 @@
-"""`manage.py export_run ID --format FMT [--out FILE] [filters]`: the page's exports from the shell.
+"""`manage.py export_run ID --format FMT [--out FILE] [filters]`: the page's exports from the shell,
+`--format pdf` the audit trail printed to PDF as /runs/<id>/export.pdf gives it (viewer/pdf.py).
 
 The filter options carry the querystring's names (`--rpm-min` is `rpm_min`) and go through
 DecisionFilterForm, so they parse and fail exactly as on the page.
@@ -11,14 +12,16 @@ from viewer import filters as F
 from viewer.models import Run
 
 REPEATABLE = (F.ACTION, F.VALUE, F.LABEL)
+PDF = "pdf"  # the audit trail printed (viewer/pdf.py), not one of the text exports
 
 
 class Command(BaseCommand):
-    help = "Export a run's decisions (filtered as on the run page) as csv, html, txt, json, jsonl or otlp (OTLP/JSON Lines)."
+    help = ("Export a run's decisions (filtered as on the run page) as csv, html, txt, json, jsonl, otlp "
+            "(OTLP/JSON Lines) or pdf (the audit trail printed).")
 
     def add_arguments(self, parser):
         parser.add_argument("run_id", type=int, metavar="ID")
-        parser.add_argument("--format", required=True, choices=exports.FORMATS)
+        parser.add_argument("--format", required=True, choices=(*exports.FORMATS, PDF))
         parser.add_argument("--out", help="write to this file (default: standard output)")
         for name in F.ALL_PARAMS:
             flags = ["--" + name.replace("_", "-")]
@@ -44,8 +47,10 @@ class Command(BaseCommand):
         if not form.is_valid():
             raise CommandError(form.error_text())
         kind = kinds.profile(run)
+        if format == PDF:
+            return self._pdf(run, form, kind, out)
         chunks = exports.export_chunks(run, format, form, raw_is_decision=kind.raw_is_decision, llm=kind.llm,
-                                       otlp_record=kind.otlp_record)
+                                       otlp_record=kind.otlp_record, words=kind.words)
         if out:
             with open(out, "w", encoding="utf-8", newline="") as f:
                 f.writelines(chunks)
@@ -54,3 +59,16 @@ class Command(BaseCommand):
         else:
             for chunk in chunks:
                 self.stdout.write(chunk, ending="")
+
+    def _pdf(self, run, form, kind, out):
+        from viewer import pdf
+
+        if not out:
+            raise CommandError("a PDF is written to a file: add --out FILE.pdf")
+        try:
+            data = pdf.audit_pdf(run, form, words=kind.words)
+        except pdf.TooBig as exc:
+            raise CommandError(str(exc)) from None
+        with open(out, "wb") as f:
+            f.write(data)
+        self.stderr.write(f"{exports.export_filename(run, PDF, form)} -> {out}")
