@@ -226,4 +226,17 @@ def site_pages(browser_user, samples_dir):
         ("diff-session", f"/diff/?a={session.pk}&b={replayed.pk}"),
         ("diff-dynoai", f"/diff/?a={dyno.pk}&b={dyno2.pk}"),
         ("tokens", "/tokens/"),
+        ("share", shared_page(session, browser_user)),
     ]
+
+
+def shared_page(run, owner) -> str:
+    """The run's share page with a group share and a public link listed (a long URL at 390 px)."""
+    from django.contrib.auth.models import Group
+
+    from viewer import shares
+
+    Group.objects.get_or_create(name="tuners")
+    shares.share(run, by=owner, group="tuners", can_annotate=True)
+    shares.create_link(run, by=owner)
+    return f"/runs/{run.pk}/share/"
