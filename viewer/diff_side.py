@@ -108,7 +108,9 @@ class Side:
     t_last: float | None = None
     columns: dict[str, Coded] = field(default_factory=dict)  # the spec's short columns
     key: Coded = field(default_factory=Coded)  # the alignment key (one string joining its columns)
-    sig: array = field(default_factory=lambda: array("q"))  # hash of what is compared
+    # hash of what is compared: equal hashes pass for equal decisions (64 bits: two different ones
+    # agree once in 2**64, against a handful of million pairs per diff)
+    sig: array = field(default_factory=lambda: array("q"))
     held: list[list] | None = None  # without `load`: every decision's texts (values, compared, ts)
     _texts: dict[int, tuple] = field(default_factory=dict, repr=False)  # i -> its row (text_fields)
     _leaves: dict[int, dict] = field(default_factory=dict, repr=False)
@@ -287,7 +289,8 @@ def side_from_rows(
             for held, texts in zip(side.held, (values, *compared, *ts)):
                 held += texts
         sig = values if include_volatile else _without_volatile(values)
-        side.sig.extend(map(hash, zip(*compared, sig, *ts)) if compared or ts else map(hash, sig))
+        stamps = [[t or "" for t in ts[0]]] if ts else []
+        side.sig.extend(map(hash, zip(*compared, sig, *stamps)) if compared or ts else map(hash, sig))
         if key != BY_ACTION:
             side.key.extend(_keys(*(col[at[name]] for name in key), action=key[0] == "action"))
     if key == BY_ACTION:
