@@ -225,7 +225,7 @@ def test_a_filter_with_no_match_says_so_and_offers_to_clear_the_filters(client_i
 
 def test_a_new_users_empty_list_says_how_to_import_a_first_log(client_in):
     body = client_in.get("/").content.decode()
-    assert "No runs yet." in body and "import_logs PATH" in body and "load_demo" in body
+    assert "No runs yet." in body and "import_logs PATH" in body and "load_demo --user alice" in body
     assert 'id="run-filters"' not in body  # nothing to filter yet
 
 
