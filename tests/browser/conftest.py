@@ -207,6 +207,7 @@ def site_pages(browser_user, samples_dir):
     session = one("session/session_debt_auction_ambush.jsonl")
     replayed = one("session/session_debt_auction_ambush_replay.jsonl")
     study = one("study/2024-03-05T18-22-30.004512-0000000007-gc-104523-41233.study.log")
+    noted(dyno, browser_user)
     return [
         ("runs", "/"),
         ("run-dynoai", f"/runs/{dyno.pk}/"),
@@ -226,6 +227,7 @@ def site_pages(browser_user, samples_dir):
         ("diff-session", f"/diff/?a={session.pk}&b={replayed.pk}"),
         ("diff-dynoai", f"/diff/?a={dyno.pk}&b={dyno2.pk}"),
         ("tokens", "/tokens/"),
+        ("notes", f"/runs/{dyno.pk}/notes/?seq=10"),
         ("share", shared_page(session, browser_user)),
     ]
 
@@ -240,3 +242,12 @@ def shared_page(run, owner) -> str:
     shares.share(run, by=owner, group="tuners", can_annotate=True)
     shares.create_link(run, by=owner)
     return f"/runs/{run.pk}/share/"
+
+def noted(run, owner) -> None:
+    """Notes where the sweeps look: a long one with labels on decision 10 (its page, its table row, the
+    replay), one on the whole run (the run page's card)."""
+    from viewer import notes
+
+    text = "Lean spike **here**: check `O2` first. " + "A long line without a break " * 12 + "\n\n- one\n- two"
+    notes.add(run, owner, seq=10, text=text, labels=["suspect", "regression", "needs-a-second-look"])
+    notes.add(run, owner, text="Tuned with the new injectors", labels=["ok"])
