@@ -243,6 +243,7 @@ def shared_page(run, owner) -> str:
     shares.create_link(run, by=owner)
     return f"/runs/{run.pk}/share/"
 
+
 def noted(run, owner) -> None:
     """Notes where the sweeps look: a long one with labels on decision 10 (its page, its table row, the
     replay), one on the whole run (the run page's card)."""
