@@ -180,7 +180,7 @@ def matrix() -> dict[str, list[Ask]]:
         "run-delete": [Ask("POST", "/runs/{v1}/delete/", owner_only(302))],
         # The site's own pages: any user, never someone holding a link.
         "runs": [Ask("GET", "/", site())],
-        "runs-bulk": [Ask("GET", "/runs/bulk/?run={s}&do=tag", site(200, others_get=400))],  # own runs only
+        "runs-bulk": [Ask("GET", "/runs/bulk/?run={s}&do=tag", site(200, others_get=404))],  # own runs only: others 404, as one run
         "upload": [Ask("GET", "/upload/", site(405))],
         "jobs": [Ask("GET", "/jobs/", site(302))],  # to the runs list, where imports show
         "job-cancel": [Ask("POST", "/jobs/{job}/cancel/", site(302, others_get=404))],
