@@ -1,7 +1,7 @@
 """Adding, editing and deleting notes from the pages (issue 20.2); the API has its own (api/notes.py).
 
 Every form is a plain POST that redirects back (`next`) and, sent by htmx, answers with the notes
-block it came from (viewer/_notes.html#notes) so it swaps in place. A note that cannot be taken is
+block it came from (viewer/notes.html#notes) so it swaps in place. A note that cannot be taken is
 shown again with its reason (400 on the plain page, the block with the message for htmx).
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ MAX_SEQ = 2**31 - 1
 
 
 def block(request, run, *, seq: int | None = None, cell: str = "", error: str = "", given=None) -> dict:
-    """What viewer/_notes.html#notes shows of one place's notes (a decision, a cell or the run)."""
+    """What viewer/notes.html#notes shows of one place's notes (a decision, a cell or the run)."""
     if seq is not None:
         found, where, title = notes.by_seq(run, [seq]).get(seq, []), f"d{seq}", "Notes"
     elif cell:
