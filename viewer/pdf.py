@@ -25,10 +25,12 @@ from .middleware import inert_html
 from .selectors import decision_list
 
 CONTENT_TYPE = "application/pdf"
-# At most this many decisions in one PDF. Measured here (2 cores, a session's decisions with their
-# LLM calls, the heaviest kind): about 25 decisions a second and 5-8 MB of memory per 100, so the
-# cap is a minute of one worker and well under a GB. Bigger audits: filter first, or print the HTML.
-MAX_DECISIONS = 2000
+# At most this many decisions in one PDF. A PDF is laid out whole, in one worker thread holding the
+# GIL. Measured here (2 cores) on a session's decisions with their LLM calls, the heaviest kind:
+# 25 in 1.7 s (7 pages), 500 in 22 s and 280 MB (102 pages), 1,000 in 45 s and 460 MB, 2,000 in
+# 100 s and 770 MB. 500 is about a hundred pages, more than anyone signs page by page, and keeps a
+# worker busy well under a minute. Bigger audits: filter first, or print the streamed HTML.
+MAX_DECISIONS = 500
 
 
 class TooBig(ValueError):
