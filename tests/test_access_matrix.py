@@ -30,6 +30,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from viewer import exports, jobs, notes, saved_views, shares
 from viewer.models import ApiToken
 from viewer.views.diff import EXPORT_FORMATS as DIFF_FORMATS
+from viewer.views.exports import PDF
 
 pytestmark = pytest.mark.django_db
 
@@ -111,7 +112,8 @@ def run_faces():
         "decision": [Ask("GET", "/runs/{s}/decisions/1/", face(), h) for h in ({}, HX)]
         + [Ask("GET", "/runs/{d}/decisions/0/?format=json", face())],
         "run-export": [Ask("GET", f"/runs/{{s}}/export.{fmt}", audit_face() if fmt == "html" else face())
-                       for fmt in exports.FORMATS],
+                       for fmt in exports.FORMATS]
+        + [Ask("GET", f"/runs/{{s}}/export.{PDF}?round=1", audit_face())],  # the audit trail printed
         "run-export-otlp": [Ask("GET", "/runs/{s}/export.otlp.jsonl", face())],
         "run-output": [Ask("GET", "/runs/{d}/outputs/session_replay.json", face())],
         "run-cells": [Ask("GET", "/runs/{d}/cells/", face(), h) for h in ({}, {**HX, "HX-Target": "cells-panel"})],
