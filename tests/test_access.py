@@ -52,3 +52,35 @@ def test_a_shared_reader_cannot_rename_or_delete_the_run(run, user, other_user, 
     assert client.post(f"/runs/{run.pk}/delete/").status_code == 404
     run.refresh_from_db()
     assert Run.objects.filter(pk=run.pk).exists() and run.name != "mine now"
+
+
+def test_a_link_visitor_sees_the_linked_run_alone(run, user, import_sample):
+    from viewer import shares
+
+    other = import_sample("session/session_debt_auction_ambush.jsonl")
+    visitor = access.LinkVisitor(shares.create_link(run, by=user))
+    assert list(visible_runs(visitor)) == [run] and not visitor.is_authenticated
+    assert access.role(visitor, run) is None and not access.can_annotate(visitor, run)
+    assert other not in visible_runs(visitor)
+
+
+@pytest.mark.parametrize("scope, method, name, kwargs, opens", [
+    ("run", "GET", "run", {}, True),
+    ("run", "HEAD", "run-replay", {}, True),
+    ("run", "GET", "run-export", {"fmt": "csv"}, True),
+    ("run", "POST", "run", {}, False),
+    ("run", "GET", "run-share", {}, False),
+    ("run", "GET", "run-delete", {}, False),
+    ("run", "GET", "diff", {}, False),
+    ("run", "GET", "a-url-added-later", {}, False),
+    ("audit", "GET", "run-export", {"fmt": "html"}, True),
+    ("audit", "GET", "run-export", {"fmt": "pdf"}, True),
+    ("audit", "GET", "run-export", {"fmt": "csv"}, False),
+    ("audit", "GET", "run", {}, False),
+])
+def test_a_link_opens_only_the_faces_of_its_scope(run, user, scope, method, name, kwargs, opens):
+    from viewer import shares
+
+    link = shares.create_link(run, by=user, scope=scope)
+    assert access.link_opens(link, method, name, {"run_id": run.pk, **kwargs}) is opens
+    assert not access.link_opens(link, method, name, {"run_id": run.pk + 1, **kwargs})  # never another run
