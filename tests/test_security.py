@@ -210,6 +210,9 @@ def answer_problems(response, url: str) -> tuple[list[str], Inspector | None]:
             for cell in row:
                 if cell.startswith(FORMULA_START) and not _is_number(cell):
                     problems.append(f"CSV cell {cell[:40]!r} would be read as a formula")
+    elif ctype == "application/pdf":  # the audit trail printed (viewer/pdf.py): a download, a real PDF
+        if not body.startswith(b"%PDF-") or "attachment" not in response.get("Content-Disposition", ""):
+            problems.append("a PDF that is not a PDF attachment")
     elif ctype != "text/plain" and status not in (204, 301, 302):
         problems.append(f"unexpected Content-Type {ctype!r}")
     return [f"{url}: {p}" for p in problems], page
