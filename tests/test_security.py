@@ -367,6 +367,15 @@ def routes(r) -> dict[str, list[Req]]:
         "add_share": [Req("POST", f"/api/runs/{d}/shares")],
         "remove_share": [Req("DELETE", f"/api/runs/{d}/shares/mallory", names_run=True)],
         "remove_group_share": [Req("DELETE", f"/api/runs/{d}/shares/groups/tuners", names_run=True)],
+        "run-notes": [Req("GET", f"/runs/{d}/notes/?seq=1", names_run=True),
+                      Req("POST", f"/runs/{d}/notes/", data={"seq": "1", "text": "noted"}, names_run=True)],
+        # No note exists here: a 404 for everyone, still behind login and CSRF (test_api_notes tests who may).
+        "note-edit": [Req("POST", "/notes/1/edit/", data={"text": "edited"})],
+        "note-delete": [Req("POST", "/notes/1/delete/")],
+        "list_notes": [Req("GET", f"/api/runs/{run}/notes", names_run=True) for run in (d, s, st)],
+        "add_note": [Req("POST", f"/api/runs/{d}/notes")],  # a form body is not JSON: a 400 before the run is read
+        "edit_note": [Req("PATCH", "/api/notes/1")],
+        "delete_note": [Req("DELETE", "/api/notes/1")],
     }
 
 
