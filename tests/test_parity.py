@@ -180,3 +180,20 @@ def test_a_bad_llm_filter_is_a_400_naming_it_on_every_face(client_in, token, imp
         assert response.status_code == 400
         assert f"{bad}: " in response.content.decode()
     assert client_in.get(f"/runs/{run.pk}/?{query}").status_code == 400  # the page: an error on its form
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("label=suspect", [5, 100]), ("label=ok&label=regression", [7]), ("noted=1", [5, 7, 100]),
+    ("noted=1&action=afr", [5, 7]), ("label=nobody", []),
+])
+def test_notes_filters_give_the_same_decisions_through_every_face(client_in, token, import_sample, user, query, expected):
+    from viewer import notes
+
+    run = import_sample(REAL)
+    seq = run.decisions.order_by("seq").values_list("seq", flat=True)
+    notes.add(run, user, seq=seq[5], labels=["suspect"])
+    notes.add(run, user, seq=seq[7], text="fine", labels=["ok"])
+    notes.add(run, user, seq=seq[100], text="look", labels=["suspect", "later"])
+    notes.add(run, user, text="the run", labels=["regression"])  # not a decision's: narrows nothing
+    seqs, _ = check_parity(client_in, token, run, query)
+    assert seqs == [seq[i] for i in expected]
