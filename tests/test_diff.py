@@ -315,9 +315,9 @@ def test_a_side_that_can_read_its_texts_again_keeps_none_and_aligns_as_one_that_
         texts = {row[0]: (row[0], row[3], row[4]) for row in rows}  # seq, values_text, reason
         actions = {row[0]: row[1] for row in rows}
 
-        def load(first, last, seqs, action):
+        def load(first, last, seqs, only):
             wanted = [s for s in (seqs or range(first, last + 1)) if first <= s <= last and s in texts]
-            out = [texts[s] for s in sorted(wanted) if action is None or actions[s] == action]
+            out = [texts[s] for s in sorted(wanted) if only is None or actions[s] in only]
             served.extend(out)
             return out
 

@@ -8,9 +8,9 @@ runs of a million decisions each align in about 250 MB, the process included.
 
 The long texts (values, DynoAI's reason, timestamps) are kept only when the caller gives no
 `load`: a side read from the database drops them and reads them again, a block at a time, for
-the decisions whose values are compared or shown (`load(first seq, last seq, seqs, action)`
+the decisions whose values are compared or shown (`load(first seq, last seq, seqs, actions)`
 yields the rows `text_fields` names of the seqs from first to last, or of those listed, or of
-those of one action).
+those of the actions listed).
 """
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ class Side:
     spec: Any
     include_volatile: bool
     run: Any = None  # the run the decisions come from (handed to spec.where)
-    load: Callable[..., Iterable[tuple]] | None = None  # (first, last, seqs, action) -> text_fields rows
+    load: Callable[..., Iterable[tuple]] | None = None  # (first, last, seqs, actions) -> text_fields rows
     seq: array = field(default_factory=lambda: array("q"))
     action: Coded = field(default_factory=Coded)
     t_first: float | None = None  # the first and last elapsed times logged
@@ -113,6 +113,7 @@ class Side:
     sig: array = field(default_factory=lambda: array("q"))
     held: list[list] | None = None  # without `load`: every decision's texts (values, compared, ts)
     _texts: dict[int, tuple] = field(default_factory=dict, repr=False)  # i -> its row (text_fields)
+    _hot: set[int] = field(default_factory=set, repr=False)  # the actions (codes) whose texts were asked
     _leaves: dict[int, dict] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -172,20 +173,25 @@ class Side:
         return row
 
     def _read_action(self, i: int) -> None:
-        """Read decision i's texts with those of the next BLOCK decisions of its action."""
+        """Read decision i's texts with those of the next BLOCK decisions of its action, and of the
+        other actions asked for so far in that stretch (a figure over two actions reads them in one
+        pass)."""
         codes = self.action.codes
-        code, wanted, k = codes[i], [i], i
+        code, end, n = codes[i], i, 1
+        self._hot.add(code)
         try:
-            while len(wanted) < BLOCK:
-                k = codes.index(code, k + 1)  # at C speed
-                wanted.append(k)
+            while n < BLOCK:
+                end = codes.index(code, end + 1)  # at C speed
+                n += 1
         except ValueError:
             pass
-        act = self.action[i]
+        hot = self._hot
+        wanted = [k for k in range(i, end + 1) if codes[k] in hot]
         if len(self._texts) + len(wanted) > HELD:
             self._texts.clear()
-        rows = list(self.load(self.seq[i], self.seq[wanted[-1]], None, act))
-        if len(rows) == len(wanted):  # the action's rows in the range, in order: one for each
+        actions = [self.action.values[c] for c in hot]
+        rows = list(self.load(self.seq[i], self.seq[end], None, actions))
+        if len(rows) == len(wanted):  # those actions' rows in the range, in order: one for each
             self._texts.update(zip(wanted, rows))
         else:
             self.read(wanted)
