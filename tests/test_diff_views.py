@@ -642,6 +642,23 @@ def test_two_runs_of_a_million_decisions_each_are_within_the_diff_bound(client_i
     assert page.status_code == 200 and page.context["counts"][diff.ONLY_A] > 0
 
 
+def test_a_pair_too_big_to_hold_its_texts_reads_them_again_and_shows_the_same_diff(
+    client_in, dyno_pair, session_pair, monkeypatch
+):
+    from viewer import diff_report
+
+    def faces(a, b):
+        api = client_in.get("/api/diff", {"a": a.pk, "b": b.pk, "rows": "all", "limit": 1000}).json()
+        export = b"".join(client_in.get("/diff/export.csv", {"a": a.pk, "b": b.pk, "rows": "all"}).streaming_content)
+        page = client_in.get(url(a, b, volatile="on"))
+        return api, export, page.context["heatmap"], page.context["divergence"], page.context["rows_page"]
+
+    held = [faces(*dyno_pair), faces(*session_pair)]
+    monkeypatch.setattr(diff_report, "HOLD_TEXTS", 0)  # every pair now reads its texts again from the database
+    assert [faces(*dyno_pair), faces(*session_pair)] == held
+    assert held[0][0]["counts"]["changed"] > 0 and held[1][0]["counts"]["changed"] > 0
+
+
 def test_three_ticked_runs_offer_two_of_them_and_the_side_by_side_compare(client_in, import_sample):
     a = import_sample("dynoai/real_sample/session_replay.json")
     b = import_sample("dynoai/runs/large200k_s2_c7/session_replay.json")
