@@ -320,6 +320,7 @@ def routes(r) -> dict[str, list[Req]]:
             for run in (d, s, st)
             for fmt in EXPORT_FORMATS
         ],
+        "run-export-otlp": [Req("GET", f"/runs/{run}/export.otlp.jsonl", names_run=True) for run in (d, s, st)],
         "run-cells": [
             Req("GET", f"/runs/{run}/cells/", h, names_run=True)
             for run in (d, s)
@@ -454,7 +455,9 @@ def test_every_url_pattern_is_covered_by_the_security_suite():
 
 # GET and DELETE /api/runs/{id} share one path (so do GET and POST /api/runs): resolve() names the first.
 _SAME_PATH = {"delete_run": ("get_run",), "rename_run": ("get_run",), "upload_runs": ("list_runs",),
-              "cancel_job": ("get_job",)}
+              "cancel_job": ("get_job",), "add_share": ("list_shares",), "list_shares": ("add_share",),
+              "add_note": ("list_notes",), "list_notes": ("add_note",), "edit_note": ("delete_note",),
+              "delete_note": ("edit_note",)}
 
 
 # -- hostile strings are inert ---------------------------------------------------------------------
