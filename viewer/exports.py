@@ -36,10 +36,11 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from itertools import islice, repeat
 
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
+from django.db.models.sql.constants import MULTI
 from django.utils import timezone
 
 from . import dynoai_text, notes
@@ -145,6 +146,8 @@ def db_instant(text: str | None) -> str:
     PostgreSQL `2025-12-15 17:28:01.803+00`. Parsing a datetime per row is a third of a CSV export's time."""
     if not text:
         return ""
+    if len(text) == 26 and text[19] == "." and text[23] not in "+-":  # SQLite: `YYYY-MM-DD HH:MM:SS.ffffff`
+        return f"{text[:10]}T{text[11:23] if text.endswith('000') else text[11:]}Z"
     date, _, clock = text.replace("T", " ", 1).partition(" ")
     clock = clock.split("+", 1)[0].removesuffix("Z")
     whole, _, frac = clock.partition(".")
@@ -165,10 +168,6 @@ def neutralize(text: str) -> str:
     return "'" + text if text and text[0] in _FORMULA_CHARS else text
 
 
-def _text(value) -> str:
-    return "" if value is None else neutralize(value)
-
-
 def _ms(value: float | None):
     return None if value is None else round(value, 3)
 
@@ -181,29 +180,53 @@ def compact_json(value) -> str:
 
 
 def csv_chunks(qs: QuerySet, noted: dict[int, list] | None = None) -> Iterator[str]:
-    """`noted`: {seq: its notes} (notes.by_seq) for the notes and labels columns."""
-    noted = noted or {}
+    """`noted`: {seq: its notes} (notes.by_seq) for the notes and labels columns.
+
+    Column by column over each fetched batch (issue 19): the cursor's rows are split into columns,
+    each column is transformed by one comprehension rather than a call per cell, and
+    csv.writer.writerows writes the batch. What is left is the floor the bench's baseline has too:
+    fetchmany and writerows are ~80% of the CPU time (docs/BENCH.md)."""
+    # The few noted decisions' two cells, neutralized once; every other row gets two empty cells.
+    extra = {seq: tuple(map(neutralize, notes.csv_cells(found))) for seq, found in (noted or {}).items()}
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180 line ends
     writer.writerow(CSV_HEADER)
     yield buf.getvalue()
     # Time and values as the database holds them, as text: no datetime or JSON decoding per row.
     qs = qs.annotate(ts_text=Cast("ts", TextField()), values_text=Cast("values", TextField()))
-    last_ts, last_iso = None, ""
-    for batch in _rows(qs, *CSV_FIELDS):
+    for batch in _fetched(qs, CSV_FIELDS, CHUNK):
         buf.seek(0)
         buf.truncate()
-        out = []
-        for seq, ts, t_ms, action, reason, rpm, kpa, cyl, rpm_i, kpa_i, rnd, agent, values in batch:
-            if ts != last_ts:
-                last_ts, last_iso = ts, db_instant(ts)
-            # Numbers go out as numbers (None as an empty cell); every text cell is neutralized.
-            out.append((
-                seq, last_iso, _ms(t_ms), neutralize(action), neutralize(reason), rpm, kpa, _text(cyl), rpm_i,
-                kpa_i, rnd, _text(agent), neutralize(values), *map(neutralize, notes.csv_cells(noted.get(seq, []))),
-            ))
-        writer.writerows(out)
+        seq, ts, t_ms, action, reason, rpm, kpa, cyl, rpm_i, kpa_i, rnd, agent, values = zip(*batch)
+        instants = {t: db_instant(t) for t in set(ts)}
+        if extra:
+            cells = [extra.get(s, ("", "")) for s in seq]
+            note_col, label_col = [c[0] for c in cells], [c[1] for c in cells]
+        else:
+            note_col, label_col = repeat("", len(seq)), repeat("", len(seq))
+        # Numbers go out as numbers (None as an empty cell); every text cell is neutralized.
+        writer.writerows(zip(
+            seq, map(instants.__getitem__, ts), [None if v is None else round(v, 3) for v in t_ms],
+            _neutralized(action), _neutralized(reason), rpm, kpa, _neutralized(cyl), rpm_i, kpa_i, rnd,
+            _neutralized(agent), _neutralized(values), note_col, label_col,
+        ))
         yield buf.getvalue()
+
+
+def _neutralized(column: tuple) -> list:
+    """neutralize() over a column, None kept (the writer gives it as an empty cell)."""
+    return [text if not text or text[0] not in _FORMULA_CHARS else "'" + text for text in column]
+
+
+def _fetched(qs: QuerySet, fields: tuple[str, ...], size: int) -> Iterator[list[tuple]]:
+    """qs.values_list(*fields) as the cursor's fetchmany(size) gives it, a list of rows per fetch:
+    what .iterator(chunk_size=size) reads (a server-side cursor on PostgreSQL), without its Python
+    step per row."""
+    compiler = qs.values_list(*fields).query.get_compiler(qs.db)
+    batches = compiler.execute_sql(MULTI, chunked_fetch=True, chunk_size=size)
+    converters = compiler.get_converters([col for col, _, _ in compiler.select])
+    for batch in batches:
+        yield list(compiler.apply_converters(batch, converters)) if converters else batch
 
 
 # -- txt (DynoAI's replay viewer) --------------------------------------------------------------
