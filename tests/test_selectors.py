@@ -359,3 +359,45 @@ def test_an_agent_filters_by_its_id_or_by_the_name_the_log_gives_it(import_sampl
     resolutions = filtered_decisions(run=run, agent="player_02", action=("action_resolution",))
     assert by_id == by_name and resolutions.exists()  # a resolution names its actor "Drifter Sable"
     assert list(filtered_decisions(run=run, agent="nobody")) == []
+
+
+# -- "action contains" as a list of the run's actions (issue 19) -------------------------------------
+
+
+def _run_of_actions(user, *actions: str) -> Run:
+    from viewer.models import Decision
+
+    run = Run.objects.create(owner=user, name="actions", kind="dynoai", size=0, sha256="0" * 64,
+                             status=Run.Status.READY)
+    Decision.objects.bulk_create(Decision(run=run, seq=k, action=a, raw="") for k, a in enumerate(actions))
+    return run
+
+
+def test_action_contains_is_an_in_list_of_the_runs_matching_actions(user):
+    run = _run_of_actions(user, "GRADIENT_LIMITING", "AFR_CORRECTION", "gradient", "CLAMPING")
+    sql = str(filtered_decisions(run=run, action=("Gradient", "clamp")).query)
+    assert " IN (" in sql and "LIKE" not in sql
+    assert list(filtered_decisions(run=run, action=("Gradient", "clamp")).values_list("seq", flat=True)) == [0, 2, 3]
+
+
+def test_action_contains_takes_percent_and_underscore_literally(user):
+    run = _run_of_actions(user, "GRADIENT_LIMITING", "GRADIENTXLIMITING", "100%_DONE", "100X_DONE")
+    assert " IN (" in str(filtered_decisions(run=run, action=("t_l",)).query)
+    assert list(filtered_decisions(run=run, action=("t_l",)).values_list("seq", flat=True)) == [0]
+    assert list(filtered_decisions(run=run, action=("0%_",)).values_list("seq", flat=True)) == [2]
+
+
+def test_action_contains_nothing_matching_is_no_decision(user):
+    run = _run_of_actions(user, "GRADIENT_LIMITING")
+    assert "LIKE" not in str(filtered_decisions(run=run, action=("nope",)).query)
+    assert not filtered_decisions(run=run, action=("nope",)).exists()
+    assert not filtered_decisions(run=run, action=("grad",), rpm=1).exists()
+
+
+def test_a_run_of_many_actions_filters_by_substring_as_before(user, monkeypatch):
+    from viewer import selectors
+
+    monkeypatch.setattr(selectors, "ACTIONS_SCANNED", 2)
+    run = _run_of_actions(user, "alpha_1", "alpha_2", "beta", "ALPHA_3")
+    assert "LIKE" in str(filtered_decisions(run=run, action=("alpha",)).query)
+    assert list(filtered_decisions(run=run, action=("alpha",)).values_list("seq", flat=True)) == [0, 1, 3]
