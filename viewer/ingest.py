@@ -13,17 +13,16 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from . import folders, kinds, outputs
-from .models import Run
+from .models import Decision, Run
 from .readers import manifest as manifest_mod
 from .readers.base import Limits, ReadError, RunInfo, storable
 from .readers.detect import GZIP_MAGIC
@@ -313,8 +312,10 @@ def _hash(f: BinaryIO, want_crlf: bool) -> manifest_mod.FileFacts:
         size += len(chunk)
         newlines += chunk.count(b"\n")
         if want_crlf:
-            # LF -> CRLF, leaving existing CRLF alone (a CR may end the previous chunk).
-            converted = re.sub(rb"(?<!\r)\n", b"\r\n", chunk)
+            # LF -> CRLF, leaving existing CRLF alone (a CR may end the previous chunk). Two
+            # bytes.replace passes, not a look-behind regex: 8x faster (issue 19).
+            lf = chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
+            converted = lf.replace(b"\n", b"\r\n")
             if prev_cr and chunk.startswith(b"\n"):
                 converted = converted[1:]
             crlf.update(converted)
@@ -410,6 +411,8 @@ def ingest_file(
                     outputs.keep(run, replay, f.read(), facts=facts)
                     outputs.sync(run)
                 say("parsing", size, writer.count)
+            if writer.count >= VACUUM_AFTER:
+                vacuum_decisions()
             if prepare is not None:
                 prepare(run, say)
             Run.objects.filter(pk=run.pk).update(status=Run.Status.READY)
@@ -442,6 +445,21 @@ def ingest_file(
             f.close()
     return IngestResult(name, "imported", f"{name}: {run.decision_count:,} decisions", run=run,
                         count=run.decision_count, warnings=list(run.warnings))
+
+
+VACUUM_AFTER = 20_000  # decisions: an import this big leaves the planner's statistics out of date
+
+
+def vacuum_decisions() -> None:
+    """On PostgreSQL, VACUUM (ANALYZE) the decisions table after a bulk load, as its manual advises
+    (~0.5 s for 1M new rows): without statistics the planner sorts a whole filtered run for its first
+    page, and without the visibility map a count cannot be an index-only scan (issue 19: a filter on
+    action 400 ms -> 30 ms at 1M). Autovacuum would do it later, or never where it is off. Outside a
+    transaction only (VACUUM cannot run in one: a test's, or a caller's atomic block)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(Decision._meta.db_table)}")
 
 
 class Stop(BaseException):
