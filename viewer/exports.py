@@ -185,7 +185,7 @@ def csv_chunks(qs: QuerySet, noted: dict[int, list] | None = None) -> Iterator[s
     Column by column over each fetched batch (issue 19): the cursor's rows are split into columns,
     each column is transformed by one comprehension rather than a call per cell, and
     csv.writer.writerows writes the batch. What is left is the floor the bench's baseline has too:
-    fetchmany and writerows are ~80% of the CPU time (docs/BENCH.md)."""
+    fetchmany and writerows are about three quarters of the CPU time (docs/BENCH.md)."""
     # The few noted decisions' two cells, neutralized once; every other row gets two empty cells.
     extra = {seq: tuple(map(neutralize, notes.csv_cells(found))) for seq, found in (noted or {}).items()}
     buf = io.StringIO()
