@@ -164,3 +164,16 @@ def test_a_broken_otlp_file_is_refused_naming_the_file_and_line_and_stores_nothi
     assert result.status == "error"
     assert result.message.startswith("broken_line.jsonl: line 2: invalid JSON")
     assert not Run.objects.exists() and not Decision.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_traces_duration_runs_to_its_last_spans_end_not_its_last_start(import_otlp):
+    import json
+
+    spans = [s for line in (OTLP / "agent_trace.jsonl").read_text().splitlines() if line.strip()
+             for rs in json.loads(line)["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
+    first = min(int(s["startTimeUnixNano"]) for s in spans)
+    last_end = max(int(s["endTimeUnixNano"]) for s in spans)
+    run = import_otlp("agent_trace.jsonl")
+    assert run.duration_ms == pytest.approx((last_end - first) / 1e6, abs=0.01)
+    assert run.duration_ms > (run.last_ts - run.first_ts).total_seconds() * 1000

@@ -542,7 +542,7 @@ def _describe(run, info: RunInfo, writer, file_name: str, keep_user_ids: bool) -
     run.declared_total = info.declared_total
     run.decision_count = writer.count
     run.first_ts, run.last_ts = writer.first_ts, writer.last_ts
-    run.duration_ms = writer.duration_ms()
+    run.duration_ms = writer.duration_ms(info.ends_at)
     display_name = kinds.profile(run.kind).display_name
     run.name = file_name if display_name is None else display_name(file_name, info, keep_user_ids)
     run.source_name = run.name

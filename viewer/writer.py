@@ -124,10 +124,12 @@ class DecisionWriter:
         finally:
             cursor.close()
 
-    def duration_ms(self) -> float | None:
+    def duration_ms(self, ends_at=None) -> float | None:
+        """From the first decision's time to the last's, or to `ends_at` (the log's own end) when later."""
         if self.first_ts is None:
             return None
-        return (self.last_ts - self.first_ts).total_seconds() * 1000.0
+        last = ends_at if ends_at is not None and ends_at > self.last_ts else self.last_ts
+        return (last - self.first_ts).total_seconds() * 1000.0
 
 
 _UTC = _dt.timezone.utc

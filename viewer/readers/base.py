@@ -109,6 +109,9 @@ class RunInfo:
     agents: dict[str, str] = field(default_factory=dict)
     # What the reader changed and the run should say (times moved into one frame, ...).
     warnings: list[str] = field(default_factory=list)
+    # The log's last moment when it is later than its last decision's time (a trace: its last span's
+    # end, while a decision's time is its span's start): the run's duration runs to it.
+    ends_at: dt.datetime | None = None
 
     def __setattr__(self, name, value):
         # Header text from the file becomes Run columns: the same NUL/surrogate hazard as decisions.

@@ -264,6 +264,9 @@ def read(stream, info, *, limits, keep_user_ids=False) -> Iterator[Decision]:
     info.source = ", ".join(services)[:500]
     info.settings = {"traces": [{"trace": n, "trace_id": t, "spans": sum(s.trace == t for s in spans)}
                                 for t, n in traces.items()]}
+    ends = [s.end for s in spans if s.end is not None]
+    if ends:
+        info.ends_at = EPOCH + dt.timedelta(microseconds=max(ends) // 1000)  # the last span's end
     for seq, s in enumerate(spans):
         yield _decision(seq, s, by_id, traces[s.trace], _agent(s, by_id))
 
