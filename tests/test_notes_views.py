@@ -101,3 +101,15 @@ def test_a_cells_drilldown_shows_and_takes_the_cells_notes(client_in, import_sam
     assert posted.status_code == 302
     assert notes.on_cell(run, cell)[0].text == "lean here" and not notes.on_run(run)
     assert "lean here" in client_in.get(f"/runs/{run.pk}/cells/{link}").content.decode()
+
+
+def test_the_runs_notes_page_lists_the_notes_on_its_decisions_and_cells_with_links(client_in, run, user):
+    notes.add(run, user, seq=3, text="too lean here", labels=["suspect"])
+    notes.add(run, user, cell="round=1|agent=x", text="this cell")
+    notes.add(run, user, text="the whole run")
+    html = client_in.get(f"/runs/{run.pk}/notes/").content.decode()
+    elsewhere = html[html.index('id="notes-elsewhere"'):]
+    assert f'href="/runs/{run.pk}/decisions/3/">#3</a>' in elsewhere and "too lean here" in elsewhere
+    assert "cell round=1|agent=x" in elsewhere and "this cell" in elsewhere
+    assert "the whole run" not in elsewhere  # shown above, in the run's own block
+    assert 'id="notes-elsewhere"' not in client_in.get(f"/runs/{run.pk}/notes/?seq=3").content.decode()

@@ -75,7 +75,10 @@ def run_notes(request, run_id):
     run = get_run_or_404(request.user, run_id)
     seq, cell = _place(request, run)
     if request.method == "GET":
-        return render(request, "viewer/notes.html", {"place": block(request, run, seq=seq, cell=cell)})
+        # The run's own notes page also lists the notes on its decisions and cells, each linked to its place.
+        elsewhere = None if seq is not None or cell else [n for n in notes.of_run(run) if n.seq is not None or n.cell]
+        return render(request, "viewer/notes.html",
+                      {"place": block(request, run, seq=seq, cell=cell), "elsewhere": elsewhere})
     given = {"text": request.POST.get("text", ""), "labels": request.POST.get("labels", "")}
     try:
         notes.add(run, request.user, seq=seq, cell=cell, text=given["text"],
