@@ -22,3 +22,17 @@ def job_results(client, response) -> list[dict]:
         found = client.get(f"/api/jobs/{job['id']}").json()
         lines += found["results"] or [{"name": found["name"], "status": "error", "message": found["message"]}]
     return lines
+
+
+def url_names() -> set[str]:
+    """Every URL name of the site (the API's included); an unnamed pattern goes by its route."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    def walk(patterns):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                yield from walk(p.url_patterns)
+            elif isinstance(p, URLPattern):
+                yield p.name or str(p.pattern)
+
+    return set(walk(get_resolver().url_patterns))

@@ -25,12 +25,13 @@ from types import SimpleNamespace
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from viewer import exports, jobs, notes, saved_views, shares
 from viewer.models import ApiToken
 from viewer.views.diff import EXPORT_FORMATS as DIFF_FORMATS
 from viewer.views.exports import PDF
+
+from helpers import url_names
 
 pytestmark = pytest.mark.django_db
 
@@ -202,17 +203,6 @@ def matrix() -> dict[str, list[Ask]]:
         "openapi-view": [Ask("GET", "/api/docs", public())],
         "share-link": [Ask("GET", "/s/{spare_token}x/", public(404))],
     }
-
-
-def url_names() -> set[str]:
-    def walk(patterns):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                yield from walk(p.url_patterns)
-            elif isinstance(p, URLPattern):
-                yield p.name or str(p.pattern)
-
-    return set(walk(get_resolver().url_patterns))
 
 
 def test_every_url_of_the_site_is_in_the_matrix():

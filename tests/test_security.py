@@ -18,13 +18,13 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 from django.test import Client
-from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
+from django.urls import Resolver404, resolve
 
 from viewer import jobs
 from viewer.ingest import Source, run_ingest
 from viewer.models import ApiToken, Decision, Run
 from viewer.text import BIDI
-from helpers import strings_in
+from helpers import strings_in, url_names
 
 HOSTILE = (
     "hostile/xss_session_replay.json",
@@ -237,17 +237,6 @@ class Req:
     data: dict | None = None
     names_run: bool = False  # the URL names a run: another user gets a 404
     public: bool = False  # no login needed
-
-
-def url_names() -> set[str]:
-    def walk(patterns):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                yield from walk(p.url_patterns)
-            elif isinstance(p, URLPattern):
-                yield p.name or str(p.pattern)  # an unnamed pattern goes by its route
-
-    return set(walk(get_resolver().url_patterns))
 
 
 def routes(r) -> dict[str, list[Req]]:
