@@ -184,7 +184,7 @@ def matrix() -> dict[str, list[Ask]]:
         # The site's own pages: any user, never someone holding a link.
         "runs": [Ask("GET", "/", site())],
         "runs-bulk": [Ask("GET", "/runs/bulk/?run={s}&do=tag", site(200, others_get=404))],  # own runs only: others 404, as one run
-        "upload": [Ask("GET", "/upload/", site(405))],
+        "upload": [Ask("GET", "/upload/", site(303))],  # to the runs list, where the form is
         "jobs": [Ask("GET", "/jobs/", site(302))],  # to the runs list, where imports show
         "job-cancel": [Ask("POST", "/jobs/{job}/cancel/", site(302, others_get=404))],
         "tokens": [Ask("GET", "/tokens/", site())],

@@ -364,3 +364,8 @@ def test_the_imports_poll_of_a_filtered_list_keeps_its_filters_in_the_jobs_and_t
     assert "big.jsonl" in body and "done.jsonl" not in body  # status=importing: the unfinished ones
     assert 'id="run-table" hx-swap-oob="true"' in body and "No run is being imported now" in body
     assert listed(body) == []
+
+
+def test_opening_the_upload_url_goes_to_the_runs_list_where_its_form_is(client_in):
+    response = client_in.get("/upload/")
+    assert response.status_code == 303 and response["Location"] == "/"

@@ -188,8 +188,10 @@ def bulk_apply(runs, do: str, tag: str = "") -> str:
     return f"Removed the tag “{tag}” from {removed} run{'s' if removed != 1 else ''}."
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def upload(request):
+    if request.method == "GET":  # a reload of the page an upload answered, or a typed URL: the form is on the list
+        return HttpResponseRedirect(reverse("runs"), status=303)
     limit, setting = settings.REPLAYWEB_MAX_FILES_PER_UPLOAD, "REPLAYWEB_MAX_FILES_PER_UPLOAD"
     try:
         form = UploadForm(request.POST, request.FILES)
