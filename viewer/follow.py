@@ -25,7 +25,7 @@ from .ingest import (  # noqa: F401  (the import's own steps, shared)
     HEAD_BYTES, IngestResult, Progress, ProgressCallback, Source, Stop, _describe, _discard, _duplicate, _existing,
     _finish, _hash, _not_a_log, _unexpected, limits, storable_name,
 )
-from .writer import DecisionWriter
+from .writer import DecisionWriter, duration_ms
 
 logger = logging.getLogger(__name__)
 
@@ -222,8 +222,6 @@ class _Stored:
         dated = rows.exclude(ts=None).order_by("seq").values_list("ts", flat=True)
         return cls(rows.count(), dated.first(), dated.last())
 
-    def duration_ms(self) -> float | None:
-        if self.first_ts is None:
-            return None
-        return (self.last_ts - self.first_ts).total_seconds() * 1000.0
+    def duration_ms(self, ends_at=None) -> float | None:
+        return duration_ms(self.first_ts, self.last_ts, ends_at)
 

@@ -125,11 +125,16 @@ class DecisionWriter:
             cursor.close()
 
     def duration_ms(self, ends_at=None) -> float | None:
-        """From the first decision's time to the last's, or to `ends_at` (the log's own end) when later."""
-        if self.first_ts is None:
-            return None
-        last = ends_at if ends_at is not None and ends_at > self.last_ts else self.last_ts
-        return (last - self.first_ts).total_seconds() * 1000.0
+        return duration_ms(self.first_ts, self.last_ts, ends_at)
+
+
+def duration_ms(first_ts, last_ts, ends_at=None) -> float | None:
+    """A run's duration: from its first decision's time to its last's, or to `ends_at` (the log's own end,
+    a trace's last span's end) when that is later."""
+    if first_ts is None:
+        return None
+    last = ends_at if ends_at is not None and ends_at > last_ts else last_ts
+    return (last - first_ts).total_seconds() * 1000.0
 
 
 _UTC = _dt.timezone.utc
