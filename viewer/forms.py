@@ -285,3 +285,28 @@ class BulkRunsForm(ParameterForm):
         nxt = data.get("next") or ""
         data["next"] = nxt if nxt.startswith("/?") or nxt == "/" else "/"
         return data
+
+
+MAX_SEQ = 2**31 - 1
+
+
+class NoteForm(forms.Form):
+    """A note as the pages post it (views/notes.py): where it goes (a decision's `seq`, a cell's key, or
+    neither: the run), its text and its labels (ticked `label` boxes and a comma-separated `labels`).
+    notes.add checks the rest (labels' shape, the text's length, that the decision exists)."""
+
+    seq = forms.IntegerField(required=False, min_value=0, max_value=MAX_SEQ)
+    cell = forms.CharField(required=False)
+    text = forms.CharField(required=False, strip=False)
+    label = forms.MultipleChoiceField(required=False)  # any word: notes.clean_labels judges it
+    labels = forms.CharField(required=False, strip=False)
+
+    def __init__(self, data, *args, **kwargs):
+        super().__init__(data, *args, **kwargs)
+        self.fields["label"].valid_value = lambda value: True
+
+    def clean_cell(self) -> str:
+        return self.cleaned_data["cell"].strip()[:200]
+
+    def all_labels(self) -> list[str]:
+        return [*self.cleaned_data["label"], *self.cleaned_data["labels"].split(",")]

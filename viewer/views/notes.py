@@ -12,9 +12,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import access, htmx, notes
+from ..forms import MAX_SEQ, NoteForm
 from ..selectors import get_decision_or_404, get_run_or_404
-
-MAX_SEQ = 2**31 - 1
 
 
 def block(request, run, *, seq: int | None = None, cell: str = "", error: str = "", given=None) -> dict:
@@ -50,14 +49,14 @@ def _next(request, run) -> str:
     return request.get_full_path() if request.method == "GET" else f"/runs/{run.pk}/"
 
 
-def _place(request, run) -> tuple[int | None, str]:
-    data = request.POST if request.method == "POST" else request.GET
-    seq, cell = (data.get("seq") or "").strip(), (data.get("cell") or "").strip()[:200]
-    if seq:
-        if not seq.isdigit() or int(seq) > MAX_SEQ:
-            raise Http404("No such decision")
-        get_decision_or_404(run=run, seq=int(seq))
-        return int(seq), ""
+def _place(request, run, form: NoteForm) -> tuple[int | None, str]:
+    """The decision (404 when the run has none such) or the cell the form names; (None, "") for the run."""
+    if not form.is_valid() and "seq" in form.errors:
+        raise Http404("No such decision")
+    seq, cell = form.cleaned_data["seq"], form.cleaned_data["cell"]
+    if seq is not None:
+        get_decision_or_404(run=run, seq=seq)
+        return seq, ""
     return None, cell
 
 
@@ -73,16 +72,16 @@ def _answer(request, context: dict, status: int = 200):
 def run_notes(request, run_id):
     """GET: one place's notes as a page (the forms without JavaScript). POST: add a note there."""
     run = get_run_or_404(request.user, run_id)
-    seq, cell = _place(request, run)
+    form = NoteForm(request.POST if request.method == "POST" else request.GET)
+    seq, cell = _place(request, run, form)
     if request.method == "GET":
         # The run's own notes page also lists the notes on its decisions and cells, each linked to its place.
         elsewhere = None if seq is not None or cell else [n for n in notes.of_run(run) if n.seq is not None or n.cell]
         return render(request, "viewer/notes.html",
                       {"place": block(request, run, seq=seq, cell=cell), "elsewhere": elsewhere})
-    given = {"text": request.POST.get("text", ""), "labels": request.POST.get("labels", "")}
+    given = {"text": form.cleaned_data["text"], "labels": form.cleaned_data["labels"]}
     try:
-        notes.add(run, request.user, seq=seq, cell=cell, text=given["text"],
-                  labels=[*request.POST.getlist("label"), *given["labels"].split(",")])
+        notes.add(run, request.user, seq=seq, cell=cell, text=given["text"], labels=form.all_labels())
     except PermissionError as exc:
         return htmx.bad_request(str(exc), status=403)
     except notes.NoteError as exc:
@@ -104,7 +103,9 @@ def _changeable(request, note_id):
 @require_POST
 def edit_note(request, note_id):
     note = _changeable(request, note_id)
-    given = {"text": request.POST.get("text", ""), "labels": request.POST.get("labels", "")}
+    form = NoteForm(request.POST)
+    form.is_valid()  # text and labels are plain strings: they always clean
+    given = {"text": form.cleaned_data["text"], "labels": form.cleaned_data["labels"]}
     place = {"seq": note.seq, "cell": note.cell}
     try:
         notes.edit(note, text=given["text"], labels=given["labels"])
