@@ -57,10 +57,9 @@ class TraceSpec:
     after_call: tuple[str, ...] = ()
     closing: tuple[str, ...] = ()
     type_labels: dict[str, str] = field(default_factory=dict)
-    model: str = "model"
-    input: str = "tokens.input"
-    output: str = "tokens.output"
-    agent_type: str = "agent_type"
+    # The kind's LlmSpec (viewer/tokens.py): where a call's model, tokens and agent_type are, and what
+    # its `round` is called; read from there, so the tokens page and the trace never disagree.
+    llm: Any = None
     # A kind of spans: `spans(raw) -> (span id, parent span id or "")` reads a decision's own record;
     # the tree is then the spans' own (roots at the top), a decision's `metric` its duration (ms), and
     # `calls` the further actions that are LLM calls. `flat`: the fields above are keys of `values`
@@ -72,7 +71,26 @@ class TraceSpec:
     intro: str = "Session → round → agent turn → events; each LLM call sits under the turn it served."
     lanes_note: str = ("Each bar runs from the event before the call (the turn asking) to the call's own log time: "
                        "derived from the log, which has no latency of its own.")
-    round_word: str = "Round"
+
+    @property
+    def model(self) -> str:
+        return self.llm.model if self.llm else "model"
+
+    @property
+    def input(self) -> str:
+        return self.llm.input if self.llm else "tokens.input"
+
+    @property
+    def output(self) -> str:
+        return self.llm.output if self.llm else "tokens.output"
+
+    @property
+    def agent_type(self) -> str:
+        return self.llm.agent_type if self.llm else "agent_type"
+
+    @property
+    def round_word(self) -> str:
+        return self.llm.round_word if self.llm else "Round"
 
 
 @dataclass(eq=False)

@@ -166,13 +166,9 @@ TRACE = TraceSpec(
     calls=LLM_ACTIONS,
     spans=span_ids,
     flat=True,
-    model=MODEL,
-    input=reader.INPUT_TOKENS,
-    output=reader.OUTPUT_TOKENS,
-    agent_type=reader.AGENT,
+    llm=LLM,
     intro="Spans under their parents, as the trace recorded them; each chat span is an LLM call.",
     lanes_note="Each bar is an LLM call's span, from its start to its end, as the trace timed it.",
-    round_word="Trace",
 )
 
 PROFILE = register(

@@ -420,6 +420,7 @@ TRACE = TraceSpec(
     after_call=("structured_output_metrics",),
     closing=("mission_debrief", "session_end"),
     type_labels={"enemy": "enemy tactics"},
+    llm=LLM,
 )
 
 
