@@ -15,7 +15,8 @@ from django.db.models import Count, F, Max, QuerySet
 
 from . import access
 from .conversation import markdown
-from .models import Decision, Note, Run
+from .models import Note, Run
+from .selectors import has_decision
 
 MAX_TEXT = 20_000
 MAX_LABELS = 10
@@ -67,7 +68,7 @@ def add(run: Run, author, *, seq: int | None = None, cell: str = "", text: str =
         raise NoteError("a note is on a decision or on a cell, not both")
     if len(cell) > 200:
         raise NoteError("a cell key is at most 200 characters")
-    if seq is not None and not Decision.objects.filter(run=run, seq=seq).exists():
+    if seq is not None and not has_decision(run=run, seq=seq):
         raise NoteError(f"this run has no decision #{seq}")
     return Note.objects.create(run=run, seq=seq, cell=cell, text=text, labels=labels, author=author)
 

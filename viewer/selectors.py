@@ -273,6 +273,10 @@ def decisions_with_value(*, run: Run, key: str, value, limit: int = 50) -> Query
 # exactly the decisions the table lists.
 
 
+def has_decision(*, run: Run, seq: int) -> bool:
+    return Decision.objects.filter(run=run, seq=seq).exists()
+
+
 def get_decision_or_404(*, run: Run, seq: int) -> Decision:
     decision = Decision.objects.filter(run=run, seq=seq).first()
     if decision is None:
