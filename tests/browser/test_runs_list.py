@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from viewer.models import Run
 
@@ -60,7 +61,8 @@ def test_search_sort_and_next_page_swap_the_table_and_keep_each_step_in_the_url(
     shot(page)
     page.go_back()
     page.wait_for_url(re.compile(r"sort=decisions$"))
-    assert page.locator("#run-table td.run-name > a").first.inner_text() == "run 000"
+    # htmx moves the URL back before it puts the earlier table back: wait for the table, not the URL
+    expect(page.locator("#run-table td.run-name > a").first).to_have_text("run 000")
 
 
 def test_ticked_runs_are_tagged_then_deleted_through_the_bulk_page(page, browser_user, shot):
