@@ -2,6 +2,7 @@
 found by label=, follows the replay to its step; a bad one says why and keeps what was typed."""
 
 import pytest
+from playwright.sync_api import expect
 
 from viewer.models import Note
 
@@ -34,8 +35,10 @@ def test_a_note_added_in_the_panel_marks_its_row_and_filters_and_replays(page, r
     assert "suspect" in page.locator(f"#decision-rows tr[data-seq='{seq}'] .note-mark").inner_text()
     page.locator("#run-notes a.note-label", has_text="suspect").click()
     page.wait_for_url("**label=suspect**")
-    page.locator("#decision-rows tr.row").first.wait_for()
-    assert page.locator("#decision-rows tr.row").evaluate_all("rs => rs.map(r => +r.dataset.seq)") == [seq]
+    # The unfiltered rows were there before the click: wait for the filtered table (one row), then read it.
+    rows = page.locator("#decision-rows tr.row")
+    expect(rows).to_have_count(1)
+    assert rows.evaluate_all("rs => rs.map(r => +r.dataset.seq)") == [seq]
 
     page.goto(f"/runs/{run.pk}/replay/?step={seq}")
     assert "None on this decision" in page.locator("#replay-notes").inner_text()

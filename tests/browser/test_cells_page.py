@@ -5,6 +5,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -69,4 +70,5 @@ def test_clicking_a_heatmap_cell_opens_its_drilldown_and_pushes_its_url(
     assert f"rpm={rpm}" in page.url or "rpm_index=" in page.url
     page.go_back()
     page.wait_for_url(re.compile(r"cell_rpm="))
-    page.locator("#cell-drilldown h2").wait_for()
+    # The URL can move before the page it names is back: wait for that cell's drilldown itself.
+    expect(page.locator("#cell-drilldown h2")).to_contain_text(f"RPM {rpm} × kPa {kpa}")

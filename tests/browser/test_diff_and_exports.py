@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -79,7 +80,9 @@ def test_the_dynoai_diff_draws_its_per_cell_heatmap_and_switches_it_in_place(pag
     page.goto(f"/diff/?a={a.pk}&b={b.pk}")
     heat = page.locator("#diff-heatmap")
     heat.locator(".main-svg").first.wait_for()
-    assert heat.locator(".xtitle").text_content() == "kPa" and heat.locator(".ytitle").text_content() == "RPM"
+    # Plotly makes its <svg> before it draws the axes' titles: wait for the titles, not the svg alone.
+    expect(heat.locator(".xtitle")).to_have_text("kPa")
+    expect(heat.locator(".ytitle")).to_have_text("RPM")
     assert "smooth_passes" in page.locator(".diff-settings").first.inner_text()
     shot(page, "final")
     page.locator(".diff-heat-switch a", has_text="Decision count").click()

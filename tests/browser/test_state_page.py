@@ -1,5 +1,6 @@
 """A session's state over time in Chromium (issue 16.4): the plots are drawn, a point opens its decision."""
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -18,8 +19,9 @@ def test_the_state_page_draws_its_plots_and_a_point_click_opens_its_decision(pag
     page.wait_for_url(f"**/runs/{run.pk}/state/")
     for key in ("health", "wounds", "void", "soulcredit", "conditions", "clocks"):
         page.locator(f"#plot-{key} .main-svg").first.wait_for()
-    assert page.locator("#plot-health .scatterlayer .trace").count() == 3  # one line per character
-    assert page.locator("#plot-clocks .xtick text").first.text_content() == "R1"
+    # Plotly makes its <svg> before it draws the lines and ticks: wait for them, not the svg alone.
+    expect(page.locator("#plot-health .scatterlayer .trace")).to_have_count(3)  # one line per character
+    expect(page.locator("#plot-clocks .xtick text").first).to_have_text("R1")
     shot(page)
     # The second point of the first line, in page pixels (plotly's axes map data to the plot area).
     seq, x, y = page.evaluate(POINT, ["plot-health", 0, 1])
