@@ -68,7 +68,16 @@ def test_the_longest_llm_call_reads_as_a_chat_under_3000_px_until_expanded(page,
     assert abs(page.evaluate("document.documentElement.scrollHeight") - height) < 5
     # Copy gives the text as written (markdown, not HTML).
     context.grant_permissions(["clipboard-read", "clipboard-write"])
-    system.locator("button[data-copy]").click()
+    copy = system.locator("button[data-copy]")
+    # The write is async: run.js marks the button "copied" once it is done (for 1.5 s); note that
+    # mark as it comes, and read the clipboard only after it.
+    copy.evaluate(
+        """(b) => { window.__copied = false; new MutationObserver(() => {
+             if (b.classList.contains("copied")) window.__copied = true;
+           }).observe(b, {attributes: true, attributeFilter: ["class"]}); }"""
+    )
+    copy.click()
+    page.wait_for_function("() => window.__copied")
     copied = page.evaluate("navigator.clipboard.readText()")
     written = json.loads((samples_dir / DEBT).read_text().splitlines()[seq])
     assert copied == written["prompt"][0]["content"]
