@@ -168,6 +168,52 @@ def test_csv_timestamps_are_the_stored_instants(import_sample):
     assert [r["timestamp"] for r in rows] == [ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ") for ts in stored]
 
 
+_CELL_TEXT = st.text(st.sampled_from([*"ab ,;\"'=+-@\t\r\n", "é", "😀", "\\"]), max_size=12)
+_DECISION = st.fixed_dictionaries({
+    "action": _CELL_TEXT, "reason": _CELL_TEXT, "cylinder": st.none() | _CELL_TEXT, "agent": st.none() | _CELL_TEXT,
+    "t_ms": st.none() | st.floats(-1e9, 1e12, allow_nan=False) | st.sampled_from([0.1 + 0.2, 1234.5675, 2.0005, -0.0]),
+    "rpm": st.none() | st.integers(-10**9, 10**9), "round": st.none() | st.integers(0, 99),
+    "values": st.dictionaries(_CELL_TEXT, _CELL_TEXT | st.integers(), max_size=2),
+    "microsecond": st.sampled_from([0, 803000, 123456]),
+})
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(decisions=st.lists(_DECISION, min_size=1, max_size=6))
+def test_csv_lines_are_what_a_csv_writer_writes_for_the_stored_cells(user, decisions):
+    """The database writes most of each line: every byte must still be csv.writer's, for texts with
+    commas, quotes, line breaks and formula starts, missing cells, and floats Python rounds its own way."""
+    import datetime as dt
+
+    from django.db.models import TextField
+    from django.db.models.functions import Cast
+
+    run = Run.objects.create(owner=user, name="cells", kind="session", source_name="cells.jsonl", size=1,
+                             sha256=f"{Run.objects.count() + 1:064d}")
+    start = dt.datetime(2025, 12, 15, 17, 28, 1, tzinfo=dt.timezone.utc)
+    Decision.objects.bulk_create([
+        Decision(run=run, seq=seq, raw="{}", ts=start.replace(microsecond=d["microsecond"]) + dt.timedelta(seconds=seq),
+                 **{k: v for k, v in d.items() if k != "microsecond"})
+        for seq, d in enumerate(decisions)
+    ])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(exports.CSV_HEADER)
+    stored = Decision.objects.filter(run=run).annotate(values_text=Cast("values", TextField())).order_by("seq")
+    for d in stored:
+        def cell(text):
+            return None if text is None else ("'" + text if text[:1] in FORMULA_CHARS else text)
+
+        ts = d.ts.astimezone(dt.timezone.utc)
+        instant = ts.strftime("%Y-%m-%dT%H:%M:%S.") + (f"{ts.microsecond:06d}" if ts.microsecond % 1000 else
+                                                       f"{ts.microsecond // 1000:03d}") + "Z"
+        writer.writerow([d.seq, instant, None if d.t_ms is None else round(d.t_ms, 3), cell(d.action),
+                         cell(d.reason), d.rpm, d.kpa, cell(d.cylinder), d.rpm_index, d.kpa_index, d.round,
+                         cell(d.agent), cell(d.values_text), "", ""])
+    assert export(run, "csv") == out.getvalue()
+    run.delete()
+
+
 def test_csv_keeps_negative_numbers_in_numeric_columns_usable():
     assert exports._ms(-3.2) == -3.2
     assert exports.neutralize("-3.2") == "'-3.2"  # the same text in a text column is neutralized
