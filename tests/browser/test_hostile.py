@@ -2,7 +2,10 @@
 a log reaches the DOM (hover labels, the side panel, replay frames drawn by JS, the diff), and the
 CSP reports nothing (a blocked inline handler would be a console error, which fails the test)."""
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -82,6 +85,22 @@ def dialogs(page):
     return fired
 
 
+# The drilldown htmx swapped in has settled: its chart (if any) is drawn and its cell story (if any)
+# has replaced the slot that loads it (htmx draws and loads those a moment after the swap).
+DRILLDOWN_SETTLED = """() => {
+  const d = document.getElementById("cell-drilldown");
+  if (!d || !d.querySelector("h2") || d.querySelector("div#cell-story")) return false;
+  return [...d.querySelectorAll("[data-plot]")].every((g) => g._fullLayout);
+}"""
+
+
+def drilldown_shown(page, href: str) -> None:
+    """Wait for the drilldown of the cell link `href` (pushed to the URL by htmx with its swap)."""
+    wanted = parse_qs(urlsplit(href).query)
+    page.wait_for_url(lambda url: parse_qs(urlsplit(url).query) == wanted)
+    page.wait_for_function(DRILLDOWN_SETTLED)
+
+
 def inert(page, dialogs, where: str) -> None:
     assert page.evaluate(INJECTED) == [], where
     assert dialogs == [], f"{where}: an alert ran: {dialogs}"
@@ -93,6 +112,8 @@ def test_the_run_pages_hover_labels_and_panels_show_hostile_strings_as_text(page
         page.wait_for_function(
             "() => { const p = document.getElementById('plot'); return p && p._fullLayout; }"
         )
+        # The facets and the summary land by htmx after the page: check them too, once they are in.
+        expect(page.locator("[aria-busy=true]")).to_have_count(0, timeout=15_000)
         hovers = " ".join(page.evaluate(HOVER_ALL))
         assert "<script>alert(" in hovers or '<img src=x onerror=alert("xss-img")>' in hovers, hovers[:500]
         inert(page, dialogs, f"run {run.pk} chart")
@@ -112,9 +133,11 @@ def test_the_cells_page_and_its_drilldowns_show_hostile_strings_as_text(page, ho
         inert(page, dialogs, f"cells {run.pk}")
         links = page.locator("#cells-panel table a[id^=cell-]")
         for i in range(min(links.count(), 4)):
+            href = links.nth(i).get_attribute("href")
             page.evaluate("(i) => document.querySelectorAll('#cells-panel table a[id^=cell-]')[i].click()", i)
-            page.wait_for_selector("#cell-drilldown h2")
-            page.wait_for_load_state("networkidle")
+            # From the second cell on, the previous drilldown's <h2> is already there and the page was
+            # network-idle long ago: wait for this cell's drilldown, its chart and its story instead.
+            drilldown_shown(page, href)
             page.evaluate(HOVER_ALL)
             inert(page, dialogs, f"cells {run.pk} drilldown {i}")
         shot(page, f"cells-{run.kind}")
@@ -129,10 +152,14 @@ def test_a_replay_played_to_the_end_shows_hostile_strings_as_text(page, hostile,
         page.wait_for_function(
             "() => /^Step (\\d+) of \\1(?!\\d)/.test(document.getElementById('step-out').textContent)"
         )
+        # Pausing at the end fetches the rows around the last step and redraws the list once they
+        # arrive (replay.js fillWindow): wait until the player has no fetch left ("loading…" hidden).
+        expect(page.locator("#buffering")).to_be_hidden(timeout=15_000)
         page.evaluate(HOVER_ALL)
         inert(page, dialogs, f"replay {run.pk}")
-        text = page.locator("#replay-list").inner_text()
-        assert "</textarea><svg onload=alert(1)>" in text
+        expect(page.locator("#replay-list")).to_contain_text(
+            "</textarea><svg onload=alert(1)>", use_inner_text=True
+        )
         shot(page, f"replay-{run.kind}")
 
 
