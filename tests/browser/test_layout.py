@@ -33,10 +33,27 @@ MEASURE = """() => {
 }"""
 
 
+# The page has come to rest: no htmx fragment still loading, swapping or settling, every plotly figure
+# drawn, and the page's size and the figures' sizes unchanged over a few frames in a row (a figure is
+# drawn, and sized, a moment after the fragment that holds it lands).
+AT_REST = """() => {
+  const busy = document.querySelector(
+    '[aria-busy="true"], .htmx-request, .htmx-swapping, .htmx-settling, .htmx-added');
+  const plots = [...document.querySelectorAll(".js-plotly-plot")];
+  if (busy || plots.some((g) => !g._fullLayout)) { window.__atRest = null; return false; }
+  const doc = document.documentElement;
+  const key = JSON.stringify([doc.scrollWidth, doc.scrollHeight,
+    plots.map((g) => { const b = g.getBoundingClientRect(); return [b.width, b.height]; })]);
+  const last = window.__atRest;
+  if (!last || last.key !== key) { window.__atRest = {key, frames: 1}; return false; }
+  return ++last.frames >= 5;
+}"""
+
+
 def settle(page, path):
     page.goto(path)
     page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(150)  # plotly's resize after the fragments land
+    page.wait_for_function(AT_REST, polling="raf")  # not a fixed sleep: until nothing moves any more
 
 
 def overflow(page, path):
