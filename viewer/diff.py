@@ -22,7 +22,7 @@ from __future__ import annotations
 import gc
 import math
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -45,12 +45,14 @@ class CellDelta:
     """A kind whose decisions sit on a grid of (row, column) bins: the per-cell B − A heatmap.
 
     `column`: the side's column holding each decision's cell (JSON text); `cell_of(text)`: its
-    (row bin, column bin), or None; `finals(side)`: {cell: the last value the run logged for it}.
-    The notes say what each metric counts, under the heatmap."""
+    (row bin, column bin), or None; `finals(rows, last)`: fold (action, cell text, values text) rows
+    into `last`, {cell: the last value the run logged for it}; the side does it as it reads the run,
+    stretch by stretch in seq order (`Side.finals`). The notes say what each metric counts, under
+    the heatmap."""
 
     column: str
     cell_of: Callable[[str | None], tuple | None]
-    finals: Callable[[Side], dict[tuple, float]]
+    finals: Callable[[Iterable[tuple], dict], None]
     final_note: str = ""
     count_note: str = ""
 

@@ -112,6 +112,7 @@ class Side:
     # agree once in 2**64, against a handful of million pairs per diff)
     sig: array = field(default_factory=lambda: array("q"))
     held: list[list] | None = None  # without `load`: every decision's texts (values, compared, ts)
+    finals: dict = field(default_factory=dict)  # the kind's grid: {cell: last value logged} (CellDelta)
     _texts: dict[int, tuple] = field(default_factory=dict, repr=False)  # i -> its row (text_fields)
     _hot: set[int] = field(default_factory=set, repr=False)  # the actions (codes) whose texts were asked
     _leaves: dict[int, dict] = field(default_factory=dict, repr=False)
@@ -277,6 +278,7 @@ def side_from_rows(
                 columns={name: Coded() for name in short})
     if load is None:
         side.held = [[] for _ in text_fields(spec, include_volatile)[1:]]
+    grid = spec.cells if spec.cells is not None and spec.cells.column in at else None
     rows = iter(rows)
     while chunk := list(islice(rows, CHUNK)):
         col = list(zip(*chunk))  # transposed: one tuple per column, at C speed
@@ -289,6 +291,8 @@ def side_from_rows(
         for name in short:
             side.columns[name].extend(col[at[name]])
         values = [vt if vt is not None else "{}" for vt in col[at["values_text"]]]
+        if grid is not None:
+            grid.finals(zip(col[1], col[at[grid.column]], values), side.finals)
         compared = [[v or "" for v in col[at[name]]] for name in spec.compared]
         ts = [col[at["ts_text"]]] if include_volatile else []
         if side.held is not None:

@@ -53,7 +53,7 @@ def cell_heatmap(result: DiffResult, metric: str = HEAT_FINAL) -> dict | None:
     if grid is None:
         return None
     sides = (result.a, result.b)
-    per = [_counts(grid, s) for s in sides] if metric == HEAT_COUNT else [grid.finals(s) for s in sides]
+    per = [_counts(grid, s) for s in sides] if metric == HEAT_COUNT else [s.finals for s in sides]
     cells = per[0].keys() | per[1].keys()
     if not cells:
         return None

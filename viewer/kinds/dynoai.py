@@ -296,25 +296,22 @@ def _diff_cell_of(cell_text: str | None) -> tuple | None:
     return cell_bins(diff_loads(cell_text)) if cell_text else None
 
 
-def _diff_finals(side) -> dict[tuple, float]:
-    """The last correction logged per (rpm, kpa): GRADIENT_LIMITING `result`, or a later
-    CLAMPING_APPLIED `clamped`."""
-    last: dict[tuple, tuple[int, float]] = {}  # cell -> (position, value)
+def _diff_finals(rows, last: dict[tuple, float]) -> None:
+    """Fold (action, cell text, values text) rows, in seq order, into the last correction logged per
+    (rpm, kpa): GRADIENT_LIMITING `result`, or a later CLAMPING_APPLIED `clamped`. Called on each
+    stretch as the diff reads a run, so no decision is read twice for the heatmap."""
     cells: dict[str | None, tuple | None] = {}
-    cell_text = side.column("cell_text")
-    for i, act in enumerate(side.action):
+    for act, text, values_text in rows:
         if act == GRADIENT:
-            text = cell_text[i]
             cell = cells[text] if text in cells else cells.setdefault(text, _diff_cell_of(text))
-            values = side.values(i)
-            if cell and isinstance(values, dict) and diff_is_number(values.get("result")):
-                last[cell] = (i, values["result"])
+            values = diff_loads(values_text) if cell else None
+            if isinstance(values, dict) and diff_is_number(values.get("result")):
+                last[cell] = values["result"]
         elif act == CLAMP:
-            for ri, ki, _, clamped in clamp_cells(side.values(i)):
+            for ri, ki, _, clamped in clamp_cells(diff_loads(values_text)):
                 cell = bins_of(ri, ki)
                 if cell and diff_is_number(clamped):
-                    last[cell] = (i, clamped)
-    return {cell: value for cell, (_, value) in last.items()}
+                    last[cell] = clamped
 
 
 DIFF = DiffSpec(
