@@ -40,3 +40,26 @@ def test_decision_counts_count_a_cell_one_run_never_logged_as_zero():
     figure = heat(a, b, diff_summary.HEAT_COUNT)
     z = figure["data"][0]["z"]
     assert z[0][0] == -1 and z[1][1] == -1
+
+
+def clamp(seq, *cells):
+    values = {"cells": [{"rpm_index": r, "kpa_index": k, "original": 12.0, "clamped": c} for r, k, c in cells]}
+    return (seq, "CLAMPING_APPLIED", None, json.dumps(values), "clamped", None)
+
+
+def test_the_final_correction_is_the_last_number_logged_for_the_cell_however_the_run_is_read(monkeypatch):
+    # A later gradient result, a later clamp (the later of two entries for one cell), and a last
+    # gradient without a number, which leaves the value before it; read whole and a row at a time.
+    a = [gradient(0, 0, 0, 1.0), gradient(1, 0, 0, 2.0), clamp(2, (1, 1, 9.0), (1, 1, 10.0)),
+         gradient(3, 1, 1, 3.0), clamp(4, (1, 1, -10.0)), gradient(5, 2, 2, 4.0), gradient(6, 2, 2, "n/a")]
+    b = [gradient(0, 0, 0, 0.0), gradient(1, 1, 1, 0.0), gradient(2, 2, 2, 0.0)]
+    expected = {("1500", "35"): "-2", ("2000", "50"): "+10", ("2500", "65"): "-4"}  # B − A
+    assert cell_texts(heat(a, b, diff_summary.HEAT_FINAL)) == expected
+    monkeypatch.setattr("viewer.diff_side.CHUNK", 1)
+    assert cell_texts(heat(a, b, diff_summary.HEAT_FINAL)) == expected
+
+
+def test_a_cell_neither_run_logged_says_nothing():
+    # (0, 0) and (1, 1) span a rectangle: its other corners belong to neither run
+    figure = heat([gradient(0, 0, 0, 1.0)], [gradient(0, 1, 1, 2.0)], diff_summary.HEAT_FINAL)
+    assert sorted(cell_texts(figure).values()) == ["A only", "B only"]

@@ -68,8 +68,9 @@ def cell_heatmap(result: DiffResult, metric: str = HEAT_FINAL) -> dict | None:
             va, vb = per[0].get((r, c), missing), per[1].get((r, c), missing)
             d = delta(va, vb) if va is not None and vb is not None else None
             zr.append(d)
-            # A cell logged by one run only has no B − A: it says which run has it.
-            tr.append(f"{d:+g}" if d is not None else "A only" if va is not None else "B only")
+            # A cell logged by one run only has no B − A: it says which run has it; neither, nothing.
+            tr.append(f"{d:+g}" if d is not None else "A only" if va is not None else
+                      "B only" if vb is not None else "")
             lines = [f"{heatmap.RPM} {r} · {heatmap.KPA} {c} ({what})",
                      f"A: {number(va)}", f"B: {number(vb)}"]
             if d is not None:

@@ -299,19 +299,30 @@ def _diff_cell_of(cell_text: str | None) -> tuple | None:
 def _diff_finals(rows, last: dict[tuple, float]) -> None:
     """Fold (action, cell text, values text) rows, in seq order, into the last correction logged per
     (rpm, kpa): GRADIENT_LIMITING `result`, or a later CLAMPING_APPLIED `clamped`. Called on each
-    stretch as the diff reads a run, so no decision is read twice for the heatmap."""
-    cells: dict[str | None, tuple | None] = {}
-    for act, text, values_text in rows:
+    stretch as the diff reads a run, so no decision is read twice for the heatmap. The stretch is
+    walked from its end: a cell already set by a later decision is skipped unparsed."""
+    found: dict[tuple, float] = {}
+    for act, text, values_text in reversed(rows if isinstance(rows, list) else list(rows)):
         if act == GRADIENT:
-            cell = cells[text] if text in cells else cells.setdefault(text, _diff_cell_of(text))
-            values = diff_loads(values_text) if cell else None
+            cell = _DIFF_CELLS.get(text, False)
+            if cell is False:
+                cell = _diff_cell_of(text)
+                if len(_DIFF_CELLS) < 100_000:
+                    _DIFF_CELLS[text] = cell
+            if cell is None or cell in found:
+                continue
+            values = diff_loads(values_text)
             if isinstance(values, dict) and diff_is_number(values.get("result")):
-                last[cell] = values["result"]
+                found[cell] = values["result"]
         elif act == CLAMP:
-            for ri, ki, _, clamped in clamp_cells(diff_loads(values_text)):
+            for ri, ki, _, clamped in reversed(clamp_cells(diff_loads(values_text))):
                 cell = bins_of(ri, ki)
-                if cell and diff_is_number(clamped):
-                    last[cell] = clamped
+                if cell and cell not in found and diff_is_number(clamped):
+                    found[cell] = clamped
+    last.update(found)
+
+
+_DIFF_CELLS: dict[str | None, tuple | None] = {}  # cell text -> its bins (few distinct texts per grid)
 
 
 DIFF = DiffSpec(
