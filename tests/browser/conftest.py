@@ -140,6 +140,9 @@ def context(browser, live_server, request):
         base_url=live_server.url, accept_downloads=True, viewport={"width": 1360, "height": 900}
     )
     ctx.set_default_timeout(TIMEOUT_MS)
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)  # expect() keeps its own 5 s default otherwise: too short on a loaded CI
     yield ctx
     ctx.close()
 
