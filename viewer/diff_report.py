@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from itertools import chain
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -44,7 +45,7 @@ from .diff_values import MISSING, Change, SettingRow, delta, is_number, settings
 from .exports import neutralize
 from .filters import describe_filters
 from .models import Run
-from .selectors import filtered_decisions
+from .selectors import filtered_decisions, row_batches
 
 BYTES_PER_DECISION = 110  # what a diff holds per decision of either side (docs/BENCH.md, diff)
 # Up to this many decisions (both sides) a diff keeps their texts as it reads them: quicker than
@@ -111,7 +112,7 @@ def _side(run: Run, spec: DiffSpec, filters: dict, include_volatile: bool, key, 
     """Run's decisions (after the filters) as a compact Side; their texts are read again, a block
     of seqs at a time, only for the decisions whose values are compared or shown. `hold`: keep
     the texts instead (a small pair: no second read)."""
-    rows = _decisions(run, filters).values_list(*fields(spec, include_volatile)).iterator(chunk_size=5000)
+    rows = chain.from_iterable(row_batches(_decisions(run, filters), fields(spec, include_volatile), 5000))
 
     def load(first: int, last: int, seqs: list[int] | None, actions: list[str] | None):
         qs = _decisions(run, filters).filter(seq__gte=first, seq__lte=last)
@@ -119,7 +120,7 @@ def _side(run: Run, spec: DiffSpec, filters: dict, include_volatile: bool, key, 
             qs = qs.filter(seq__in=seqs)
         if actions is not None:
             qs = qs.filter(action__in=actions)
-        return qs.values_list(*text_fields(spec, include_volatile)).iterator(chunk_size=5000)
+        return chain.from_iterable(row_batches(qs, text_fields(spec, include_volatile), 5000))
 
     return side_from_rows(spec, rows, include_volatile=include_volatile, key=key, run=run,
                           load=None if hold else load)

@@ -40,13 +40,12 @@ from itertools import islice, repeat
 
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
-from django.db.models.sql.constants import MULTI
 from django.utils import timezone
 
 from . import dynoai_text, notes
 from . import filters as F
 from .models import Run
-from .selectors import action_counts, decision_list, filtered_decisions
+from .selectors import action_counts, decision_list, filtered_decisions, row_batches
 
 FORMATS = ("csv", "txt", "html", "json", "jsonl", "otlp")
 EXTENSIONS = {"otlp": "otlp.jsonl"}  # a format whose file name ends otherwise: /runs/<id>/export.otlp.jsonl
@@ -194,7 +193,7 @@ def csv_chunks(qs: QuerySet, noted: dict[int, list] | None = None) -> Iterator[s
     yield buf.getvalue()
     # Time and values as the database holds them, as text: no datetime or JSON decoding per row.
     qs = qs.annotate(ts_text=Cast("ts", TextField()), values_text=Cast("values", TextField()))
-    for batch in _fetched(qs, CSV_FIELDS, CHUNK):
+    for batch in row_batches(qs, CSV_FIELDS, CHUNK):
         buf.seek(0)
         buf.truncate()
         seq, ts, t_ms, action, reason, rpm, kpa, cyl, rpm_i, kpa_i, rnd, agent, values = zip(*batch)
@@ -216,17 +215,6 @@ def csv_chunks(qs: QuerySet, noted: dict[int, list] | None = None) -> Iterator[s
 def _neutralized(column: tuple) -> list:
     """neutralize() over a column, None kept (the writer gives it as an empty cell)."""
     return [text if not text or text[0] not in _FORMULA_CHARS else "'" + text for text in column]
-
-
-def _fetched(qs: QuerySet, fields: tuple[str, ...], size: int) -> Iterator[list[tuple]]:
-    """qs.values_list(*fields) as the cursor's fetchmany(size) gives it, a list of rows per fetch:
-    what .iterator(chunk_size=size) reads (a server-side cursor on PostgreSQL), without its Python
-    step per row."""
-    compiler = qs.values_list(*fields).query.get_compiler(qs.db)
-    batches = compiler.execute_sql(MULTI, chunked_fetch=True, chunk_size=size)
-    converters = compiler.get_converters([col for col, _, _ in compiler.select])
-    for batch in batches:
-        yield list(compiler.apply_converters(batch, converters)) if converters else batch
 
 
 # -- txt (DynoAI's replay viewer) --------------------------------------------------------------

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from functools import reduce
 from operator import or_
 
@@ -11,6 +12,7 @@ from django.db.models import F as DbField
 from django.db.models import Q as Where
 from django.db.models.fields.json import compile_json_path
 from django.db.models.functions import Lower, Substr
+from django.db.models.sql.constants import MULTI
 from django.http import Http404
 
 from . import filters as F
@@ -467,3 +469,14 @@ def run_tags(user) -> list[tuple[str, int]]:
     """(tag, how many of the user's visible runs carry it), by name."""
     rows = RunTag.objects.filter(run__in=visible_runs(user).order_by().values("pk")).values("name")
     return [(r["name"], r["n"]) for r in rows.annotate(n=Count("pk")).order_by("name")]
+
+
+def row_batches(qs: QuerySet, fields: tuple[str, ...], size: int) -> Iterator[list[tuple]]:
+    """qs.values_list(*fields) as the cursor's fetchmany(size) gives it, a list of rows per fetch:
+    what .iterator(chunk_size=size) reads (a server-side cursor on PostgreSQL), without its Python
+    step per row."""
+    compiler = qs.values_list(*fields).query.get_compiler(qs.db)
+    batches = compiler.execute_sql(MULTI, chunked_fetch=True, chunk_size=size)
+    converters = compiler.get_converters([col for col, _, _ in compiler.select])
+    for batch in batches:
+        yield list(compiler.apply_converters(batch, converters)) if converters else batch
