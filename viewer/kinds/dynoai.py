@@ -314,15 +314,19 @@ def _diff_finals(rows, last: dict[tuple, float]) -> None:
             values = diff_loads(values_text)
             if isinstance(values, dict) and diff_is_number(values.get("result")):
                 found[cell] = values["result"]
-        elif act == CLAMP:
-            for ri, ki, _, clamped in reversed(clamp_cells(diff_loads(values_text))):
-                cell = bins_of(ri, ki)
-                if cell and cell not in found and diff_is_number(clamped):
-                    found[cell] = clamped
+        elif act == CLAMP:  # clamp_cells and bins_of, inline: a run's clamps list about a million cells
+            values = diff_loads(values_text)
+            entries = values.get("cells") if isinstance(values, dict) else None
+            for e in reversed(entries) if isinstance(entries, list) else ():
+                if type(e) is dict and type(ri := e.get("rpm_index")) is int and type(ki := e.get("kpa_index")) is int:
+                    cell = _GRID_BINS.get((ri, ki))
+                    if cell and cell not in found and diff_is_number(clamped := e.get("clamped")):
+                        found[cell] = clamped
     last.update(found)
 
 
 _DIFF_CELLS: dict[str | None, tuple | None] = {}  # cell text -> its bins (few distinct texts per grid)
+_GRID_BINS = {(ri, ki): (rpm, kpa) for ri, rpm in enumerate(RPM_BINS) for ki, kpa in enumerate(KPA_BINS)}
 
 
 DIFF = DiffSpec(
