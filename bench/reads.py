@@ -15,7 +15,7 @@ from .environment import generate
 from .report import Figure
 from .worker import peak_rss_mb
 
-PAGE_MS, FRAGMENT_MS, FACETS_MS, REPLAY_MS = 150, 50, 300, 500
+PAGE_MS, FRAGMENT_MS, FACETS_MS, REPLAY_MS = 150, 50, 150, 500  # issue 19: every face ≤ 150 ms
 CHART_KB = 1024
 _JSON_SCRIPT = re.compile(rb'<script[^>]*type="application/json"[^>]*>(.*?)</script>', re.S)
 COLS = 'seq, ts, t_ms, action, reason, "values", cell, rpm, kpa, cylinder, metric, raw'
