@@ -117,3 +117,27 @@ def test_export_run_writes_the_same_otlp_as_the_page(client_in, import_path, tmp
     assert out.read_text().splitlines() == export(client_in, run)
     answer = client_in.get(f"/runs/{run.pk}/export.otlp.jsonl")
     assert answer["Content-Disposition"].endswith('two_traces_decisions.otlp.jsonl"')
+
+
+def note_events(span: dict) -> list[dict]:
+    return [{a["key"]: a["value"] for a in e["attributes"]} for e in span.get("events", [])
+            if e["name"] == "replayweb.note"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("source", ["debt auction", "agent trace"])
+def test_a_decisions_notes_travel_as_events_on_its_span(client_in, user, import_sample, import_path, source):
+    from viewer import notes
+
+    run = import_sample(DEBT) if source == "debt auction" else import_path(OTLP / "agent_trace.jsonl")
+    notes.add(run, user, seq=2, text="Bid looks **too high**", labels=["suspect"])
+    lines = export(client_in, run)
+    for text in lines:
+        Parse(text, ExportTraceServiceRequest())
+    spans = spans_of(lines)
+    noted = [note_events(s) for s in spans]
+    assert [i for i, found in enumerate(noted) if found] == [2]  # spans come in seq order
+    (said,) = noted[2]
+    assert said["replayweb.note.text"] == {"stringValue": "Bid looks **too high**"}
+    assert said["replayweb.note.labels"] == {"arrayValue": {"values": [{"stringValue": "suspect"}]}}
+    assert said["replayweb.note.author"] == {"stringValue": user.username}

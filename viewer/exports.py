@@ -101,7 +101,7 @@ def export_chunks(
     if fmt == "otlp":
         from . import otlp
 
-        return otlp.chunks(run, qs, llm=llm, record=otlp_record)
+        return otlp.chunks(run, qs, llm=llm, record=otlp_record, noted=notes.by_seq(run))
     raise ValueError(f"unknown export format {fmt!r}")
 
 

@@ -23,6 +23,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from . import notes
+from .selectors import row_batches
+
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 CHUNK = 2000
 SPAN_KIND_INTERNAL, SPAN_KIND_CLIENT = 1, 3
@@ -30,25 +33,43 @@ SCOPE = {"name": "replayweb", "version": "1"}
 FIELDS = ("seq", "ts", "t_ms", "action", "reason", "values", "cell", "round", "agent", "raw")
 
 
-def chunks(run, qs: QuerySet, *, llm=None, record: Callable[[str], dict] | None = None) -> Iterator[str]:
-    """The export of the decisions `qs` (the filtered selection) of `run`."""
-    rows = qs.values_list(*FIELDS).iterator(chunk_size=CHUNK)
-    batch: list[tuple] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == CHUNK:
-            yield _lines(run, batch, llm, record)
-            batch = []
-    if batch:
-        yield _lines(run, batch, llm, record)
+def chunks(run, qs: QuerySet, *, llm=None, record: Callable[[str], dict] | None = None,
+           noted: dict[int, list] | None = None) -> Iterator[str]:
+    """The export of the decisions `qs` (the filtered selection) of `run`. `noted`: {seq: its notes}
+    (notes.by_seq), each note a `replayweb.note` event on its decision's span."""
+    for batch in row_batches(qs, FIELDS, CHUNK):
+        yield _lines(run, batch, llm, record, noted or {})
 
 
-def _lines(run, batch: list[tuple], llm, record) -> str:
+def _lines(run, batch: list[tuple], llm, record, noted: dict[int, list]) -> str:
     if record is not None:
-        return "".join(_dump(r) + "\n" for r in given_back([record(row[-1]) for row in batch]))
+        records = [record(row[-1]) for row in batch]
+        for row, rec in zip(batch, records):
+            if row[0] in noted and isinstance(rec.get("span"), dict):
+                rec["span"] = {**rec["span"], "events": [*rec["span"].get("events", []), *note_events(noted[row[0]])]}
+        return "".join(_dump(r) + "\n" for r in given_back(records))
     trace_id = trace_id_of(run)
     spans = [decision_span(run, row, trace_id, llm) for row in batch]
+    for row, span in zip(batch, spans):
+        if row[0] in noted:
+            span["events"] = note_events(noted[row[0]])
     return _dump(request(resource_of(run), SCOPE, spans)) + "\n"
+
+
+def note_events(found: list) -> list[dict]:
+    """A decision's notes as span events (what a reviewer said, when, with which labels)."""
+    events = []
+    for note in found:
+        said = notes.as_dict(note)
+        events.append({
+            "timeUnixNano": nanos(note.created),
+            "name": "replayweb.note",
+            "attributes": attributes({
+                "replayweb.note.text": said["text"], "replayweb.note.labels": said["labels"],
+                "replayweb.note.author": said["author"], "replayweb.note.updated": said["updated"],
+            }),
+        })
+    return events
 
 
 def _dump(value: Any) -> str:
