@@ -122,6 +122,18 @@ def test_a_quiet_file_ends_the_follow_and_the_run_says_it_stopped_before_session
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_follower_says_it_is_alive_while_the_file_is_quiet(log, lines, user, monkeypatch):
+    monkeypatch.setattr("viewer.follow.LIVE_BEAT_SECONDS", 0.1)
+    log.write_bytes(b"".join(lines[:-1]))
+    first_seen = []
+    result = follow_file(owner=user, path=log, quiet=1.5, progress=lambda p: first_seen.append(
+        Run.objects.get(pk=p.run_id).live_seen), **FAST)
+    assert first_seen[0] is not None and result.run.status == "ready"
+    # stored once at the start, then quiet for 1.5 s: the beats moved live_seen on
+    assert (Run.objects.get(pk=result.run.pk).live_seen - first_seen[0]).total_seconds() >= 0.5
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_log_kind_without_an_end_event_just_ends_when_quiet(tmp_path, samples_dir, user):
     study = tmp_path / "2024-03-05T18-22-30.004512-0000000007-gc-104523-41233.study.log"
     study.write_bytes((samples_dir / "study" / study.name).read_bytes())
@@ -294,6 +306,25 @@ def test_a_live_run_page_shows_live_and_polls_its_badge_chart_and_newest_rows(cl
     assert "live · 44 decisions so far" in page
     assert page.count('hx-trigger="every 2s"') == 2 and 'hx-trigger="click, every 2s"' in page  # badge, chart; rows
     assert '<a href="?after=43" hx-get="?after=43" hx-target="#load-more"' in page  # a real link too
+
+
+@pytest.mark.django_db
+def test_a_live_run_whose_follower_was_not_heard_from_is_settled_ready_with_a_warning(client_in, live_run, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    settings.REPLAYWEB_JOB_STALE_SECONDS = 60
+    fresh = Run.objects.create(owner=live_run.owner, name="still growing", kind="session", source_name="g.jsonl",
+                               size=1, sha256="live-fresh", status=Run.Status.LIVE, live_seen=timezone.now())
+    Run.objects.filter(pk=live_run.pk).update(live_seen=timezone.now() - dt.timedelta(minutes=5))
+    client_in.get("/")  # the runs list reaps what stopped processes left behind
+    run = Run.objects.get(pk=live_run.pk)
+    assert run.status == Run.Status.READY
+    assert "Following stopped without an end" in run.warnings[-1] and "44 decisions stored by then" in run.warnings[-1]
+    assert Run.objects.get(pk=fresh.pk).status == Run.Status.LIVE
+    page = client_in.get(f"/runs/{run.pk}/").content.decode()
+    assert "live · " not in page and "every 2s" not in page
 
 
 @pytest.mark.django_db

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, models, transaction
 
 from . import folders, kinds
 from .models import Decision as StoredDecision
@@ -30,6 +30,7 @@ from .writer import DecisionWriter, duration_ms
 logger = logging.getLogger(__name__)
 
 LIVE_STORE_SECONDS = 1.0  # a followed run stores what has arrived about this often
+LIVE_BEAT_SECONDS = 10.0  # while the file is quiet, the follower says it is alive this often (Run.live_seen)
 
 
 def follow_file(
@@ -147,6 +148,11 @@ class _Follow:
         if self.pending and (len(self.pending) >= self.per_slice
                              or time.monotonic() - self.stored_at >= self.every):
             self.store()
+        elif self.run is not None and time.monotonic() - self.stored_at >= LIVE_BEAT_SECONDS:
+            # nothing new: still say the follower is alive, or the run is settled as abandoned (settle_abandoned)
+            self.run.live_seen = _now()
+            Run.objects.filter(pk=self.run.pk).update(live_seen=self.run.live_seen)
+            self.stored_at = time.monotonic()
 
     def store(self) -> None:
         """The decisions read so far, stored in one transaction with the run's counts (the run is
@@ -168,6 +174,7 @@ class _Follow:
             _describe(self.run, self.info, self.writer, self.name[:500], self.keep_user_ids)
             self.run.name = folders.run_name(self.run, self.info) or self.run.source_name
             self.run.size = self.stream.delivered
+            self.run.live_seen = _now()
             self.run.save()
         self.pending = []
         self.stored_at = time.monotonic()
@@ -225,3 +232,29 @@ class _Stored:
     def duration_ms(self, ends_at=None) -> float | None:
         return duration_ms(self.first_ts, self.last_ts, ends_at)
 
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def settle_abandoned() -> int:
+    """Make READY the LIVE runs whose follower has not been heard from for
+    REPLAYWEB_JOB_STALE_SECONDS (killed, or its machine lost): such a run would otherwise say it is
+    growing for ever. It keeps the decisions stored by then, with a warning saying so. Called where
+    stalled jobs are reaped (jobs.reap: workers, the runs list, the jobs API)."""
+    quiet = _now() - _dt.timedelta(seconds=settings.REPLAYWEB_JOB_STALE_SECONDS)
+    stale = Run.objects.filter(status=Run.Status.LIVE).filter(
+        models.Q(live_seen__lt=quiet) | models.Q(live_seen__isnull=True, created__lt=quiet))
+    settled = 0
+    for run in stale:
+        with transaction.atomic():
+            seen = run.live_seen or run.created
+            warning = (f"Following stopped without an end: the follower was last heard from at "
+                       f"{seen:%Y-%m-%d %H:%M:%S} UTC (killed, or its machine lost); the run holds the "
+                       f"{run.decision_count:,} decisions stored by then.")
+            won = Run.objects.filter(pk=run.pk, status=Run.Status.LIVE).update(
+                status=Run.Status.READY, warnings=[*(run.warnings or []), warning])
+            if won:
+                ReplayIndex.objects.filter(run=run).delete()  # built while it grew: built again, whole
+                settled += 1
+    return settled

@@ -29,6 +29,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from . import ingest
+from .follow import settle_abandoned
 from .warm import warm
 from .ingest import IngestResult, Source
 from .models import ImportJob, Run
@@ -254,7 +255,8 @@ def cancel(job: ImportJob) -> ImportJob:
 
 def reap() -> int:
     """Fail the running jobs whose worker has gone quiet (killed, or its machine lost), deleting
-    the runs they had started. Called by workers before each job and by the pages that show jobs."""
+    the runs they had started, and settle the followed runs whose follower has (follow.settle_abandoned).
+    Called by workers before each job and by the pages that show jobs."""
     quiet = timezone.now() - dt.timedelta(seconds=settings.REPLAYWEB_JOB_STALE_SECONDS)
     count = 0
     for job in ImportJob.objects.filter(status=ImportJob.Status.RUNNING, heartbeat__lt=quiet):
@@ -267,7 +269,7 @@ def reap() -> int:
             if won:
                 Run.objects.filter(pk__in=job.run_ids or []).delete()
                 count += 1
-    return count
+    return count + settle_abandoned()  # the other work a process can leave behind: a followed run
 
 
 def visible_jobs(user):

@@ -64,6 +64,7 @@ class Run(models.Model):
         LIVE = "live"
 
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.READY)
+    live_seen = models.DateTimeField(null=True, blank=True)  # LIVE: the follower's last sign of life
     # What failed, for a failed run: {"stage", "message", "code"} as the manifest says it.
     failure = models.JSONField(null=True, blank=True)
     warnings = models.JSONField(default=list, blank=True)
