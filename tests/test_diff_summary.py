@@ -1,6 +1,8 @@
 """viewer.diff_summary: the per-cell B − A heatmap of a diff."""
 import json
 
+import pytest
+
 from viewer import diff, diff_summary, kinds
 
 SPEC = kinds.profile("dynoai").diff
@@ -59,7 +61,10 @@ def test_the_final_correction_is_the_last_number_logged_for_the_cell_however_the
     assert cell_texts(heat(a, b, diff_summary.HEAT_FINAL)) == expected
 
 
-def test_a_cell_neither_run_logged_says_nothing():
+@pytest.mark.parametrize("metric, said", [(diff_summary.HEAT_FINAL, ["A only", "B only"]),
+                                          (diff_summary.HEAT_COUNT, ["+1", "-1"])])
+def test_a_cell_neither_run_logged_says_nothing(metric, said):
     # (0, 0) and (1, 1) span a rectangle: its other corners belong to neither run
-    figure = heat([gradient(0, 0, 0, 1.0)], [gradient(0, 1, 1, 2.0)], diff_summary.HEAT_FINAL)
-    assert sorted(cell_texts(figure).values()) == ["A only", "B only"]
+    figure = heat([gradient(0, 0, 0, 1.0)], [gradient(0, 1, 1, 2.0)], metric)
+    assert sorted(cell_texts(figure).values()) == said
+    assert sum(z is None for row in figure["data"][0]["z"] for z in row) == 2 + (metric == diff_summary.HEAT_FINAL) * 2

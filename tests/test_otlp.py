@@ -9,6 +9,7 @@ from django.core.management import call_command
 from google.protobuf.json_format import Parse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from viewer import kinds
 from viewer.ingest import Source, run_ingest
 from viewer.models import Decision
 
@@ -120,7 +121,7 @@ def test_export_run_writes_the_same_otlp_as_the_page(client_in, import_path, tmp
 
 
 def note_events(span: dict) -> list[dict]:
-    return [{a["key"]: a["value"] for a in e["attributes"]} for e in span.get("events", [])
+    return [{a["key"]: a["value"] for a in e["attributes"]} for e in span.get("events") or []
             if e["name"] == "replayweb.note"]
 
 
@@ -134,10 +135,29 @@ def test_a_decisions_notes_travel_as_events_on_its_span(client_in, user, import_
     lines = export(client_in, run)
     for text in lines:
         Parse(text, ExportTraceServiceRequest())
-    spans = spans_of(lines)
-    noted = [note_events(s) for s in spans]
-    assert [i for i, found in enumerate(noted) if found] == [2]  # spans come in seq order
-    (said,) = noted[2]
+    raw = Decision.objects.get(run=run, seq=2).raw
+    record = kinds.profile(run).otlp_record
+    noted_span = record(raw)["span"]["spanId"] if record else "0000000000000003"  # seq 2's own span, or seq + 1
+    noted = {s["spanId"]: note_events(s) for s in spans_of(lines)}
+    assert [span for span, found in noted.items() if found] == [noted_span]
+    (said,) = noted[noted_span]
     assert said["replayweb.note.text"] == {"stringValue": "Bid looks **too high**"}
     assert said["replayweb.note.labels"] == {"arrayValue": {"values": [{"stringValue": "suspect"}]}}
     assert said["replayweb.note.author"] == {"stringValue": user.username}
+
+
+@pytest.mark.django_db
+def test_a_note_on_a_span_read_with_null_events_still_exports(client_in, user, import_path, tmp_path):
+    from viewer import notes
+
+    request = json.loads((OTLP / "agent_trace.jsonl").read_text().splitlines()[0])
+    for rs in request["resourceSpans"]:
+        for ss in rs["scopeSpans"]:
+            for span in ss["spans"]:
+                span["events"] = None
+    path = tmp_path / "null_events.jsonl"
+    path.write_text(json.dumps(request) + "\n")
+    run = import_path(path)
+    notes.add(run, user, seq=0, labels=["ok"])
+    events = [note_events(s) for s in spans_of(export(client_in, run))]
+    assert sum(len(found) for found in events) == 1

@@ -278,7 +278,8 @@ def side_from_rows(
                 columns={name: Coded() for name in short})
     if load is None:
         side.held = [[] for _ in text_fields(spec, include_volatile)[1:]]
-    grid = spec.cells if spec.cells is not None and spec.cells.column in at else None
+    # the heatmap's finals, folded as the rows go by; runs of two kinds (aligned by action) have no common grid
+    grid = spec.cells if spec.cells is not None and spec.cells.column in at and key != BY_ACTION else None
     rows = iter(rows)
     while chunk := list(islice(rows, CHUNK)):
         col = list(zip(*chunk))  # transposed: one tuple per column, at C speed

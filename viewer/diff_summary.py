@@ -65,12 +65,12 @@ def cell_heatmap(result: DiffResult, metric: str = HEAT_FINAL) -> dict | None:
     for r in rows:
         zr, tr, hr = [], [], []
         for c in columns:
+            logged = (r, c) in per[0] or (r, c) in per[1]  # else a corner of the rectangle: nothing to say
             va, vb = per[0].get((r, c), missing), per[1].get((r, c), missing)
-            d = delta(va, vb) if va is not None and vb is not None else None
+            d = delta(va, vb) if logged and va is not None and vb is not None else None
             zr.append(d)
             # A cell logged by one run only has no B − A: it says which run has it; neither, nothing.
-            tr.append(f"{d:+g}" if d is not None else "A only" if va is not None else
-                      "B only" if vb is not None else "")
+            tr.append(f"{d:+g}" if d is not None else "" if not logged else "A only" if va is not None else "B only")
             lines = [f"{heatmap.RPM} {r} · {heatmap.KPA} {c} ({what})",
                      f"A: {number(va)}", f"B: {number(vb)}"]
             if d is not None:

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, models, transaction
+from django.db import DatabaseError, transaction
+from django.db.models import Q as Where
 
 from . import folders, kinds
 from .models import Decision as StoredDecision
-from .models import ReplayIndex, Run
+from .db import best_effort
+from .models import ReplayIndex, Run, RunAggregate
 from .readers.base import Decision, ReadError, RunInfo
 from .readers.detect import GZIP_MAGIC
 from .readers.streams import FollowStream
@@ -30,7 +32,12 @@ from .writer import DecisionWriter, duration_ms
 logger = logging.getLogger(__name__)
 
 LIVE_STORE_SECONDS = 1.0  # a followed run stores what has arrived about this often
-LIVE_BEAT_SECONDS = 10.0  # while the file is quiet, the follower says it is alive this often (Run.live_seen)
+LIVE_BEAT_SECONDS = 10.0  # while the file is quiet, the follower says it is alive this often (Run.live_seen),
+# and at least four times within REPLAYWEB_JOB_STALE_SECONDS, after which settle_abandoned gives up on it
+
+
+def _beat_seconds() -> float:
+    return min(LIVE_BEAT_SECONDS, settings.REPLAYWEB_JOB_STALE_SECONDS / 4)
 
 
 def follow_file(
@@ -148,10 +155,12 @@ class _Follow:
         if self.pending and (len(self.pending) >= self.per_slice
                              or time.monotonic() - self.stored_at >= self.every):
             self.store()
-        elif self.run is not None and time.monotonic() - self.stored_at >= LIVE_BEAT_SECONDS:
-            # nothing new: still say the follower is alive, or the run is settled as abandoned (settle_abandoned)
+        elif not self.pending and self.run is not None and time.monotonic() - self.stored_at >= _beat_seconds():
+            # nothing new: still say the follower is alive, or the run is settled as abandoned (settle_abandoned);
+            # best effort: a beat skipped while another process holds SQLite's lock is made at the next
             self.run.live_seen = _now()
-            Run.objects.filter(pk=self.run.pk).update(live_seen=self.run.live_seen)
+            best_effort(lambda: Run.objects.filter(pk=self.run.pk).update(live_seen=self.run.live_seen),
+                        "a followed run's sign of life")
             self.stored_at = time.monotonic()
 
     def store(self) -> None:
@@ -211,8 +220,10 @@ class _Follow:
         run.size = self.stream.delivered
         run.status = Run.Status.READY
         _finish(run, self.info, counts, None, None, self.keep_user_ids, None)
-        # A replay opened while it was live holds the decisions of then: it is built again, whole.
+        # A replay opened while it was live holds the decisions of then: it is built again, whole; so are
+        # aggregates remembered while it passed for ended (settle_abandoned, with its follower only slow).
         ReplayIndex.objects.filter(run=run).delete()
+        RunAggregate.objects.filter(run=run).delete()
 
 
 @dataclass
@@ -243,18 +254,21 @@ def settle_abandoned() -> int:
     growing for ever. It keeps the decisions stored by then, with a warning saying so. Called where
     stalled jobs are reaped (jobs.reap: workers, the runs list, the jobs API)."""
     quiet = _now() - _dt.timedelta(seconds=settings.REPLAYWEB_JOB_STALE_SECONDS)
-    stale = Run.objects.filter(status=Run.Status.LIVE).filter(
-        models.Q(live_seen__lt=quiet) | models.Q(live_seen__isnull=True, created__lt=quiet))
-    settled = 0
+    stale = Run.objects.filter(Where(live_seen__lt=quiet) | Where(live_seen__isnull=True, created__lt=quiet),
+                               status=Run.Status.LIVE)
+    settled: list[int] = []
     for run in stale:
-        with transaction.atomic():
-            seen = run.live_seen or run.created
-            warning = (f"Following stopped without an end: the follower was last heard from at "
-                       f"{seen:%Y-%m-%d %H:%M:%S} UTC (killed, or its machine lost); the run holds the "
-                       f"{run.decision_count:,} decisions stored by then.")
-            won = Run.objects.filter(pk=run.pk, status=Run.Status.LIVE).update(
-                status=Run.Status.READY, warnings=[*(run.warnings or []), warning])
-            if won:
+        seen = run.live_seen or run.created
+        warning = (f"Following stopped without an end: the follower was last heard from at "
+                   f"{seen:%Y-%m-%d %H:%M:%S} UTC (killed, or its machine lost); the run holds the "
+                   f"{run.decision_count:,} decisions stored by then.")
+
+        def settle(run=run, warning=warning):
+            # still stale once the lock is ours: a follower that stamped meanwhile keeps its run
+            if stale.filter(pk=run.pk).update(status=Run.Status.READY, warnings=[*(run.warnings or []), warning]):
                 ReplayIndex.objects.filter(run=run).delete()  # built while it grew: built again, whole
-                settled += 1
-    return settled
+                settled.append(run.pk)
+
+        # a page's look must not wait for another process's write lock: skipped now, settled at a later look
+        best_effort(settle, f"settling abandoned run {run.pk}")
+    return len(settled)

@@ -46,7 +46,7 @@ def _lines(run, batch: list[tuple], llm, record, noted: dict[int, list]) -> str:
         records = [record(row[-1]) for row in batch]
         for row, rec in zip(batch, records):
             if row[0] in noted and isinstance(rec.get("span"), dict):
-                rec["span"] = {**rec["span"], "events": [*rec["span"].get("events", []), *note_events(noted[row[0]])]}
+                rec["span"] = {**rec["span"], "events": [*(rec["span"].get("events") or []), *note_events(noted[row[0]])]}
         return "".join(_dump(r) + "\n" for r in given_back(records))
     trace_id = trace_id_of(run)
     spans = [decision_span(run, row, trace_id, llm) for row in batch]
@@ -64,10 +64,10 @@ def note_events(found: list) -> list[dict]:
         events.append({
             "timeUnixNano": nanos(note.created),
             "name": "replayweb.note",
-            "attributes": attributes({
+            "attributes": attributes({key: value for key, value in {
                 "replayweb.note.text": said["text"], "replayweb.note.labels": said["labels"],
                 "replayweb.note.author": said["author"], "replayweb.note.updated": said["updated"],
-            }),
+            }.items() if value is not None}),  # an author deleted since: no attribute rather than an empty value
         })
     return events
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from functools import reduce
 from operator import or_
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import BooleanField, Count, ExpressionWrapper, Func, IntegerField, Max, Min, QuerySet, Value
 from django.db.models import F as DbField
 from django.db.models import Q as Where
@@ -476,7 +476,8 @@ def row_batches(qs: QuerySet, fields: tuple[str, ...], size: int) -> Iterator[li
     what .iterator(chunk_size=size) reads (a server-side cursor on PostgreSQL), without its Python
     step per row."""
     compiler = qs.values_list(*fields).query.get_compiler(qs.db)
-    batches = compiler.execute_sql(MULTI, chunked_fetch=True, chunk_size=size)
+    server_side = not connections[qs.db].settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")  # as iterator() reads it
+    batches = compiler.execute_sql(MULTI, chunked_fetch=server_side, chunk_size=size)
     converters = compiler.get_converters([col for col, _, _ in compiler.select])
     for batch in batches:
         yield list(compiler.apply_converters(batch, converters)) if converters else batch

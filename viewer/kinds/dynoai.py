@@ -321,7 +321,7 @@ def _diff_finals(rows, last: dict[tuple, float]) -> None:
                 if type(e) is dict and type(ri := e.get("rpm_index")) is int and type(ki := e.get("kpa_index")) is int:
                     cell = _GRID_BINS.get((ri, ki))
                     if cell and cell not in found and diff_is_number(clamped := e.get("clamped")):
-                        found[cell] = clamped
+                        found[cell] = float(clamped)  # as clamp_cells gives it
     last.update(found)
 
 
