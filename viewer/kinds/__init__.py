@@ -109,13 +109,13 @@ def unregister(name: str) -> None:
 def profile(run_or_kind) -> Profile:
     """The profile of a run (or of a kind's name); a kind no longer registered reads as generic."""
     name = getattr(run_or_kind, "kind", run_or_kind)
-    _load_builtins()
+    load_builtins()
     return PROFILES.get(name) or PROFILES["session"]
 
 
 def sniff(head: bytes, name: str) -> str | None:
     """The kind (or "manifest") of a file from its first bytes and its name."""
-    _load_builtins()
+    load_builtins()
     for p in reversed(PROFILES.values()):
         if p.sniff is not None and p.sniff(head, name):
             return p.name
@@ -125,13 +125,13 @@ def sniff(head: bytes, name: str) -> str | None:
 
 
 def choices() -> list[tuple[str, str]]:
-    _load_builtins()
+    load_builtins()
     return [(p.name, p.label) for p in PROFILES.values()]
 
 
 BUILTINS = ("dynoai", "session", "study", "trace")
 
 
-def _load_builtins() -> None:
+def load_builtins() -> None:
     if not all(name in PROFILES for name in BUILTINS):
         from . import dynoai, otel, session, study  # noqa: F401  (each registers itself; otel is "trace")
