@@ -21,7 +21,7 @@ from typing import BinaryIO
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
-from . import folders, kinds, outputs
+from . import folders, kinds, outputs, pipeline
 from .models import Decision, Run
 from .readers import manifest as manifest_mod
 from .readers.base import Limits, ReadError, RunInfo, storable
@@ -378,9 +378,11 @@ def ingest_file(
         reader = importlib.import_module(kinds.profile(kind).reader)
         info = RunInfo(kind=kind)
         last_line = [0]
+        reading = None  # the second process reading a big file (viewer/pipeline.py)
         try:
             stream = open_decompressed(f, name, settings.REPLAYWEB_MAX_DECOMPRESSED_BYTES)
-            decisions = iter(reader.read(stream, info, limits=limits(), keep_user_ids=keep_user_ids))
+            options = {"limits": limits(), "keep_user_ids": keep_user_ids}
+            decisions = parsed = rows = None
             writer = None
             per_slice = max(1, settings.REPLAYWEB_IMPORT_SLICE)
             done = False
@@ -393,14 +395,29 @@ def ingest_file(
                         )
                         say.run_id = run.pk
                         writer = DecisionWriter(run.pk)
+                        if pipeline.usable(size):  # a big file: read in a second process while this one writes
+                            reading = pipeline.ParsedRows(reader, stream, info, writer, lines=last_line, **options)
+                            parsed = iter(reading)
+                        else:
+                            decisions = iter(reader.read(stream, info, **options))
                     with writer:
                         done = True
-                        for d in decisions:
-                            writer.add(d)
-                            last_line[0] = d.line or last_line[0]
-                            if writer.count % per_slice == 0:
-                                done = False
-                                break
+                        if parsed is not None:
+                            slice_end = writer.count + per_slice
+                            while rows or (rows := next(parsed, None)):  # a batch may straddle two slices
+                                room = slice_end - writer.count
+                                writer.add_rows(rows[:room])
+                                rows = rows[room:]
+                                if writer.count == slice_end:
+                                    done = False
+                                    break
+                        else:
+                            for d in decisions:
+                                writer.add(d)
+                                last_line[0] = d.line or last_line[0]
+                                if writer.count % per_slice == 0:
+                                    done = False
+                                    break
                         writer.close()
                     say("parsing", f.tell(), writer.count)  # written with the slice, or not at all
             with transaction.atomic():
@@ -440,6 +457,9 @@ def ingest_file(
         except BaseException:  # KeyboardInterrupt, SystemExit (a worker told to stop): no half run
             _discard(run)
             raise
+        finally:
+            if reading is not None:
+                reading.close()  # stopped if it still runs (a cancelled job, a database error)
     finally:
         if source.path is not None:
             f.close()

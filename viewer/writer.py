@@ -56,6 +56,21 @@ class DecisionWriter:
         self._end_copy(exc_type, exc, tb)
 
     def add(self, d: Decision) -> None:
+        self.batch.append(self.row_of(d))
+        self.count += 1
+        if len(self.batch) >= self.batch_size:
+            self.flush()
+
+    def add_rows(self, rows: list[tuple]) -> None:
+        """Rows made by `row_of` elsewhere (the import's reading process: viewer/pipeline.py)."""
+        self.batch.extend(rows)
+        self.count += len(rows)
+        if len(self.batch) >= self.batch_size:
+            self.flush()
+
+    def row_of(self, d: Decision) -> tuple:
+        """The row inserted for `d` (its time as the database's text, its elapsed ms from the first
+        decision's time, values and cell as JSON text); notes the first and last times."""
         ts = d.ts
         if ts is None:
             ts_value = t_ms = None
@@ -78,13 +93,10 @@ class DecisionWriter:
         except (TypeError, ValueError):  # deeper than orjson's 255 levels, or ints over 64 bits
             values = _dumps(d.values)
             cell = None if d.cell is None else _dumps(d.cell)
-        self.batch.append((
+        return (
             self.run_pk, d.seq, d.line, ts_value, t_ms, d.action, d.reason, values, cell, d.rpm, d.kpa,
             d.cylinder, d.rpm_index, d.kpa_index, d.round, d.agent, d.metric, d.text, d.raw,
-        ))
-        self.count += 1
-        if len(self.batch) >= self.batch_size:
-            self.flush()
+        )
 
     def flush(self) -> None:
         if not self.batch:
