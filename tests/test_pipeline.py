@@ -27,7 +27,9 @@ FACTS = ("kind", "decision_count", "first_ts", "last_ts", "duration_ms", "sessio
 
 @pytest.fixture(autouse=True)
 def forks(monkeypatch) -> list[bool]:
-    """Whether each import read in a second process (so that no test passes by reading in one)."""
+    """Whether each import read in a second process (so that no test passes by reading in one). Idle
+    threads other tests of the suite left behind (test_load's) would make every import read in one."""
+    monkeypatch.setattr(pipeline, "_alone", lambda: True)
     seen, usable = [], pipeline.usable
     monkeypatch.setattr(pipeline, "usable", lambda size: seen.append(usable(size)) or seen[-1])
     return seen
@@ -88,16 +90,17 @@ def test_a_cancelled_import_stops_the_reading_process_and_stores_nothing(samples
     assert [t for t in threading.enumerate() if t.name == "import-pipe"] == []
 
 
-def test_only_a_big_enough_file_in_a_process_without_other_threads_is_read_in_two(settings):
+def test_only_a_big_enough_file_is_read_in_two_and_never_beside_another_thread(settings, monkeypatch):
     settings.REPLAYWEB_IMPORT_PIPELINE_BYTES = 1000
     assert pipeline.usable(1000) and not pipeline.usable(999)
+    settings.REPLAYWEB_IMPORT_PIPELINE_BYTES = 0
+    assert not pipeline.usable(10**9)
+    monkeypatch.undo()  # the real test of threads
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert not pipeline.usable(10**9)  # forking a threaded process can copy a lock another thread holds
+        assert not pipeline._alone()  # forking a threaded process can copy a lock another thread holds
     finally:
         stop.set()
         other.join()
-    settings.REPLAYWEB_IMPORT_PIPELINE_BYTES = 0
-    assert not pipeline.usable(10**9)

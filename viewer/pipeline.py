@@ -33,8 +33,12 @@ AHEAD = 16  # batches received and not yet written, at most (about 32,000 decisi
 def usable(size: int) -> bool:
     """Whether an import of `size` bytes reads in a second process."""
     threshold = settings.REPLAYWEB_IMPORT_PIPELINE_BYTES
-    return (0 < threshold <= size and threading.active_count() == 1
-            and "fork" in multiprocessing.get_all_start_methods())
+    return 0 < threshold <= size and _alone() and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _alone() -> bool:
+    """Whether this process runs no other thread (forking copies no lock another thread might hold)."""
+    return threading.active_count() == 1
 
 
 class ChildFailed(Exception):
