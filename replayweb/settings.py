@@ -254,7 +254,7 @@ REPLAYWEB_JOB_STALE_SECONDS = envint("REPLAYWEB_JOB_STALE_SECONDS", 120)
 REPLAYWEB_IMPORT_SLICE = envint("REPLAYWEB_IMPORT_SLICE", 50_000)
 # A file this big or bigger is read in a second process while the importing one writes (viewer/pipeline.py,
 # issue 19: both cores); 0 reads every file in the importing process.
-REPLAYWEB_IMPORT_PIPELINE_BYTES = envint("REPLAYWEB_IMPORT_PIPELINE_BYTES", 4 * 1024**2)
+REPLAYWEB_IMPORT_PIPELINE_BYTES = envint("REPLAYWEB_IMPORT_PIPELINE_BYTES", 1024**2)
 # Replay indexes a user may have queued or building at once (viewer/replay_store.py); a further one
 # waits for a slot, shown as waiting on its page, whose poll queues it.
 REPLAYWEB_REPLAY_BUILDS_PER_USER = envint("REPLAYWEB_REPLAY_BUILDS_PER_USER", 2)
