@@ -382,7 +382,7 @@ def ingest_file(
         try:
             stream = open_decompressed(f, name, settings.REPLAYWEB_MAX_DECOMPRESSED_BYTES)
             options = {"limits": limits(), "keep_user_ids": keep_user_ids}
-            decisions = parsed = rows = None
+            parsed = rows = None
             writer = None
             per_slice = max(1, settings.REPLAYWEB_IMPORT_SLICE)
             done = False
@@ -399,25 +399,17 @@ def ingest_file(
                             reading = pipeline.ParsedRows(reader, stream, info, writer, lines=last_line, **options)
                             parsed = iter(reading)
                         else:
-                            decisions = iter(reader.read(stream, info, **options))
+                            parsed = pipeline.rows_here(reader, stream, info, writer, lines=last_line, **options)
                     with writer:
                         done = True
-                        if parsed is not None:
-                            slice_end = writer.count + per_slice
-                            while rows or (rows := next(parsed, None)):  # a batch may straddle two slices
-                                room = slice_end - writer.count
-                                writer.add_rows(rows[:room])
-                                rows = rows[room:]
-                                if writer.count == slice_end:
-                                    done = False
-                                    break
-                        else:
-                            for d in decisions:
-                                writer.add(d)
-                                last_line[0] = d.line or last_line[0]
-                                if writer.count % per_slice == 0:
-                                    done = False
-                                    break
+                        slice_end = writer.count + per_slice
+                        while rows or (rows := next(parsed, None)):  # a batch may straddle two slices
+                            room = slice_end - writer.count
+                            writer.add_rows(rows[:room])
+                            rows = rows[room:]
+                            if writer.count == slice_end:
+                                done = False
+                                break
                         writer.close()
                     say("parsing", f.tell(), writer.count)  # written with the slice, or not at all
             with transaction.atomic():

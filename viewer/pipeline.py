@@ -114,6 +114,19 @@ class ParsedRows:
         self._receive.close()
 
 
+def rows_here(reader, stream, info, writer, *, lines: list[int], **read_options: Any) -> Iterator[list[tuple]]:
+    """The same batches of rows as ParsedRows, read in this process (a small file, or beside other threads)."""
+    rows, row_of = [], writer.row_of
+    for d in reader.read(stream, info, **read_options):
+        rows.append(row_of(d))
+        lines[0] = d.line or lines[0]
+        if len(rows) >= BATCH:
+            yield rows
+            rows = []
+    if rows:
+        yield rows
+
+
 def _child(send, reader, stream, info, writer, read_options) -> None:
     # The importing process decides when reading stops: SIGTERM (close) ends the child at once, whatever
     # handler the parent had (import_logs turns it into KeyboardInterrupt); Ctrl-C is the parent's to handle.
