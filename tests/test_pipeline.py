@@ -104,3 +104,14 @@ def test_only_a_big_enough_file_is_read_in_two_and_never_beside_another_thread(s
     finally:
         stop.set()
         other.join()
+
+
+def test_a_copy_line_escapes_what_postgresql_copy_text_would_misread():
+    import datetime as dt
+
+    from viewer.writer import copy_line
+
+    row = (7, None, "a\\b\tc\nd\re", float("inf"), float("nan"), 0.1 + 0.2, "é😀",
+           dt.datetime(2025, 12, 15, 17, 28, 1, 803000, tzinfo=dt.timezone.utc))
+    assert copy_line(row) == ("7\t\\N\ta\\\\b\\tc\\nd\\re\tinf\tnan\t0.30000000000000004\té😀\t"
+                              "2025-12-15T17:28:01.803000+00:00\n").encode()

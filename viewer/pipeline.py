@@ -1,7 +1,8 @@
 """Reading a log in a second process while this one writes (issue 19: an import uses both cores).
 
 `ParsedRows` forks a child that runs the kind's reader over the file and turns each decision into the
-row the DecisionWriter inserts (`DecisionWriter.row_of`: time text, elapsed ms, values and cell as JSON),
+row the DecisionWriter inserts (`DecisionWriter.row_of`: time text, elapsed ms, values and cell as JSON;
+on PostgreSQL the row's line of COPY text, `writer.copy_line`),
 and sends the rows in batches through a pipe; this process, which holds the database connection and
 the import's transaction, only inserts them. The reader's RunInfo and the writer's first and last
 times come back at the end. An error in the child (a ReadError with its line, or any other) is raised
@@ -25,6 +26,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
+
+from .writer import copy_line
 
 BATCH = 2000  # rows per message: large enough that a message costs little, small enough to stream
 AHEAD = 16  # batches received and not yet written, at most (about 32,000 decisions)
@@ -135,6 +138,8 @@ def _child(send, reader, stream, info, writer, read_options) -> None:
     last_line, rows = 0, []
     try:
         row_of = writer.row_of
+        if writer.copy_sql:  # PostgreSQL: the COPY lines made here too, the writer only sends them on
+            row_of = lambda d: copy_line(writer.row_of(d))  # noqa: E731
         for d in reader.read(stream, info, **read_options):
             rows.append(row_of(d))
             last_line = d.line or last_line

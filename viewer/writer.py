@@ -61,8 +61,9 @@ class DecisionWriter:
         if len(self.batch) >= self.batch_size:
             self.flush()
 
-    def add_rows(self, rows: list[tuple]) -> None:
-        """Rows made by `row_of` elsewhere (the import's reading process: viewer/pipeline.py)."""
+    def add_rows(self, rows: list) -> None:
+        """Rows made by `row_of`, or on PostgreSQL their COPY lines (`copy_line`: the import's reading
+        process makes them, viewer/pipeline.py)."""
         self.batch.extend(rows)
         self.count += len(rows)
         if len(self.batch) >= self.batch_size:
@@ -108,9 +109,13 @@ class DecisionWriter:
                     cursor = connection.cursor()
                     manager = cursor.cursor.copy(self.copy_sql)
                     self._copy = (cursor, manager, manager.__enter__())
-                write_row = self._copy[2].write_row
-                for row in self.batch:
-                    write_row(row)
+                copy = self._copy[2]
+                if isinstance(self.batch[0], bytes):  # lines made by the reading process
+                    copy.write(b"".join(self.batch))
+                else:
+                    write_row = copy.write_row
+                    for row in self.batch:
+                        write_row(row)
         else:
             with connection.cursor() as cursor:
                 cursor.executemany(self.sql, self.batch)
@@ -138,6 +143,25 @@ class DecisionWriter:
 
     def duration_ms(self, ends_at=None) -> float | None:
         return duration_ms(self.first_ts, self.last_ts, ends_at)
+
+
+def copy_line(row: tuple) -> bytes:
+    """A row as a line of PostgreSQL's COPY text format (tab-separated, `\\N` for NULL, backslash,
+    tab and line breaks escaped in text; floats as Python writes them, `inf` and `nan` included, which
+    PostgreSQL reads; an aware datetime in ISO 8601)."""
+    return ("\t".join([_copy_value(v) for v in row]) + "\n").encode()
+
+
+def _copy_value(v) -> str:
+    if v is None:
+        return "\\N"
+    if isinstance(v, str):
+        if "\\" in v or "\t" in v or "\n" in v or "\r" in v:
+            return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        return v
+    if isinstance(v, _dt.datetime):
+        return v.isoformat()
+    return repr(v) if isinstance(v, float) else str(v)
 
 
 def duration_ms(first_ts, last_ts, ends_at=None) -> float | None:
