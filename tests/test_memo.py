@@ -144,3 +144,13 @@ def test_the_run_page_reads_what_another_process_computed(client_in, run, big, m
     another_process(run)
     monkeypatch.setattr(overview, "facets_for", lambda **kwargs: fails())
     assert client_in.get(url, headers=hx).content == first
+
+
+def test_a_big_runs_filtered_count_is_counted_once_for_the_matchline_and_the_chart(client_in, run, big,
+                                                                                    monkeypatch):
+    url, qs = f"/runs/{run.pk}/", "?q=gradient"
+    line = client_in.get(url + qs, headers={"HX-Request": "true", "HX-Target": "matchline"}).content.decode()
+    assert RunAggregate.objects.filter(run=run, what="run-page:count").exists()
+    another_process(run)
+    monkeypatch.setattr(overview, "filtered_decisions", lambda **kwargs: fails())
+    assert client_in.get(url + qs, headers={"HX-Request": "true", "HX-Target": "matchline"}).content.decode() == line

@@ -8,8 +8,10 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from django.db.models import Q
 
 from viewer.filters import DecisionFilterForm
+from viewer.models import Decision
 from viewer.selectors import decision_list
 from viewer.views import timeline
 
@@ -155,6 +157,7 @@ def test_the_page_needs_a_login(client, import_sample):
         ("facets", '<section id="facets"'),
         ("stats", '<section id="stats"'),
         ("chart", '<section id="chart"'),
+        ("matchline", '<div id="matchline"'),
     ],
 )
 def test_an_htmx_request_gets_the_part_its_target_names(client_in, import_sample, target, root):
@@ -423,6 +426,23 @@ def test_a_big_runs_page_loads_facets_summary_and_chart_after_it(client_in, impo
         assert 'id="chart-data"' in part(client_in, run, "action=afr", "chart").content.decode()
         assert "AFR_CORRECTION" in part(client_in, run, "action=afr", "facets").content.decode()
         assert "Largest gaps" in part(client_in, run, "action=afr", "stats").content.decode()
+
+
+def test_a_big_runs_filtered_view_shows_its_rows_at_once_and_counts_them_after(client_in, import_sample,
+                                                                              monkeypatch):
+    run = import_sample(REAL)
+    monkeypatch.setattr(timeline, "INLINE_LIMIT", 50)
+    html = part(client_in, run, "q=gradient", "run-view").content.decode()
+    assert f'<div id="matchline" class="matchline loading" hx-get="/runs/{run.pk}/?q=gradient" ' \
+           'hx-trigger="load" hx-swap="outerHTML"' in html
+    assert "Counting the matching decisions" in html and 'id="decision-table"' in html
+    counted = Decision.objects.filter(Q(reason__icontains="gradient") | Q(text__icontains="gradient"), run=run).count()
+    line = part(client_in, run, "q=gradient", "matchline").content.decode()
+    assert 0 < counted < run.decision_count
+    assert f'<strong class="num">{counted:,}</strong> of {run.decision_count:,} decisions match.' in line
+    assert "Clear filters" in line
+    unfiltered = part(client_in, run, "", "run-view").content.decode()
+    assert f'<strong class="num">{run.decision_count:,}</strong> of' in unfiltered  # nothing to count
 
 
 # -- the pipeline as the axis (issue 17.1) ------------------------------------------------------------

@@ -47,8 +47,11 @@ def figure(run, kind, filters: dict, axis: str) -> dict:
 
 
 def matching(run, filters: dict) -> int:
-    """How many decisions the filters keep."""
-    return filtered_decisions(run=run, **filters).count() if filters else run.decision_count
+    """How many decisions the filters keep (remembered on a big run: a text filter counts by a scan,
+    and the matchline and the chart both ask)."""
+    if not filters:
+        return run.decision_count
+    return _remembered(run, "count", filters, lambda: filtered_decisions(run=run, **filters).count())
 
 
 def _remembered(run, what: str, filters: dict, compute):

@@ -5,6 +5,8 @@ target's id (HX-Target), and gets that partial of viewer/run.html. The parts:
   run-view   everything the filters change (form, facets, summary, chart, table)
   load-more  the next rows of the table (keyset: after=<last seq>)
   facets, stats, chart   filled in after the page on runs too big to count while it renders
+  matchline  how many decisions match: on those runs, filled in after the page when filters are set
+             (a text filter counts by scanning the run, seconds at 1M; the first rows come at once)
   live-badge  a live run's badge (import_logs --follow): while the run is live, it, the chart and the
               table's last row poll every 2 s (the last row loads the decisions after the last shown);
               each answers without its poll once the run has ended, so polling stops
@@ -53,9 +55,10 @@ PARTS = {
     "facets": "viewer/run.html#facets",
     "stats": "viewer/run.html#stats",
     "chart": "viewer/run.html#chart",
+    "matchline": "viewer/run.html#matchline",
     "live-badge": "viewer/run.html#live-badge",
 }
-OWN_PARTS = ("load-more", "facets", "stats", "chart", "live-badge")  # a request for one computes only it
+OWN_PARTS = ("load-more", "facets", "stats", "chart", "matchline", "live-badge")  # a request for one computes only it
 
 
 @require_GET
@@ -144,7 +147,11 @@ def _parts(request, run, kind, form, part, inline) -> dict:
         wanted |= {"facets", "stats", "chart"}
     context = {}
     if wanted & {"table", "load-more"}:
-        context.update(_table(run, kind, form, filters, colours, count="table" in wanted))
+        context.update(_table(run, kind, form, filters, colours))
+    if "matchline" in wanted or ("table" in wanted and (inline or not filters)):
+        context["matching"] = overview.matching(run, filters)
+    elif "table" in wanted:
+        context["matching"] = None  # the matchline loads after the page
     if "facets" in wanted:
         facets = overview.facets(run, kind, filters)
         context["facets"] = link_facets(facets, request.GET, colours, agents=run.agents)
@@ -158,7 +165,7 @@ def _parts(request, run, kind, form, part, inline) -> dict:
     return context
 
 
-def _table(run, kind, form, filters, colours, *, count: bool) -> dict:
+def _table(run, kind, form, filters, colours) -> dict:
     paging = form.paging()
     size = min(paging.get("limit", PAGE_SIZE), MAX_PAGE_SIZE)
     after = paging.get("after")
@@ -173,15 +180,12 @@ def _table(run, kind, form, filters, colours, *, count: bool) -> dict:
     rows = display.table_rows(shown, before, colours, kind.columns, run.agents)
     for row in rows:
         row.note = notes.summary(noted[row.seq]) if row.seq in noted else None
-    context = {
+    return {
         "rows": rows,
         "more": len(page) > size,
         "last_seq": shown[-1].seq if shown else after,
         "after": after,
     }
-    if count:
-        context["matching"] = overview.matching(run, filters)
-    return context
 
 
 def _chart_axis(asked: str, lanes, filters) -> dict:
