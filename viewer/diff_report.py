@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property, partial
+from functools import cached_property
 from itertools import chain
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, connections
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
@@ -54,11 +52,6 @@ BYTES_PER_DECISION = 110  # what a diff holds per decision of either side (docs/
 # reading the compared and shown ones again (two 100k runs: 0.8 s of CPU against 1.08 s), for
 # about 180 bytes a decision more (two 100k runs: 141 MB peak RSS against 105 MB).
 HOLD_TEXTS = 250_000
-# From this many decisions (both sides) run B is read in a thread of its own, on its own database
-# connection, while this one reads run A: the database's part of each read (SQLite's steps, which
-# let go of the GIL; PostgreSQL's server and the wire) overlaps the other side's Python. Not inside a
-# transaction: another connection would not see what it has written.
-SIDE_BY_SIDE = 40_000
 PAGE = 200  # rows a page shows; "show more" fetches the next ones
 VALUE_CHARS = 160  # longest value shown in a table cell (the decision page shows it all)
 
@@ -101,10 +94,7 @@ def diff_report(
     same_kind = pa is pb
     key = None if same_kind else BY_ACTION
     with gc_paused():
-        read_a, read_b = (partial(_side, run, spec, filters, include_volatile, key, hold)
-                          for run, spec in ((a, spec_a), (b, spec_b)))
-        apart = total < SIDE_BY_SIDE or connection.in_atomic_block
-        sides = (read_a(), read_b()) if apart else side_by_side(read_a, read_b)
+        sides = [_side(run, spec, filters, include_volatile, key, hold) for run, spec in ((a, spec_a), (b, spec_b))]
         result = diff_sides(*sides)
     return DiffReport(
         a=a, b=b, result=result, filters=filters, include_volatile=include_volatile, heat_asked=heat,
@@ -116,30 +106,6 @@ def diff_report(
         settings_source=spec_a.settings_source if same_kind else "not compared",
         settings_missing=spec_a.settings_missing,
     )
-
-
-def side_by_side(read_a: Callable[[], Side], read_b: Callable[[], Side]) -> tuple[Side, Side]:
-    """read_a() here and read_b() in a thread with its own database connection (closed when it is
-    done), at once; an error on either side is raised here, after both have stopped."""
-    found: dict[str, Any] = {}
-
-    def in_thread():
-        try:
-            found["b"] = read_b()
-        except BaseException as exc:  # raised in the caller's thread, below
-            found["error"] = exc
-        finally:
-            connections.close_all()  # this thread's own
-
-    thread = threading.Thread(target=in_thread, name="diff-side-b", daemon=True)
-    thread.start()
-    try:
-        side_a = read_a()
-    finally:
-        thread.join()
-    if "error" in found:
-        raise found["error"]
-    return side_a, found["b"]
 
 
 def _side(run: Run, spec: DiffSpec, filters: dict, include_volatile: bool, key, hold: bool = False) -> Side:
