@@ -15,7 +15,10 @@ from django.http import Http404, QueryDict
 
 from viewer.filters import DecisionFilterForm
 from viewer.models import Run
-from viewer.selectors import action_stats, decision_list, filtered_decisions, get_run_or_404, visible_runs
+from viewer import selectors
+from viewer.selectors import (
+    action_stats, decision_list, filtered_decisions, first_rows, get_run_or_404, previous_t_ms, visible_runs,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -401,3 +404,31 @@ def test_a_run_of_many_actions_filters_by_substring_as_before(user, monkeypatch)
     run = _run_of_actions(user, "alpha_1", "alpha_2", "beta", "ALPHA_3")
     assert "LIKE" in str(filtered_decisions(run=run, action=("alpha",)).query)
     assert list(filtered_decisions(run=run, action=("alpha",)).values_list("seq", flat=True)) == [0, 1, 3]
+
+
+@pytest.mark.parametrize("q", ["gradient", "Clamped", "nudge", "no such words", "e"])
+@pytest.mark.parametrize("after", [None, 3, 60])
+def test_a_text_filters_pages_read_in_windows_of_seqs_are_the_pages_of_one_query(import_sample, monkeypatch, q, after):
+    run = import_sample(REAL)
+    monkeypatch.setattr(selectors, "WINDOW", 4)  # many windows over the sample's 119 decisions
+    qs = decision_list(run=run, after=after, q=q)
+    for n in (1, 5, 101):
+        assert [d.seq for d in first_rows(qs, run=run, n=n, after=after, windowed=True)] == [d.seq for d in qs[:n]]
+    for seq in (0, 1, 40, 118, 119):
+        plain = filtered_decisions(run=run, q=q).filter(seq__lt=seq).reverse().values_list("t_ms", flat=True).first()
+        assert previous_t_ms(run=run, seq=seq, q=q) == plain
+
+
+def test_a_text_filters_first_page_reads_a_window_and_a_grown_live_run_is_read_to_its_end(import_sample, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    run = import_sample(REAL)
+    monkeypatch.setattr(selectors, "WINDOW", 8)
+    with CaptureQueriesContext(connection) as seen:
+        first_rows(decision_list(run=run, q="gradient"), run=run, n=1, windowed=True)
+    assert '"seq" <= 7' in seen.captured_queries[0]["sql"]
+    run.decision_count = 20  # as a page read it while the run was live: the last window is open above
+    rows = first_rows(decision_list(run=run, q="e"), run=run, n=1000, windowed=True)
+    assert [d.seq for d in rows] == [d.seq for d in decision_list(run=run, q="e")]
+    assert selectors.unindexed({"q": "x"}) and not selectors.unindexed({"action": ("AFR",), "q": ""})

@@ -14,7 +14,7 @@ from .. import filters as F
 from .. import access, jobs
 from ..ingest import rename
 from ..forms import RunListForm
-from ..selectors import CursorGone, action_counts, decision_list, filtered_decisions, runs_page
+from ..selectors import CursorGone, action_counts, decision_list, filtered_decisions, first_rows, runs_page, unindexed
 from .base import DEFAULT_LIMIT, DecisionQuery, ERRORS, ErrorOut, FilterQuery, MAX_API_LIMIT, MAX_ID, router
 from .base import _filter_form, _run
 
@@ -261,7 +261,9 @@ def list_decisions(request, run_id: int, filters: Query[DecisionQuery]):
     limit = paging.pop(F.LIMIT, DEFAULT_LIMIT)
     if limit > MAX_API_LIMIT:
         raise HttpError(400, f"limit: at most {MAX_API_LIMIT}")
-    rows = list(decision_list(run=run, **form.filters(), **paging, limit=limit + 1).values(*DECISION_FIELDS))
+    filters = form.filters()
+    qs = decision_list(run=run, **filters, **paging).values(*DECISION_FIELDS)
+    rows = first_rows(qs, run=run, n=limit + 1, after=paging.get("after"), windowed=unindexed(filters))
     more = len(rows) > limit
     rows = rows[:limit]
     return {"items": rows, "next": rows[-1]["seq"] if more else None}

@@ -24,7 +24,9 @@ from ..facets import link_facets
 from ..memo import BIG_RUN
 from ..models import Run
 from ..filters import DecisionFilterForm, filter_querystring
-from ..selectors import decision_list, get_decision_or_404, get_run_or_404, neighbours, previous_t_ms
+from ..selectors import (
+    decision_list, first_rows, get_decision_or_404, get_run_or_404, neighbours, previous_t_ms, unindexed,
+)
 from ..summary import action_rows, gaps, run_summary
 from .notes import block as notes_block
 
@@ -169,11 +171,9 @@ def _table(run, kind, form, filters, colours) -> dict:
     paging = form.paging()
     size = min(paging.get("limit", PAGE_SIZE), MAX_PAGE_SIZE)
     after = paging.get("after")
-    page = list(
-        decision_list(run=run, after=after, **filters)
-        .defer("raw", "text", "reason")
-        .annotate(short_reason=Substr("reason", 1, 300))[: size + 1]
-    )
+    qs = decision_list(run=run, after=after, **filters).defer("raw", "text", "reason").annotate(
+        short_reason=Substr("reason", 1, 300))
+    page = first_rows(qs, run=run, n=size + 1, after=after, windowed=unindexed(filters))
     shown = page[:size]
     noted = notes.by_seq(run, [d.seq for d in shown])
     before = previous_t_ms(run=run, seq=shown[0].seq, **filters) if shown and after is not None else None
