@@ -17,7 +17,8 @@ from viewer.filters import DecisionFilterForm
 from viewer.models import Run
 from viewer import selectors
 from viewer.selectors import (
-    action_stats, decision_list, filtered_decisions, first_rows, get_run_or_404, previous_t_ms, visible_runs,
+    action_stats, decision_list, filtered_decisions, first_rows, get_run_or_404, neighbours, previous_t_ms,
+    visible_runs,
 )
 
 pytestmark = pytest.mark.django_db
@@ -408,7 +409,8 @@ def test_a_run_of_many_actions_filters_by_substring_as_before(user, monkeypatch)
 
 @pytest.mark.parametrize("q", ["gradient", "Clamped", "nudge", "no such words", "e"])
 @pytest.mark.parametrize("after", [None, 3, 60])
-def test_a_text_filters_pages_read_in_windows_of_seqs_are_the_pages_of_one_query(import_sample, monkeypatch, q, after):
+def test_a_text_filters_pages_and_neighbours_read_in_windows_are_those_of_one_query(import_sample, monkeypatch, q,
+                                                                                    after):
     run = import_sample(REAL)
     monkeypatch.setattr(selectors, "WINDOW", 4)  # many windows over the sample's 119 decisions
     qs = decision_list(run=run, after=after, q=q)
@@ -417,6 +419,9 @@ def test_a_text_filters_pages_read_in_windows_of_seqs_are_the_pages_of_one_query
     for seq in (0, 1, 40, 118, 119):
         plain = filtered_decisions(run=run, q=q).filter(seq__lt=seq).reverse().values_list("t_ms", flat=True).first()
         assert previous_t_ms(run=run, seq=seq, q=q) == plain
+        qs = filtered_decisions(run=run, q=q).values_list("seq", flat=True)
+        assert neighbours(run=run, seq=seq, q=q) == (qs.filter(seq__lt=seq).reverse().first(),
+                                                     qs.filter(seq__gt=seq).first())
 
 
 def test_a_text_filters_first_page_reads_a_window_and_a_grown_live_run_is_read_to_its_end(import_sample, monkeypatch):

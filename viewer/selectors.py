@@ -289,15 +289,22 @@ def get_decision_or_404(*, run: Run, seq: int) -> Decision:
 def neighbours(*, run: Run, seq: int, **filters) -> tuple[int | None, int | None]:
     """The seqs of the matching decisions just before and just after `seq` (which need not match)."""
     qs = filtered_decisions(run=run, **filters).values_list("seq", flat=True)
-    return qs.filter(seq__lt=seq).reverse().first(), qs.filter(seq__gt=seq).first()
+    if not unindexed(filters):
+        return qs.filter(seq__lt=seq).reverse().first(), qs.filter(seq__gt=seq).first()
+    following = first_rows(qs.filter(seq__gt=seq), run=run, n=1, after=seq, windowed=True)
+    return _last_before(qs.reverse(), seq), (following[0] if following else None)
 
 
 def previous_t_ms(*, run: Run, seq: int, **filters) -> float | None:
     """t_ms of the matching decision just before `seq`: the gap of a page's first row."""
-    qs = filtered_decisions(run=run, **filters).filter(seq__lt=seq).reverse().values_list("t_ms", flat=True)
-    if not unindexed(filters):
-        return qs.first()
-    high, width = seq, WINDOW  # windows of seqs going back from `seq`, as first_rows reads forward
+    qs = filtered_decisions(run=run, **filters).reverse().values_list("t_ms", flat=True)
+    return _last_before(qs, seq) if unindexed(filters) else qs.filter(seq__lt=seq).first()
+
+
+def _last_before(qs: QuerySet, seq: int):
+    """The first of qs (in reverse seq order) below `seq`, read in windows of seqs going back from it, as
+    first_rows reads forward."""
+    high, width = seq, WINDOW
     while True:
         low = high - width
         found = list((qs.filter(seq__gte=low, seq__lt=high) if low > 0 else qs.filter(seq__lt=high))[:1])
