@@ -415,7 +415,7 @@ def test_a_text_filters_pages_and_neighbours_read_in_windows_are_those_of_one_qu
     monkeypatch.setattr(selectors, "WINDOW", 4)  # many windows over the sample's 119 decisions
     qs = decision_list(run=run, after=after, q=q)
     for n in (1, 5, 101):
-        assert [d.seq for d in first_rows(qs, run=run, n=n, after=after, windowed=True)] == [d.seq for d in qs[:n]]
+        assert [d.seq for d in first_rows(qs, run=run, n=n, filters={"q": q}, after=after)] == [d.seq for d in qs[:n]]
     for seq in (0, 1, 40, 118, 119):
         plain = filtered_decisions(run=run, q=q).filter(seq__lt=seq).reverse().values_list("t_ms", flat=True).first()
         assert previous_t_ms(run=run, seq=seq, q=q) == plain
@@ -431,9 +431,9 @@ def test_a_text_filters_first_page_reads_a_window_and_a_grown_live_run_is_read_t
     run = import_sample(REAL)
     monkeypatch.setattr(selectors, "WINDOW", 8)
     with CaptureQueriesContext(connection) as seen:
-        first_rows(decision_list(run=run, q="gradient"), run=run, n=1, windowed=True)
+        first_rows(decision_list(run=run, q="gradient"), run=run, n=1, filters={"q": "gradient"})
     assert '"seq" <= 7' in seen.captured_queries[0]["sql"]
     run.decision_count = 20  # as a page read it while the run was live: the last window is open above
-    rows = first_rows(decision_list(run=run, q="e"), run=run, n=1000, windowed=True)
+    rows = first_rows(decision_list(run=run, q="e"), run=run, n=1000, filters={"q": "e"})
     assert [d.seq for d in rows] == [d.seq for d in decision_list(run=run, q="e")]
     assert selectors.unindexed({"q": "x"}) and not selectors.unindexed({"action": ("AFR",), "q": ""})

@@ -291,7 +291,7 @@ def neighbours(*, run: Run, seq: int, **filters) -> tuple[int | None, int | None
     qs = filtered_decisions(run=run, **filters).values_list("seq", flat=True)
     if not unindexed(filters):
         return qs.filter(seq__lt=seq).reverse().first(), qs.filter(seq__gt=seq).first()
-    following = first_rows(qs.filter(seq__gt=seq), run=run, n=1, after=seq, windowed=True)
+    following = first_rows(qs.filter(seq__gt=seq), run=run, n=1, filters=filters, after=seq)
     return _last_before(qs.reverse(), seq), (following[0] if following else None)
 
 
@@ -324,15 +324,15 @@ def unindexed(filters: dict) -> bool:
     return any(filters.get(name) not in (None, "", ()) for name in UNINDEXED)
 
 
-def first_rows(qs: QuerySet, *, run: Run, n: int, after: int | None = None, windowed: bool = False) -> list:
-    """The first n of qs (the run's matching decisions in seq order, after `after`).
+def first_rows(qs: QuerySet, *, run: Run, n: int, filters: dict, after: int | None = None) -> list:
+    """The first n of qs (the run's decisions that pass `filters`, in seq order, after `after`).
 
-    `windowed` (under an unindexed filter): read a window of seqs at a time, each GROWTH times wider than
+    Under an unindexed filter, read a window of seqs at a time, each GROWTH times wider than
     the last, the last one open-ended. PostgreSQL's planner cannot tell how many rows a substring keeps,
     guesses a handful, and so scans the whole run and sorts what matched (0.8 s at 1M decisions) where
     the first page of a common word lies in the run's first few hundred rows; a window of seqs keeps
     it on the (run, seq) index. A rare word reads the run in a few windows, no slower than the scan."""
-    if not windowed:
+    if not unindexed(filters):
         return list(qs[:n])
     found: list = []
     low, width = (-1 if after is None else after), WINDOW

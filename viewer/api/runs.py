@@ -14,7 +14,7 @@ from .. import filters as F
 from .. import access, jobs
 from ..ingest import rename
 from ..forms import RunListForm
-from ..selectors import CursorGone, action_counts, decision_list, filtered_decisions, first_rows, runs_page, unindexed
+from ..selectors import CursorGone, action_counts, decision_list, filtered_decisions, first_rows, runs_page
 from .base import DEFAULT_LIMIT, DecisionQuery, ERRORS, ErrorOut, FilterQuery, MAX_API_LIMIT, MAX_ID, router
 from .base import _filter_form, _run
 
@@ -263,7 +263,7 @@ def list_decisions(request, run_id: int, filters: Query[DecisionQuery]):
         raise HttpError(400, f"limit: at most {MAX_API_LIMIT}")
     filters = form.filters()
     qs = decision_list(run=run, **filters, **paging).values(*DECISION_FIELDS)
-    rows = first_rows(qs, run=run, n=limit + 1, after=paging.get("after"), windowed=unindexed(filters))
+    rows = first_rows(qs, run=run, n=limit + 1, filters=filters, after=paging.get("after"))
     more = len(rows) > limit
     rows = rows[:limit]
     return {"items": rows, "next": rows[-1]["seq"] if more else None}

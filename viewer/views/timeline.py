@@ -25,7 +25,7 @@ from ..memo import BIG_RUN
 from ..models import Run
 from ..filters import DecisionFilterForm, filter_querystring
 from ..selectors import (
-    decision_list, first_rows, get_decision_or_404, get_run_or_404, neighbours, previous_t_ms, unindexed,
+    decision_list, first_rows, get_decision_or_404, get_run_or_404, neighbours, previous_t_ms,
 )
 from ..summary import action_rows, gaps, run_summary
 from .notes import block as notes_block
@@ -173,7 +173,7 @@ def _table(run, kind, form, filters, colours) -> dict:
     after = paging.get("after")
     qs = decision_list(run=run, after=after, **filters).defer("raw", "text", "reason").annotate(
         short_reason=Substr("reason", 1, 300))
-    page = first_rows(qs, run=run, n=size + 1, after=after, windowed=unindexed(filters))
+    page = first_rows(qs, run=run, n=size + 1, filters=filters, after=after)
     shown = page[:size]
     noted = notes.by_seq(run, [d.seq for d in shown])
     before = previous_t_ms(run=run, seq=shown[0].seq, **filters) if shown and after is not None else None
